@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { Config } from './config.ts';
+import type { Database } from './db/client.ts';
+import { registerAuth } from './http/auth.ts';
+import { registerCsrf } from './http/csrf.ts';
+import { registerErrorHandler } from './http/error-handler.ts';
+import { type Lifecycle, registerHealth } from './http/health.ts';
+import { createMetrics, type Metrics, registerMetrics } from './http/metrics.ts';
+import { ErrorBody } from './http/schemas.ts';
+import { validatorCompiler } from './http/validation.ts';
+import { authRoutes } from './modules/auth/auth.routes.ts';
+
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+}
+
+export const BODY_LIMIT = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/** Builds the app from a config and a database; never listens (server.ts does, tests use inject). */
+export async function buildApp(config: Config, database: Database, opts: { logger?: boolean } = {}) {
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: config.LOG_LEVEL },
+    bodyLimit: BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY,
+    requestIdLogLabel: 'reqId',
+    // Accept the caller's X-Request-Id (from a load balancer) when it is sane; otherwise make one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestTimeout: config.REQUEST_TIMEOUT_MS * 2,
+    return503OnClosing: true,
+    ajv: { customOptions: {} },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const lifecycle: Lifecycle = { draining: false };
+  const metrics = createMetrics(database);
+  const deps: AppDeps = { config, database, lifecycle, metrics };
+  app.decorate('deps', deps);
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.addSchema(ErrorBody);
+  registerErrorHandler(app);
+
+  // Only JSON bodies are accepted (API.md: anything else is 415), so drop Fastify's text/plain parser.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(Object.assign(new SyntaxError('invalid json'), { statusCode: 400 }), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(cookie);
+  registerCsrf(app, config);
+  registerAuth(app, database.db);
+  registerHealth(app, database, lifecycle);
+  registerMetrics(app, metrics);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Lab API', version: '1.0.0', description: 'Generated from the route schemas.' },
+      components: {
+        securitySchemes: {
+          cookie: { type: 'apiKey', in: 'cookie', name: 'lab_session' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ cookie: [] }, { bearer: [] }],
+    },
+  });
+  app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(
+    async (api) => {
+      const typed = api as unknown as TypedApp;
+      authRoutes(typed, deps);
+    },
+    { prefix: '/api/v1' },
+  );
+
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: AppDeps;
+  }
+  interface FastifyContextConfig {
+    /** Heavy routes (gradebook, CSV, regrade) run under their own concurrency limit and pool. */
+    heavy?: boolean;
+  }
+}

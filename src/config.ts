@@ -1,0 +1,94 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+// Every setting Lab reads from the environment, with its default. README "Configuration" mirrors this list.
+const Int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description });
+
+export const ConfigSchema = Type.Object({
+  PORT: Int(3000, 0, 65535, 'HTTP port'),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'interface to listen on' }),
+  DATABASE_URL: Type.Optional(
+    Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres URL; unset = embedded Postgres' }),
+  ),
+  DATA_DIR: Type.String({
+    default: '.lab',
+    description: 'folder for the embedded Postgres data and runtime files',
+  }),
+  WORKERS: Int(3, 1, 64, 'API worker processes started by `lab up`'),
+  GRADERS: Int(
+    1,
+    0,
+    64,
+    'grader processes in the fleet (started by `lab up`; counted in the connection budget)',
+  ),
+  INSTANCES: Int(3, 1, 1000, 'API instances expected in the fleet (connection budget)'),
+  DB_POOL_MAX: Int(4, 1, 200, 'connections per API instance for light requests'),
+  DB_HEAVY_POOL_MAX: Int(1, 1, 50, 'connections per API instance for heavy routes (gradebook, CSV, regrade)'),
+  DB_POOL_ACQUIRE_TIMEOUT_MS: Int(2000, 10, 60000, 'longest wait for a pooled connection before 503'),
+  DB_POOL_MAX_WAITING: Int(200, 0, 100000, 'requests allowed to wait for a connection before 503 at once'),
+  DB_STATEMENT_TIMEOUT_MS: Int(5000, 100, 600000, 'statement_timeout set on every connection'),
+  DB_RESERVED_CONNECTIONS: Int(5, 0, 1000, 'connections kept free for migrations, admin and doctor'),
+  GRADER_POOL_MAX: Int(2, 1, 50, 'connections per grader process'),
+  GRADER_CONCURRENCY: Int(4, 1, 256, 'jobs one grader runs at once'),
+  HEAVY_CONCURRENCY: Int(2, 1, 100, 'heavy requests one instance runs at once'),
+  REQUEST_TIMEOUT_MS: Int(15000, 100, 600000, 'a request taking longer is answered 503'),
+  MAX_SSE_STREAMS: Int(5000, 0, 1000000, 'open /events streams per instance before 503'),
+  MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0, 60000, 'shed load (503) above this event-loop delay; 0 = off'),
+  MAX_HEAP_USED_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, 'shed load above this heap use; 0 = off'),
+  SESSION_TTL_HOURS: Int(24 * 14, 1, 24 * 365, 'lifetime of a cookie session'),
+  SHUTDOWN_GRACE_MS: Int(
+    1500,
+    0,
+    120000,
+    'after SIGTERM, keep serving this long so the load balancer notices',
+  ),
+  TRUSTED_ORIGINS: Type.String({
+    default: '',
+    description: 'comma-separated extra origins accepted by CSRF check',
+  }),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'trust X-Forwarded-* from a load balancer' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' },
+  ),
+  INSTANCE_NAME: Type.String({
+    default: '',
+    description: 'name of this process in application_name and logs',
+  }),
+});
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Environment → validated, frozen config. Lists every bad variable at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw));
+  const merged = { ...(converted as object), ...overrides };
+  const problems = [...Value.Errors(ConfigSchema, merged)].map((e) => {
+    const key = e.path.replace(/^\//, '');
+    const schema = ConfigSchema.properties[key as keyof typeof ConfigSchema.properties];
+    const expected = schema?.description ? ` (${schema.description})` : '';
+    return `${key}=${JSON.stringify(env[key] ?? (merged as Record<string, unknown>)[key])}: ${e.message}${expected}`;
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(merged as Config);
+}
+
+/** The config for printing: passwords in URLs masked. */
+export function maskedConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  if (config.DATABASE_URL)
+    out.DATABASE_URL = config.DATABASE_URL.replace(/:\/\/([^:@/]+):[^@]*@/, '://$1:****@');
+  return out;
+}

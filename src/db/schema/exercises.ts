@@ -1,0 +1,54 @@
+import {
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { courses } from './courses.ts';
+import { lessons } from './lessons.ts';
+
+export const exerciseLanguage = pgEnum('exercise_language', ['javascript', 'python']);
+
+export type ExerciseTest =
+  | { name: string; kind: 'call'; args: unknown[]; expected: unknown; hidden: boolean }
+  | { name: string; kind: 'io'; stdin: string; stdout: string; hidden: boolean };
+
+export interface ExerciseLimits {
+  timeMs: number;
+  memoryMb: number;
+}
+
+export const exercises = pgTable(
+  'exercises',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // course_id is denormalised onto every course-owned row: it is the sharding key (DESIGN.md).
+    courseId: uuid('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    lessonId: uuid('lesson_id')
+      .notNull()
+      .references(() => lessons.id, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    prompt: text('prompt').notNull().default(''),
+    language: exerciseLanguage('language').notNull(),
+    entrypoint: text('entrypoint'),
+    starterCode: text('starter_code').notNull().default(''),
+    tests: jsonb('tests').$type<ExerciseTest[]>().notNull(),
+    maxScore: doublePrecision('max_score').notNull(),
+    dueAt: timestamp('due_at', { withTimezone: true, mode: 'date' }),
+    maxAttempts: integer('max_attempts'),
+    limits: jsonb('limits').$type<ExerciseLimits>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('exercises_lesson_idx').on(t.lessonId, t.createdAt),
+    index('exercises_course_idx').on(t.courseId),
+  ],
+);

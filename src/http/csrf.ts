@@ -1,0 +1,36 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import { usesSessionCookie } from './auth.ts';
+import { AppError } from './errors.ts';
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function originOf(value: string | undefined): string | null {
+  if (!value) return null;
+  try {
+    const u = new URL(value);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * API.md's CSRF rule: a state-changing request that carries the session cookie must come from our own
+ * origin (Origin, else Referer) or a trusted one. Bearer-token and cookie-less requests are exempt.
+ */
+export function registerCsrf(app: FastifyInstance, config: Config) {
+  const trusted = new Set(
+    config.TRUSTED_ORIGINS.split(',')
+      .map((o) => originOf(o.trim()))
+      .filter((o): o is string => o !== null),
+  );
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (!UNSAFE.has(request.method) || !usesSessionCookie(request)) return;
+    const origin = originOf(request.headers.origin) ?? originOf(request.headers.referer);
+    const own = originOf(`${request.protocol}://${request.host}`);
+    if (origin === null || (origin !== own && !trusted.has(origin))) {
+      throw new AppError(403, 'csrf_failed', 'Cross-site request refused: Origin does not match this site.');
+    }
+  });
+}

@@ -1,0 +1,74 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { isDatabaseUnavailable, isStatementTimeout } from '../db/errors.ts';
+import { AppError } from './errors.ts';
+import { detailsFrom } from './validation.ts';
+
+function send(reply: import('fastify').FastifyReply, err: AppError) {
+  if (err.headers) reply.headers(err.headers);
+  const body: { code: string; message: string; details?: unknown } = { code: err.code, message: err.message };
+  if (err.details) body.details = err.details;
+  return reply.status(err.statusCode).type('application/json; charset=utf-8').send({ error: body });
+}
+
+/** Maps any thrown error to API.md's error shape. Only a bug produces a 500, and it is logged. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (!(err instanceof Error)) return new AppError(500, 'internal', 'Internal error; it has been logged.');
+  const fe = err as FastifyError & { validation?: import('ajv').ErrorObject[]; validationContext?: string };
+  if (fe.validation) {
+    const details = detailsFrom(fe.validation, fe.validationContext);
+    const first = details[0];
+    return new AppError(
+      400,
+      'validation_failed',
+      first ? `${first.field} ${first.message}` : 'Invalid request.',
+      details,
+    );
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError(400, 'invalid_json', 'The request body is not valid JSON.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError(413, 'payload_too_large', 'The request body is larger than 1 MiB.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError(415, 'unsupported_media_type', 'Send the body as application/json.');
+  }
+  if (err instanceof SyntaxError)
+    return new AppError(400, 'invalid_json', 'The request body is not valid JSON.');
+  if (isDatabaseUnavailable(err) || isDatabaseUnavailable((err as { cause?: unknown }).cause))
+    return new AppError(503, 'unavailable', 'The database is unavailable; retry shortly.', undefined, {
+      'retry-after': '2',
+    });
+  if (isStatementTimeout(err) || isStatementTimeout((err as { cause?: unknown }).cause))
+    return new AppError(503, 'overloaded', 'The database took too long; retry shortly.', undefined, {
+      'retry-after': '2',
+    });
+  const status = fe.statusCode ?? 500;
+  if (status === 503) return new AppError(503, 'overloaded', fe.message, undefined, { 'retry-after': '2' });
+  if (status >= 400 && status < 500) {
+    const code =
+      status === 404
+        ? 'not_found'
+        : status === 413
+          ? 'payload_too_large'
+          : status === 415
+            ? 'unsupported_media_type'
+            : 'bad_request';
+    return new AppError(status, code, fe.message);
+  }
+  return new AppError(500, 'internal', 'Internal error; it has been logged.');
+}
+
+export function registerErrorHandler(app: FastifyInstance) {
+  app.setErrorHandler((err, request, reply) => {
+    const appErr = toAppError(err);
+    if (appErr.statusCode >= 500 && appErr.statusCode !== 503) request.log.error({ err }, 'unhandled error');
+    else if (appErr.statusCode === 503) request.log.warn({ err: (err as Error).message }, 'unavailable');
+    return send(reply, appErr);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, new AppError(404, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+}

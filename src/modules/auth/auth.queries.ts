@@ -1,0 +1,110 @@
+import { and, eq, gt, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../../db/client.ts';
+import { apiTokens, loginFailures, sessions, users } from '../../db/schema/index.ts';
+
+export type UserRow = typeof users.$inferSelect;
+export type PublicUser = Pick<UserRow, 'id' | 'email' | 'name' | 'createdAt'>;
+
+const publicUser = { id: users.id, email: users.email, name: users.name, createdAt: users.createdAt };
+
+export interface Caller extends PublicUser {
+  via: 'session' | 'token';
+  credentialId: string;
+}
+
+/** The user behind a session-cookie or bearer-token hash, or null. One round trip. */
+export function prepareCallerLookups(db: Db) {
+  const bySession = db
+    .select({ ...publicUser, credentialId: sessions.id })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.tokenHash, sql.placeholder('hash')), gt(sessions.expiresAt, sql`now()`)))
+    .prepare('caller_by_session');
+  const byToken = db
+    .select({ ...publicUser, credentialId: apiTokens.id })
+    .from(apiTokens)
+    .innerJoin(users, eq(users.id, apiTokens.userId))
+    .where(eq(apiTokens.tokenHash, sql.placeholder('hash')))
+    .prepare('caller_by_token');
+  return {
+    async bySession(hash: string): Promise<Caller | null> {
+      const [row] = await bySession.execute({ hash });
+      return row ? { ...row, via: 'session' } : null;
+    },
+    async byToken(hash: string): Promise<Caller | null> {
+      const [row] = await byToken.execute({ hash });
+      return row ? { ...row, via: 'token' } : null;
+    },
+  };
+}
+
+export async function insertUser(tx: Tx, values: { email: string; name: string; passwordHash: string }) {
+  const [row] = await tx.insert(users).values(values).returning(publicUser);
+  return row!;
+}
+
+export async function selectOptionalUserByEmail(tx: Tx, email: string): Promise<UserRow | null> {
+  const [row] = await tx.select().from(users).where(sql`lower(${users.email}) = lower(${email})`).limit(1);
+  return row ?? null;
+}
+
+export async function insertSession(tx: Tx, values: { tokenHash: string; userId: string; expiresAt: Date }) {
+  await tx.insert(sessions).values(values);
+}
+
+export async function deleteSession(tx: Tx, id: string) {
+  await tx.delete(sessions).where(eq(sessions.id, id));
+}
+
+export async function insertApiToken(tx: Tx, values: { tokenHash: string; userId: string; name: string }) {
+  const [row] = await tx.insert(apiTokens).values(values).returning({ id: apiTokens.id });
+  return row!;
+}
+
+/** Deletes the caller's own token; false when no such token belongs to them. */
+export async function deleteApiToken(tx: Tx, id: string, userId: string): Promise<boolean> {
+  const rows = await tx
+    .delete(apiTokens)
+    .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)))
+    .returning({ id: apiTokens.id });
+  return rows.length > 0;
+}
+
+export interface FailureWindow {
+  count: number;
+  oldest: Date | null;
+}
+
+/** Failed logins for this email and this IP within the window, in one round trip. */
+export async function selectLoginFailures(
+  tx: Tx,
+  email: string,
+  ip: string,
+  windowSeconds: number,
+): Promise<{ email: FailureWindow; ip: FailureWindow }> {
+  const since = sql`now() - make_interval(secs => ${windowSeconds})`;
+  const result = await tx.execute<{
+    email_count: number;
+    email_oldest: string | null;
+    ip_count: number;
+    ip_oldest: string | null;
+  }>(sql`
+    select
+      (select count(*)::int from ${loginFailures} where email = ${email} and at > ${since}) as email_count,
+      (select min(at) from ${loginFailures} where email = ${email} and at > ${since}) as email_oldest,
+      (select count(*)::int from ${loginFailures} where ip = ${ip} and at > ${since}) as ip_count,
+      (select min(at) from ${loginFailures} where ip = ${ip} and at > ${since}) as ip_oldest`);
+  const r = result.rows[0]!;
+  return {
+    email: { count: r.email_count, oldest: r.email_oldest ? new Date(r.email_oldest) : null },
+    ip: { count: r.ip_count, oldest: r.ip_oldest ? new Date(r.ip_oldest) : null },
+  };
+}
+
+export async function insertLoginFailure(tx: Tx, email: string, ip: string) {
+  await tx.insert(loginFailures).values({ email, ip });
+}
+
+export async function deleteLoginFailuresForEmail(tx: Tx, email: string) {
+  await tx.delete(loginFailures).where(eq(loginFailures.email, email));
+}

@@ -1,0 +1,100 @@
+import type { Db } from '../../db/client.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { AppError, notFound } from '../../http/errors.ts';
+import * as q from './auth.queries.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import { newToken } from './tokens.ts';
+
+export const LOGIN_WINDOW_SECONDS = 15 * 60;
+export const MAX_FAILURES_PER_EMAIL = 5;
+export const MAX_FAILURES_PER_IP = 100;
+
+export interface SessionResult {
+  user: q.PublicUser;
+  sessionToken: string;
+  expiresAt: Date;
+}
+
+function sessionFor(ttlHours: number) {
+  const { token, hash } = newToken('ls');
+  return { token, hash, expiresAt: new Date(Date.now() + ttlHours * 3600_000) };
+}
+
+export async function register(
+  db: Db,
+  input: { email: string; password: string; name: string },
+  ttlHours: number,
+): Promise<SessionResult> {
+  // Hash before opening the transaction: it is slow and needs no connection.
+  const passwordHash = await hashPassword(input.password);
+  const s = sessionFor(ttlHours);
+  try {
+    return await db.transaction(async (tx) => {
+      const user = await q.insertUser(tx, { email: input.email.trim(), name: input.name, passwordHash });
+      await q.insertSession(tx, { tokenHash: s.hash, userId: user.id, expiresAt: s.expiresAt });
+      return { user, sessionToken: s.token, expiresAt: s.expiresAt };
+    });
+  } catch (err) {
+    if (isUniqueViolation(err))
+      throw new AppError(409, 'email_taken', 'An account with this email already exists.');
+    throw err;
+  }
+}
+
+function retryAfter(oldest: Date | null): string {
+  const until = (oldest?.getTime() ?? Date.now()) + LOGIN_WINDOW_SECONDS * 1000;
+  return String(Math.max(1, Math.ceil((until - Date.now()) / 1000)));
+}
+
+export async function login(
+  db: Db,
+  input: { email: string; password: string; ip: string },
+  ttlHours: number,
+): Promise<SessionResult> {
+  const email = input.email.trim().toLowerCase();
+  const failures = await q.selectLoginFailures(db, email, input.ip, LOGIN_WINDOW_SECONDS);
+  const limited =
+    failures.email.count >= MAX_FAILURES_PER_EMAIL
+      ? failures.email
+      : failures.ip.count >= MAX_FAILURES_PER_IP
+        ? failures.ip
+        : null;
+  if (limited) {
+    throw new AppError(
+      429,
+      'rate_limited',
+      'Too many failed sign-ins; wait before trying again.',
+      undefined,
+      {
+        'retry-after': retryAfter(limited.oldest),
+      },
+    );
+  }
+  const user = await q.selectOptionalUserByEmail(db, email);
+  const ok = await verifyPassword(user?.passwordHash ?? null, input.password);
+  if (!user || !ok) {
+    await q.insertLoginFailure(db, email, input.ip);
+    throw new AppError(401, 'invalid_credentials', 'Email or password is wrong.');
+  }
+  const s = sessionFor(ttlHours);
+  await db.transaction(async (tx) => {
+    await q.deleteLoginFailuresForEmail(tx, email);
+    await q.insertSession(tx, { tokenHash: s.hash, userId: user.id, expiresAt: s.expiresAt });
+  });
+  const { id, name, createdAt } = user;
+  return { user: { id, email: user.email, name, createdAt }, sessionToken: s.token, expiresAt: s.expiresAt };
+}
+
+export async function logout(db: Db, caller: q.Caller): Promise<void> {
+  if (caller.via === 'session') await q.deleteSession(db, caller.credentialId);
+}
+
+export async function createApiToken(db: Db, caller: q.Caller, name: string) {
+  const { token, hash } = newToken('lt');
+  const row = await q.insertApiToken(db, { tokenHash: hash, userId: caller.id, name });
+  return { token, id: row.id };
+}
+
+export async function deleteApiToken(db: Db, caller: q.Caller, id: string) {
+  if (!(await q.deleteApiToken(db, id, caller.id))) throw notFound('Token');
+}

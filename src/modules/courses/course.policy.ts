@@ -1,0 +1,28 @@
+import { forbidden, notFound } from '../../http/errors.ts';
+
+export type Role = 'instructor' | 'ta' | 'student';
+
+/**
+ * Small pure policy functions: who may do what in a course, given their role there (null = not a
+ * member). Outsiders get 404, not 403, so they cannot probe which course ids exist (API.md).
+ */
+export const can = {
+  view: (role: Role | null) => role !== null,
+  edit: (role: Role | null) => role === 'instructor',
+  author: (role: Role | null) => role === 'instructor' || role === 'ta',
+  seeStaffData: (role: Role | null) => role === 'instructor' || role === 'ta',
+  manageMembers: (role: Role | null) => role === 'instructor',
+};
+
+export const isStaff = (role: Role | null): role is 'instructor' | 'ta' =>
+  role === 'instructor' || role === 'ta';
+
+/** Throws 404 for outsiders and 403 for members whose role does not allow the action. */
+export function authorize(
+  role: Role | null,
+  allowed: (role: Role | null) => boolean,
+  what = 'Course',
+): asserts role is Role {
+  if (role === null) throw notFound(what);
+  if (!allowed(role)) throw forbidden();
+}

@@ -1,0 +1,34 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../../db/client.ts';
+import { courseMembers } from '../../db/schema/index.ts';
+import { isUuid } from '../../http/schemas.ts';
+import type { Role } from './course.policy.ts';
+
+/** The caller's role in a course, or null when they are not a member (or the id is not ours). */
+export async function selectRole(tx: Tx, courseId: string, userId: string): Promise<Role | null> {
+  if (!isUuid(courseId)) return null;
+  const [row] = await tx
+    .select({ role: courseMembers.role })
+    .from(courseMembers)
+    .where(and(eq(courseMembers.courseId, courseId), eq(courseMembers.userId, userId)))
+    .limit(1);
+  return row?.role ?? null;
+}
+
+export function prepareSelectRole(db: Db) {
+  const stmt = db
+    .select({ role: courseMembers.role })
+    .from(courseMembers)
+    .where(
+      and(
+        eq(courseMembers.courseId, sql.placeholder('courseId')),
+        eq(courseMembers.userId, sql.placeholder('userId')),
+      ),
+    )
+    .prepare('select_role');
+  return async (courseId: string, userId: string): Promise<Role | null> => {
+    if (!isUuid(courseId)) return null;
+    const [row] = await stmt.execute({ courseId, userId });
+    return row?.role ?? null;
+  };
+}
