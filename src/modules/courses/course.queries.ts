@@ -1,0 +1,197 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../../db/client.ts';
+import { courseMembers, courses, users } from '../../db/schema/index.ts';
+import type { Role } from './course.policy.ts';
+import type { CourseRow, LessonSummaryRow, MemberRow } from './course.presenter.ts';
+
+const courseFields = {
+  id: courses.id,
+  title: courses.title,
+  description: courses.description,
+  joinCode: courses.joinCode,
+  createdAt: courses.createdAt,
+};
+
+/** Microseconds since the epoch: an exact sort key for cursors (a JS Date would drop the microseconds). */
+const micros = (col: unknown) => sql<number>`(extract(epoch from ${col}) * 1000000)::bigint`.mapWith(Number);
+
+export interface PageArgs {
+  limit: number;
+  after: { k: number; id: string } | null;
+}
+
+export async function insertCourse(
+  tx: Tx,
+  values: { title: string; description: string; joinCode: string },
+): Promise<Omit<CourseRow, 'role'>> {
+  const [row] = await tx.insert(courses).values(values).returning(courseFields);
+  return row!;
+}
+
+export async function insertMember(tx: Tx, courseId: string, userId: string, role: Role) {
+  await tx.insert(courseMembers).values({ courseId, userId, role });
+}
+
+/** Adds the caller as a student of the course with this code unless already a member; null for an unknown code. */
+export async function joinByCode(tx: Tx, joinCode: string, userId: string): Promise<CourseRow | null> {
+  const found = await tx.execute<{ id: string }>(sql`
+    with c as (select id from ${courses} where join_code = ${joinCode}),
+    ins as (
+      insert into ${courseMembers} (course_id, user_id, role)
+      select id, ${userId}, 'student' from c
+      on conflict do nothing
+    )
+    select id from c`);
+  const id = found.rows[0]?.id;
+  return id ? selectCourseAsMember(tx, id, userId) : null;
+}
+
+export async function selectCourseAsMember(
+  tx: Tx,
+  courseId: string,
+  userId: string,
+): Promise<CourseRow | null> {
+  const [row] = await tx
+    .select({ ...courseFields, role: courseMembers.role })
+    .from(courses)
+    .innerJoin(courseMembers, and(eq(courseMembers.courseId, courses.id), eq(courseMembers.userId, userId)))
+    .where(eq(courses.id, courseId));
+  return row ?? null;
+}
+
+export async function updateCourse(
+  tx: Tx,
+  courseId: string,
+  values: { title?: string; description?: string },
+): Promise<Omit<CourseRow, 'role'>> {
+  if (values.title === undefined && values.description === undefined) {
+    const [row] = await tx.select(courseFields).from(courses).where(eq(courses.id, courseId));
+    return row!;
+  }
+  const [row] = await tx.update(courses).set(values).where(eq(courses.id, courseId)).returning(courseFields);
+  return row!;
+}
+
+/** The caller's courses with their role, in the order they joined. */
+export async function selectMyCourses(tx: Tx, userId: string, page: PageArgs) {
+  const key = micros(courseMembers.joinedAt);
+  return tx
+    .select({ ...courseFields, role: courseMembers.role, sortKey: key })
+    .from(courseMembers)
+    .innerJoin(courses, eq(courses.id, courseMembers.courseId))
+    .where(
+      and(
+        eq(courseMembers.userId, userId),
+        page.after
+          ? sql`(${key}, ${courseMembers.courseId}) > (${page.after.k}::bigint, ${page.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(key, courseMembers.courseId)
+    .limit(page.limit + 1);
+}
+
+export type CourseDetailRow = CourseRow & { lessons: LessonSummaryRow[] };
+
+/**
+ * The course, the caller's role and the lesson list with exercise counts in one round trip; no row
+ * when the caller is not a member. Prepared: it is on the hot path of every course page.
+ */
+export function prepareCourseDetail(db: Db) {
+  const stmt = db
+    .select({
+      ...courseFields,
+      role: courseMembers.role,
+      lessons: sql<LessonSummaryRow[]>`(
+        select coalesce(json_agg(json_build_object(
+          'id', l.id, 'title', l.title, 'position', l.position,
+          'exerciseCount', (select count(*)::int from exercises e where e.lesson_id = l.id)
+        ) order by l.position, l.created_at, l.id), '[]'::json)
+        from lessons l where l.course_id = ${courses.id})`,
+    })
+    .from(courses)
+    .innerJoin(
+      courseMembers,
+      and(eq(courseMembers.courseId, courses.id), eq(courseMembers.userId, sql.placeholder('userId'))),
+    )
+    .where(eq(courses.id, sql.placeholder('courseId')))
+    .prepare('course_detail');
+  return async (courseId: string, userId: string): Promise<CourseDetailRow | null> => {
+    const [row] = await stmt.execute({ courseId, userId });
+    return row ?? null;
+  };
+}
+
+const memberFields = {
+  userId: courseMembers.userId,
+  name: users.name,
+  email: users.email,
+  role: courseMembers.role,
+  joinedAt: courseMembers.joinedAt,
+};
+
+export async function selectMembers(tx: Tx, courseId: string, page: PageArgs) {
+  const key = micros(courseMembers.joinedAt);
+  return tx
+    .select({ ...memberFields, sortKey: key })
+    .from(courseMembers)
+    .innerJoin(users, eq(users.id, courseMembers.userId))
+    .where(
+      and(
+        eq(courseMembers.courseId, courseId),
+        page.after
+          ? sql`(${key}, ${courseMembers.userId}) > (${page.after.k}::bigint, ${page.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(key, courseMembers.userId)
+    .limit(page.limit + 1);
+}
+
+/**
+ * Locks the course row against concurrent role changes (NO KEY UPDATE does not block members joining),
+ * then reads the caller's role, the target's role and the instructor count. The read is a separate
+ * statement on purpose: under READ COMMITTED each statement takes a fresh snapshot, so it sees what a
+ * concurrent role change committed while we waited for the lock. Two instructors stepping down at once
+ * are serialised here, and the second gets last_instructor.
+ */
+export async function lockCourseForRoleChange(
+  tx: Tx,
+  courseId: string,
+  callerId: string,
+  targetId: string | null,
+) {
+  await tx.execute(sql`select 1 from ${courses} where id = ${courseId} for no key update`);
+  const result = await tx.execute<{
+    caller_role: Role | null;
+    target_role: Role | null;
+    instructors: number;
+  }>(sql`
+    select
+      (select role from ${courseMembers} where course_id = ${courseId} and user_id = ${callerId}) as caller_role,
+      (select role from ${courseMembers} where course_id = ${courseId} and user_id = ${targetId}) as target_role,
+      (select count(*)::int from ${courseMembers} where course_id = ${courseId} and role = 'instructor') as instructors`);
+  const r = result.rows[0]!;
+  return { callerRole: r.caller_role, targetRole: r.target_role, instructors: r.instructors };
+}
+
+export async function updateMemberRole(
+  tx: Tx,
+  courseId: string,
+  userId: string,
+  role: Role,
+): Promise<MemberRow> {
+  const result = await tx.execute<{
+    user_id: string;
+    name: string;
+    email: string;
+    role: Role;
+    joined_at: string;
+  }>(sql`
+    update ${courseMembers} m set role = ${role}
+    from ${users} u
+    where m.course_id = ${courseId} and m.user_id = ${userId} and u.id = m.user_id
+    returning m.user_id, u.name, u.email, m.role, m.joined_at`);
+  const r = result.rows[0]!;
+  return { userId: r.user_id, name: r.name, email: r.email, role: r.role, joinedAt: new Date(r.joined_at) };
+}

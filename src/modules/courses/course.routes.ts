@@ -1,0 +1,127 @@
+import { Type } from '@sinclair/typebox';
+import type { AppDeps, TypedApp } from '../../app.ts';
+import { requireCaller } from '../../http/auth.ts';
+import { notFound } from '../../http/errors.ts';
+import { errors, isUuid, Page, PageQuery } from '../../http/schemas.ts';
+import { presentCourse, presentLessonSummary, presentMember } from './course.presenter.ts';
+import { prepareCourseDetail } from './course.queries.ts';
+import {
+  CourseParams,
+  CourseSchema,
+  CreateCourseBody,
+  JoinBody,
+  LessonSummarySchema,
+  MemberParams,
+  MemberSchema,
+  PatchCourseBody,
+  PutMemberBody,
+} from './course.schemas.ts';
+import * as service from './course.service.ts';
+
+const CourseResponse = Type.Object({ course: CourseSchema });
+
+export function courseRoutes(app: TypedApp, { database }: AppDeps) {
+  const { db } = database;
+  const courseDetail = prepareCourseDetail(db);
+  const tags = ['courses'];
+
+  app.post(
+    '/courses',
+    { schema: { tags, body: CreateCourseBody, response: { 201: CourseResponse, ...errors(400, 401, 403) } } },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      const course = await service.createCourse(db, caller, request.body);
+      return reply.status(201).send({ course: presentCourse(course) });
+    },
+  );
+
+  app.get(
+    '/courses',
+    { schema: { tags, querystring: PageQuery, response: { 200: Page(CourseSchema), ...errors(400, 401) } } },
+    async (request) => {
+      const caller = await requireCaller(request);
+      return service.listMyCourses(db, caller, request.query);
+    },
+  );
+
+  app.post(
+    '/courses/join',
+    { schema: { tags, body: JoinBody, response: { 200: CourseResponse, ...errors(400, 401, 403, 404) } } },
+    async (request) => {
+      const caller = await requireCaller(request);
+      return { course: presentCourse(await service.join(db, caller, request.body.joinCode)) };
+    },
+  );
+
+  app.get(
+    '/courses/:courseId',
+    {
+      schema: {
+        tags,
+        params: CourseParams,
+        response: {
+          200: Type.Object({ course: CourseSchema, lessons: Type.Array(LessonSummarySchema) }),
+          ...errors(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const { courseId } = request.params;
+      const row = isUuid(courseId) ? await courseDetail(courseId, caller.id) : null;
+      if (!row) throw notFound('Course');
+      return { course: presentCourse(row), lessons: row.lessons.map(presentLessonSummary) };
+    },
+  );
+
+  app.patch(
+    '/courses/:courseId',
+    {
+      schema: {
+        tags,
+        params: CourseParams,
+        body: PatchCourseBody,
+        response: { 200: CourseResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const course = await service.updateCourse(db, caller, request.params.courseId, request.body);
+      return { course: presentCourse(course) };
+    },
+  );
+
+  app.get(
+    '/courses/:courseId/members',
+    {
+      schema: {
+        tags,
+        params: CourseParams,
+        querystring: PageQuery,
+        response: { 200: Page(MemberSchema), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      return service.listMembers(db, caller, request.params.courseId, request.query);
+    },
+  );
+
+  app.put(
+    '/courses/:courseId/members/:userId',
+    {
+      schema: {
+        tags,
+        params: MemberParams,
+        body: PutMemberBody,
+        response: { 200: Type.Object({ member: MemberSchema }), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const { courseId, userId } = request.params;
+      const member = await service.setMemberRole(db, caller, courseId, userId, request.body.role);
+      return { member: presentMember(member) };
+    },
+  );
+}

@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import { anon, withTestApp } from '../../../test/app.ts';
+import { buildWorld, createExercise, exerciseBody, type World } from '../../../test/factories.ts';
+import { presentTests } from './exercise.presenter.ts';
+
+// Load shedding is tested elsewhere; a busy test machine must not turn these requests into 503s.
+const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
+
+let shared: World | undefined;
+const world = async () => (shared ??= await buildWorld(ctx.app, 'Ex'));
+
+describe('POST /lessons/:lessonId/exercises', () => {
+  it('creates an exercise with every field and the defaults', async () => {
+    const w = await world();
+    const res = await w.ta.req('POST', `/lessons/${w.lesson.id}/exercises`, {
+      title: 'Echo',
+      language: 'python',
+      tests: [{ name: 'one', kind: 'io', stdout: 'x\n' }],
+      maxScore: 2.5,
+    });
+    expect(res.statusCode).toBe(201);
+    const { exercise } = res.json();
+    expect(exercise).toEqual({
+      id: expect.any(String),
+      lessonId: w.lesson.id,
+      courseId: w.course.id,
+      title: 'Echo',
+      prompt: '',
+      language: 'python',
+      entrypoint: null,
+      starterCode: '',
+      tests: [{ name: 'one', kind: 'io', stdin: '', stdout: 'x\n', hidden: false }],
+      maxScore: 2.5,
+      dueAt: null,
+      maxAttempts: null,
+      limits: { timeMs: 2000, memoryMb: 64 },
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
+    const full = await createExercise(w.instructor, w.lesson.id, {
+      dueAt: '2026-12-01T23:59:00Z',
+      maxAttempts: 3,
+      limits: { timeMs: 50 },
+    });
+    expect(full).toMatchObject({
+      entrypoint: 'add',
+      dueAt: '2026-12-01T23:59:00.000Z',
+      maxAttempts: 3,
+      limits: { timeMs: 50, memoryMb: 64 },
+    });
+    expect((full.tests as unknown[]).length).toBe(2);
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['no title', { title: undefined }, 'title'],
+    ['no language', { language: undefined }, 'language'],
+    ['bad language', { language: 'ruby' }, 'language'],
+    ['no tests', { tests: [] }, 'tests'],
+    [
+      'too many tests',
+      { tests: Array.from({ length: 101 }, (_, i) => ({ name: `t${i}`, kind: 'io', stdout: '' })) },
+      'tests',
+    ],
+    ['zero maxScore', { maxScore: 0 }, 'maxScore'],
+    ['negative maxScore', { maxScore: -1 }, 'maxScore'],
+    ['string maxScore', { maxScore: '10' }, 'maxScore'],
+    ['bad dueAt', { dueAt: 'tomorrow' }, 'dueAt'],
+    ['dueAt without zone', { dueAt: '2026-12-01T23:59:00' }, 'dueAt'],
+    ['maxAttempts 0', { maxAttempts: 0 }, 'maxAttempts'],
+    ['maxAttempts 1001', { maxAttempts: 1001 }, 'maxAttempts'],
+    ['timeMs 49', { limits: { timeMs: 49 } }, 'limits.timeMs'],
+    ['timeMs 10001', { limits: { timeMs: 10_001 } }, 'limits.timeMs'],
+    ['memoryMb 15', { limits: { memoryMb: 15 } }, 'limits.memoryMb'],
+    ['memoryMb 513', { limits: { memoryMb: 513 } }, 'limits.memoryMb'],
+    ['unknown limit', { limits: { cpu: 1 } }, 'limits.cpu'],
+    ['unknown field', { owner: 'me' }, 'owner'],
+    ['no entrypoint with a call test', { entrypoint: undefined }, 'entrypoint'],
+    ['null entrypoint with a call test', { entrypoint: null }, 'entrypoint'],
+    ['entrypoint not a name', { entrypoint: 'a b' }, 'entrypoint'],
+    ['call test without args', { tests: [{ name: 'a', kind: 'call', expected: 1 }] }, 'tests.0.args'],
+    [
+      'call test with args not an array',
+      { tests: [{ name: 'a', kind: 'call', args: 1, expected: 1 }] },
+      'tests.0.args',
+    ],
+    ['call test without expected', { tests: [{ name: 'a', kind: 'call', args: [] }] }, 'tests.0.expected'],
+    [
+      'call test with stdout',
+      { tests: [{ name: 'a', kind: 'call', args: [], expected: 1, stdout: '' }] },
+      'tests.0.stdout',
+    ],
+    ['io test without stdout', { tests: [{ name: 'a', kind: 'io', stdin: '' }] }, 'tests.0.stdout'],
+    ['io test with args', { tests: [{ name: 'a', kind: 'io', stdout: '', args: [] }] }, 'tests.0.args'],
+    ['unknown test kind', { tests: [{ name: 'a', kind: 'sql', stdout: '' }] }, 'tests.0.kind'],
+    ['test without name', { tests: [{ kind: 'io', stdout: '' }] }, 'tests.0.name'],
+    [
+      'duplicate test names',
+      {
+        tests: [
+          { name: 'a', kind: 'io', stdout: '' },
+          { name: 'a', kind: 'io', stdout: '' },
+        ],
+      },
+      'tests.1.name',
+    ],
+    [
+      'hidden not boolean',
+      { tests: [{ name: 'a', kind: 'io', stdout: '', hidden: 'yes' }] },
+      'tests.0.hidden',
+    ],
+  ])('400 for %s (details name %s)', async (_label, overrides, field) => {
+    const w = await world();
+    const body = JSON.parse(JSON.stringify(exerciseBody(overrides)));
+    const res = await w.instructor.req('POST', `/lessons/${w.lesson.id}/exercises`, body);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('validation_failed');
+    expect(res.json().error.details.map((d: { field: string }) => d.field)).toContain(field);
+  });
+
+  it('accepts null as an expected value and JSON values as args', async () => {
+    const w = await world();
+    const ex = await createExercise(w.instructor, w.lesson.id, {
+      tests: [{ name: 'n', kind: 'call', args: [{ a: [1, null] }, 'x'], expected: null, hidden: true }],
+    });
+    expect(ex.tests).toEqual([
+      { name: 'n', kind: 'call', args: [{ a: [1, null] }, 'x'], expected: null, hidden: true },
+    ]);
+  });
+
+  it('students 403, outsiders and unknown lessons 404, anonymous 401', async () => {
+    const w = await world();
+    const url = `/lessons/${w.lesson.id}/exercises`;
+    expect((await w.student.req('POST', url, exerciseBody())).statusCode).toBe(403);
+    expect((await w.outsider.req('POST', url, exerciseBody())).statusCode).toBe(404);
+    expect((await w.instructor.req('POST', '/lessons/nope/exercises', exerciseBody())).statusCode).toBe(404);
+    expect((await anon(ctx.app, 'POST', url, exerciseBody())).statusCode).toBe(401);
+  });
+});
+
+describe('GET /exercises/:exerciseId', () => {
+  it('staff see hidden tests in full; students only their name and kind', async () => {
+    const w = await world();
+    const url = `/exercises/${w.exercise.id}`;
+    const staff = (await w.ta.req('GET', url)).json().exercise;
+    expect(staff.tests[1]).toEqual({ name: 'echo', kind: 'io', stdin: 'hi\n', stdout: 'hi\n', hidden: true });
+    const res = await w.student.req('GET', url);
+    expect(res.statusCode).toBe(200);
+    const { exercise } = res.json();
+    expect(exercise.tests).toEqual([
+      { name: 'small', kind: 'call', args: [1, 2], expected: 3, hidden: false },
+      { name: 'echo', kind: 'io', hidden: true },
+    ]);
+    expect(res.body).not.toContain('hi\\n');
+    expect(exercise).toMatchObject({
+      id: w.exercise.id,
+      entrypoint: 'add',
+      limits: { timeMs: 2000, memoryMb: 64 },
+    });
+  });
+
+  it('is 404 to outsiders and for unknown ids', async () => {
+    const w = await world();
+    for (const id of [w.exercise.id, '00000000-0000-0000-0000-000000000000', '%20'])
+      expect((await w.outsider.req('GET', `/exercises/${id}`)).statusCode).toBe(404);
+  });
+
+  it('presentTests masks only hidden tests for students', () => {
+    const tests = [
+      { name: 'a', kind: 'io' as const, stdin: '', stdout: 'x', hidden: true },
+      { name: 'b', kind: 'io' as const, stdin: '', stdout: 'y', hidden: false },
+    ];
+    expect(presentTests(tests, true)).toBe(tests);
+    expect(presentTests(tests, false)).toEqual([{ name: 'a', kind: 'io', hidden: true }, tests[1]]);
+  });
+});
+
+describe('PATCH /exercises/:exerciseId', () => {
+  it('merges the change, bumps updatedAt and keeps the rest', async () => {
+    const w = await world();
+    const ex = await createExercise(w.instructor, w.lesson.id, {
+      maxAttempts: 5,
+      dueAt: '2027-01-01T00:00:00Z',
+    });
+    const url = `/exercises/${ex.id}`;
+    const res = await w.ta.req('PATCH', url, {
+      title: 'Renamed',
+      limits: { memoryMb: 128 },
+      maxAttempts: null,
+    });
+    expect(res.statusCode).toBe(200);
+    const updated = res.json().exercise;
+    expect(updated).toMatchObject({
+      title: 'Renamed',
+      limits: { timeMs: 2000, memoryMb: 128 },
+      maxAttempts: null,
+      dueAt: '2027-01-01T00:00:00.000Z',
+      entrypoint: 'add',
+      createdAt: ex.createdAt,
+    });
+    expect(updated.updatedAt > (ex.updatedAt as string)).toBe(true);
+    const cleared = await w.ta.req('PATCH', url, {
+      dueAt: null,
+      prompt: 'P',
+      starterCode: 'S',
+      language: 'python',
+      maxScore: 1,
+    });
+    expect(cleared.json().exercise).toMatchObject({
+      dueAt: null,
+      prompt: 'P',
+      starterCode: 'S',
+      language: 'python',
+      maxScore: 1,
+    });
+  });
+
+  it('checks the merged exercise: entrypoint stays required while a call test exists', async () => {
+    const w = await world();
+    const url = `/exercises/${w.exercise.id}`;
+    const drop = await w.instructor.req('PATCH', url, { entrypoint: null });
+    expect(drop.statusCode).toBe(400);
+    expect(drop.json().error.details[0].field).toBe('entrypoint');
+    const io = [{ name: 'io', kind: 'io', stdout: 'x' }];
+    const both = await w.instructor.req('PATCH', url, { entrypoint: null, tests: io });
+    expect(both.statusCode).toBe(200);
+    expect(both.json().exercise).toMatchObject({ entrypoint: null, tests: [{ name: 'io', hidden: false }] });
+    const back = await w.instructor.req('PATCH', url, {
+      tests: [{ name: 'c', kind: 'call', args: [], expected: 0 }],
+    });
+    expect(back.statusCode).toBe(400);
+    expect((await w.instructor.req('PATCH', url, { tests: [] })).statusCode).toBe(400);
+    expect((await w.instructor.req('PATCH', url, { id: 'x' })).statusCode).toBe(400);
+  });
+
+  it('students 403, outsiders 404', async () => {
+    const w = await world();
+    const url = `/exercises/${w.exercise.id}`;
+    expect((await w.student.req('PATCH', url, { title: 'x' })).statusCode).toBe(403);
+    expect((await w.outsider.req('PATCH', url, { title: 'x' })).statusCode).toBe(404);
+    expect((await w.instructor.req('PATCH', '/exercises/nope', { title: 'x' })).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,66 @@
+import { Type } from '@sinclair/typebox';
+import type { AppDeps, TypedApp } from '../../app.ts';
+import { requireCaller } from '../../http/auth.ts';
+import { notFound } from '../../http/errors.ts';
+import { errors, isUuid } from '../../http/schemas.ts';
+import { LessonParams } from '../lessons/lesson.schemas.ts';
+import { presentExercise } from './exercise.presenter.ts';
+import { prepareExerciseDetail } from './exercise.queries.ts';
+import { CreateExerciseBody, ExerciseParams, ExerciseSchema, PatchExerciseBody } from './exercise.schemas.ts';
+import * as service from './exercise.service.ts';
+
+const ExerciseResponse = Type.Object({ exercise: ExerciseSchema });
+
+export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
+  const { db } = database;
+  const exerciseDetail = prepareExerciseDetail(db);
+  const tags = ['exercises'];
+
+  app.post(
+    '/lessons/:lessonId/exercises',
+    {
+      schema: {
+        tags,
+        params: LessonParams,
+        body: CreateExerciseBody,
+        response: { 201: ExerciseResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      const r = await service.createExercise(db, caller, request.params.lessonId, request.body);
+      return reply.status(201).send({ exercise: presentExercise(r.exercise, r.role) });
+    },
+  );
+
+  app.get(
+    '/exercises/:exerciseId',
+    {
+      schema: { tags, params: ExerciseParams, response: { 200: ExerciseResponse, ...errors(401, 404) } },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const { exerciseId } = request.params;
+      const row = isUuid(exerciseId) ? await exerciseDetail(exerciseId, caller.id) : null;
+      if (!row || row.role === null) throw notFound('Exercise');
+      return { exercise: presentExercise(row, row.role) };
+    },
+  );
+
+  app.patch(
+    '/exercises/:exerciseId',
+    {
+      schema: {
+        tags,
+        params: ExerciseParams,
+        body: PatchExerciseBody,
+        response: { 200: ExerciseResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const r = await service.updateExercise(db, caller, request.params.exerciseId, request.body);
+      return { exercise: presentExercise(r.exercise, r.role) };
+    },
+  );
+}

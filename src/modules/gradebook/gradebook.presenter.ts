@@ -1,0 +1,42 @@
+import { stringify } from 'csv-stringify/sync';
+import type { GradebookExercise, GradebookStudent, ProgressRow } from './gradebook.queries.ts';
+
+export const round2 = (n: number) => Math.round(n * 100) / 100;
+
+export function presentGradebook(data: { exercises: GradebookExercise[]; students: GradebookStudent[] }) {
+  const exercises = data.exercises.map((e) => ({ id: e.id, title: e.title, maxScore: Number(e.maxScore) }));
+  const rows = data.students.map((s) => {
+    const scores: Record<string, number | null> = {};
+    let total = 0;
+    for (const e of exercises) {
+      const best = s.scores[e.id];
+      scores[e.id] = best === undefined ? null : Number(best);
+      total += best === undefined ? 0 : Number(best);
+    }
+    return { user: { id: s.id, name: s.name, email: s.email }, scores, total: round2(total) };
+  });
+  return { exercises, rows };
+}
+
+/**
+ * A spreadsheet would run a cell starting with = + - @ (or tab/CR) as a formula, and names and titles
+ * are typed by users: such cells get a leading apostrophe (OWASP "CSV injection").
+ */
+export const defuse = (cell: string) => (/^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell);
+
+export function gradebookCsv(gradebook: ReturnType<typeof presentGradebook>): string {
+  const header = ['name', 'email', ...gradebook.exercises.map((e) => defuse(e.title)), 'total'];
+  const lines = gradebook.rows.map((r) => [
+    defuse(r.user.name),
+    defuse(r.user.email),
+    ...gradebook.exercises.map((e) => r.scores[e.id] ?? ''),
+    r.total,
+  ]);
+  return stringify([header, ...lines]);
+}
+
+export function presentProgress(rows: ProgressRow[]) {
+  const total = rows.reduce((sum, r) => sum + (r.bestScore ?? 0), 0);
+  const maxTotal = rows.reduce((sum, r) => sum + r.maxScore, 0);
+  return { exercises: rows, total: round2(total), maxTotal: round2(maxTotal) };
+}

@@ -1,0 +1,86 @@
+import { Type } from '@sinclair/typebox';
+import type { AppDeps, TypedApp } from '../../app.ts';
+import { requireCaller } from '../../http/auth.ts';
+import { errors } from '../../http/schemas.ts';
+import { authorize, can } from '../courses/course.policy.ts';
+import { CourseParams } from '../courses/course.schemas.ts';
+import { prepareSelectRole } from '../courses/membership.queries.ts';
+import { gradebookCsv, presentGradebook, presentProgress } from './gradebook.presenter.ts';
+import { selectGradebook, selectProgress } from './gradebook.queries.ts';
+
+const Score = Type.Union([Type.Number(), Type.Null()]);
+
+const GradebookResponse = Type.Object({
+  exercises: Type.Array(Type.Object({ id: Type.String(), title: Type.String(), maxScore: Type.Number() })),
+  rows: Type.Array(
+    Type.Object({
+      user: Type.Object({ id: Type.String(), name: Type.String(), email: Type.String() }),
+      scores: Type.Record(Type.String(), Score),
+      total: Type.Number(),
+    }),
+  ),
+});
+
+const ProgressResponse = Type.Object({
+  exercises: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      title: Type.String(),
+      maxScore: Type.Number(),
+      bestScore: Score,
+      attempts: Type.Integer(),
+    }),
+  ),
+  total: Type.Number(),
+  maxTotal: Type.Number(),
+});
+
+export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
+  const { db, heavyDb } = database;
+  const roleOf = prepareSelectRole(db);
+  const tags = ['gradebook'];
+
+  app.get(
+    '/courses/:courseId/gradebook',
+    {
+      // Big courses make this the slowest read: it runs on the heavy pool under the heavy limit.
+      config: { heavy: true },
+      schema: {
+        tags,
+        params: CourseParams,
+        querystring: Type.Object(
+          { format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])) },
+          { additionalProperties: false },
+        ),
+        response: { 200: GradebookResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      const { courseId } = request.params;
+      authorize(await roleOf(courseId, caller.id), can.seeStaffData);
+      const gradebook = presentGradebook(await selectGradebook(heavyDb, courseId));
+      if (request.query.format !== 'csv') return gradebook;
+      return (
+        reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="gradebook-${courseId}.csv"`)
+          // A string with a non-JSON type is sent as is; the JSON response schema does not apply to it.
+          .send(gradebookCsv(gradebook) as unknown as typeof gradebook)
+      );
+    },
+  );
+
+  app.get(
+    '/courses/:courseId/progress',
+    {
+      schema: { tags, params: CourseParams, response: { 200: ProgressResponse, ...errors(401, 404) } },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const { courseId } = request.params;
+      authorize(await roleOf(courseId, caller.id), can.view);
+      return presentProgress(await selectProgress(db, courseId, caller.id));
+    },
+  );
+}

@@ -1,0 +1,30 @@
+export interface LessonRow {
+  id: string;
+  courseId: string;
+  title: string;
+  body: string;
+  position: number;
+}
+
+/** As aggregated by Postgres (json_build_object): timestamps arrive as strings. */
+export interface ExerciseSummaryRow {
+  id: string;
+  title: string;
+  language: string;
+  maxScore: number;
+  dueAt: string | null;
+}
+
+export function presentLesson(l: LessonRow) {
+  return { id: l.id, courseId: l.courseId, title: l.title, body: l.body, position: l.position };
+}
+
+export function presentExerciseSummary(e: ExerciseSummaryRow) {
+  return {
+    id: e.id,
+    title: e.title,
+    language: e.language,
+    maxScore: e.maxScore,
+    dueAt: e.dueAt === null ? null : new Date(e.dueAt).toISOString(),
+  };
+}

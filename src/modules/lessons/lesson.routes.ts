@@ -1,0 +1,89 @@
+import { Type } from '@sinclair/typebox';
+import type { AppDeps, TypedApp } from '../../app.ts';
+import { requireCaller } from '../../http/auth.ts';
+import { notFound } from '../../http/errors.ts';
+import { errors, isUuid } from '../../http/schemas.ts';
+import { CourseParams } from '../courses/course.schemas.ts';
+import { presentExerciseSummary, presentLesson } from './lesson.presenter.ts';
+import { prepareLessonDetail } from './lesson.queries.ts';
+import {
+  CreateLessonBody,
+  ExerciseSummarySchema,
+  LessonParams,
+  LessonSchema,
+  PatchLessonBody,
+} from './lesson.schemas.ts';
+import * as service from './lesson.service.ts';
+
+const LessonResponse = Type.Object({ lesson: LessonSchema });
+
+export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
+  const { db } = database;
+  const lessonDetail = prepareLessonDetail(db);
+  const tags = ['lessons'];
+
+  app.post(
+    '/courses/:courseId/lessons',
+    {
+      schema: {
+        tags,
+        params: CourseParams,
+        body: CreateLessonBody,
+        response: { 201: LessonResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      const lesson = await service.createLesson(db, caller, request.params.courseId, request.body);
+      return reply.status(201).send({ lesson: presentLesson(lesson) });
+    },
+  );
+
+  app.get(
+    '/lessons/:lessonId',
+    {
+      schema: {
+        tags,
+        params: LessonParams,
+        response: {
+          200: Type.Object({ lesson: LessonSchema, exercises: Type.Array(ExerciseSummarySchema) }),
+          ...errors(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const { lessonId } = request.params;
+      const row = isUuid(lessonId) ? await lessonDetail(lessonId, caller.id) : null;
+      if (!row || row.role === null) throw notFound('Lesson');
+      return { lesson: presentLesson(row), exercises: row.exercises.map(presentExerciseSummary) };
+    },
+  );
+
+  app.patch(
+    '/lessons/:lessonId',
+    {
+      schema: {
+        tags,
+        params: LessonParams,
+        body: PatchLessonBody,
+        response: { 200: LessonResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      const lesson = await service.updateLesson(db, caller, request.params.lessonId, request.body);
+      return { lesson: presentLesson(lesson) };
+    },
+  );
+
+  app.delete(
+    '/lessons/:lessonId',
+    { schema: { tags, params: LessonParams, response: errors(401, 403, 404) } },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      await service.deleteLesson(db, caller, request.params.lessonId);
+      return reply.status(204).send();
+    },
+  );
+}

@@ -1,0 +1,55 @@
+import type { Db, Tx } from '../../db/client.ts';
+import { notFound, validationFailed } from '../../http/errors.ts';
+import { isUuid } from '../../http/schemas.ts';
+import type { Caller } from '../auth/auth.queries.ts';
+import { authorize, can } from '../courses/course.policy.ts';
+import { selectRole } from '../courses/membership.queries.ts';
+import * as q from './lesson.queries.ts';
+import { MAX_BODY_BYTES } from './lesson.schemas.ts';
+
+function checkBodySize(body: string | undefined) {
+  if (body !== undefined && Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES)
+    throw validationFailed('body', `must be at most ${MAX_BODY_BYTES / 1000} kB of UTF-8`);
+}
+
+export async function createLesson(
+  db: Db,
+  caller: Caller,
+  courseId: string,
+  input: { title: string; body: string; position?: number },
+) {
+  checkBodySize(input.body);
+  return db.transaction(async (tx) => {
+    authorize(await selectRole(tx, courseId, caller.id), can.author);
+    return q.insertLesson(tx, { courseId, ...input });
+  });
+}
+
+/** Loads the lesson and checks the caller may author it: 404 for strangers, 403 for students. */
+async function authorLesson(tx: Tx, caller: Caller, lessonId: string) {
+  const lesson = isUuid(lessonId) ? await q.selectLessonWithRole(tx, lessonId, caller.id) : null;
+  if (!lesson) throw notFound('Lesson');
+  authorize(lesson.role, can.author, 'Lesson');
+  return lesson;
+}
+
+export async function updateLesson(
+  db: Db,
+  caller: Caller,
+  lessonId: string,
+  input: { title?: string; body?: string; position?: number },
+) {
+  checkBodySize(input.body);
+  return db.transaction(async (tx) => {
+    const lesson = await authorLesson(tx, caller, lessonId);
+    if (input.title === undefined && input.body === undefined && input.position === undefined) return lesson;
+    return q.updateLesson(tx, lessonId, input);
+  });
+}
+
+export async function deleteLesson(db: Db, caller: Caller, lessonId: string) {
+  await db.transaction(async (tx) => {
+    await authorLesson(tx, caller, lessonId);
+    await q.deleteLesson(tx, lessonId);
+  });
+}
