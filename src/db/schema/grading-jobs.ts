@@ -1,0 +1,32 @@
+import { bigserial, index, integer, pgTable, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { courses } from './courses.ts';
+import { submissions } from './submissions.ts';
+
+/**
+ * The grading queue (src/grading/queue.ts). A row is inserted in the same transaction as its
+ * submission (or by a regrade) and deleted in the transaction that records the result, so a job
+ * exists exactly while its submission waits for a verdict. Claimed with FOR UPDATE SKIP LOCKED.
+ */
+export const gradingJobs = pgTable(
+  'grading_jobs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    submissionId: uuid('submission_id')
+      .notNull()
+      .unique()
+      .references(() => submissions.id, { onDelete: 'cascade' }),
+    courseId: uuid('course_id')
+      .notNull()
+      .references(() => courses.id, { onDelete: 'cascade' }),
+    // Not before this time (backoff after a grader vanished).
+    runAt: timestamp('run_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    // Claims so far; past the grader's limit the submission ends `error` (infrastructure).
+    attempts: integer('attempts').notNull().default(0),
+    // Lease: the claiming grader's Postgres backend pid (its LISTEN connection, so a vanished
+    // grader is seen in pg_stat_activity at once) and a heartbeat-renewed deadline.
+    lockerPid: integer('locker_pid'),
+    lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('grading_jobs_run_at_idx').on(t.runAt, t.id)],
+);

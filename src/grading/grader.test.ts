@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withTestApp } from '../../test/app.ts';
+import { buildWorld, createExercise, type World } from '../../test/factories.ts';
+import { GAVE_UP_MESSAGE, startGrader } from './grader.ts';
+import { claimJobs, queueStats, recordOutcome, releaseOrphanedJobs } from './queue.ts';
+
+const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
+let w: World;
+const ECHO = 'function add(a, b) { return a + b; }\nlet l; while ((l = readLine()) !== null) console.log(l);';
+let grader: { stop(): Promise<void> } | null = null;
+
+type Sub = {
+  id: string;
+  status: string;
+  score: number | null;
+  message: string | null;
+  results: { hidden: boolean; message: string | null; passed: boolean }[];
+  gradedAt: string | null;
+  createdAt: string;
+};
+
+async function waitGraded(actor: World['student'], id: string, timeoutMs = 20_000): Promise<Sub> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = (await actor.req('GET', `/submissions/${id}`)).json().submission as Sub;
+    if (s.status !== 'queued' && s.status !== 'running') return s;
+    if (Date.now() > deadline) throw new Error(`not graded: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const submit = async (actor: World['student'], exerciseId: string, code: string) => {
+  const res = await actor.req('POST', `/exercises/${exerciseId}/submissions`, { code });
+  expect(res.statusCode).toBe(202);
+  return res.json().submission.id as string;
+};
+
+const sql = async <T>(text: string, params: unknown[] = []) =>
+  (await ctx.database.pool.query(text, params)).rows as T[];
+
+beforeAll(async () => {
+  w = await buildWorld(ctx.app, 'Grade');
+});
+
+afterAll(async () => {
+  await grader?.stop();
+});
+
+describe('grader', () => {
+  it('grades JavaScript submissions end to end and records one event per result', async () => {
+    grader = await startGrader(ctx.config, ctx.url);
+    const latencies: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = Date.now();
+      const id = await submit(w.student, w.exercise.id, ECHO);
+      const s = await waitGraded(w.student, id);
+      latencies.push(Date.now() - t);
+      expect(s).toMatchObject({ status: 'passed', score: 10, message: null });
+      expect(s.results.map((r) => r.passed)).toEqual([true, true]);
+      expect(new Date(s.gradedAt!).getTime()).toBeGreaterThanOrEqual(new Date(s.createdAt).getTime());
+    }
+    const db = await sql<{ ms: number }>(
+      `select extract(epoch from graded_at - created_at) * 1000 as ms from submissions
+        where exercise_id = $1 and status = 'passed' order by created_at`,
+      [w.exercise.id],
+    );
+    console.log(
+      `submit→result in the database (created_at→graded_at): ${db.map((r) => Math.round(r.ms)).join(', ')} ms`,
+    );
+    latencies.sort((a, b) => a - b);
+    console.log(
+      `submit→result (HTTP poll every 20 ms), JS, 2 tests: median ${latencies[2]} ms, max ${latencies[4]} ms`,
+    );
+
+    const wrong = await waitGraded(
+      w.student,
+      await submit(w.student, w.exercise.id, 'function add(a, b) { return a - b; }'),
+    );
+    expect(wrong.status).toBe('failed');
+    expect(wrong.score).toBe(0);
+    expect(wrong.results[1]).toMatchObject({ hidden: true, message: null });
+    // Output with U+0000 (which Postgres text cannot hold) still ends in a stored verdict.
+    const nul = await waitGraded(
+      w.student,
+      await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }\nconsole.log("\\u0000");'),
+    );
+    expect(nul.status).toBe('failed');
+    const broken = await waitGraded(
+      w.student,
+      await submit(w.student, w.exercise.id, 'function add(a, b) {'),
+    );
+    expect(broken.status).toBe('error');
+    expect(broken.score).toBe(0);
+    expect(broken.message).toBeTruthy();
+    const [attempt] = await sql<{ counts: boolean }>(
+      'select counts_as_attempt as counts from submissions where id = $1',
+      [(await w.student.req('GET', `/exercises/${w.exercise.id}/submissions?limit=1`)).json().items[0].id],
+    );
+    expect(attempt!.counts).toBe(true);
+
+    const [ev] = await sql<{ n: number }>(
+      `select count(*)::int as n from events where type = 'submission.updated' and user_id = $1`,
+      [w.student.id],
+    );
+    expect(ev!.n).toBe(8);
+    expect((await queueStats(ctx.database.db)).depth).toBe(0);
+    const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toContain('lab_grading_queue_depth 0');
+  });
+
+  it('regrades with the current tests and updates scores', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, {
+      tests: [{ name: 'one', kind: 'call', args: [1, 2], expected: 3, hidden: false }],
+    });
+    const id = await submit(w.student, ex.id, 'function add(a, b) { return a + b; }');
+    expect((await waitGraded(w.student, id)).score).toBe(10);
+    const patch = await w.instructor.req('PATCH', `/exercises/${ex.id}`, {
+      tests: [
+        { name: 'one', kind: 'call', args: [1, 2], expected: 3, hidden: false },
+        { name: 'two', kind: 'call', args: [2, 2], expected: 5, hidden: false },
+      ],
+    });
+    expect(patch.statusCode).toBe(200);
+    const res = await w.instructor.req('POST', `/exercises/${ex.id}/regrade`);
+    expect(res.json()).toEqual({ queued: 1 });
+    const again = await waitGraded(w.student, id);
+    expect(again).toMatchObject({ status: 'failed', score: 5 });
+    expect(again.results).toHaveLength(2);
+  });
+
+  it('ignores a stale result (another grader or a regrade took the job over)', async () => {
+    await grader!.stop();
+    grader = null;
+    const id = await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }');
+    const [job] = (await claimJobs(ctx.database.db, { limit: 10, lockerPid: null, leaseMs: 30_000 })).filter(
+      (j) => j.submissionId === id,
+    );
+    expect(job!.generation).toBe(1);
+    const outcome = {
+      status: 'passed' as const,
+      score: 10,
+      message: null,
+      results: [],
+      infrastructure: false,
+    };
+    expect(await recordOutcome(ctx.database.db, { ...job!, generation: 0 }, outcome)).toBeNull();
+    expect(await recordOutcome(ctx.database.db, job!, outcome)).not.toBeNull();
+    // A late duplicate of the very same claim changes nothing either.
+    expect(await recordOutcome(ctx.database.db, job!, { ...outcome, score: 1 })).toBeNull();
+    const [ev] = await sql<{ n: number }>(
+      `select count(*)::int as n from events where payload->'submission'->>'id' = $1`,
+      [id],
+    );
+    expect(ev!.n).toBe(1);
+  });
+
+  it('requeues jobs of a vanished grader and gives up after the retry limit without using an attempt', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 1 });
+    const orphan = await submit(w.student, ex.id, ECHO);
+    // Claimed by a grader whose Postgres backend no longer exists, lease still running.
+    await sql(
+      `update grading_jobs set locker_pid = 2147483000, locked_until = now() + interval '1 hour', attempts = 1
+        where submission_id = $1`,
+      [orphan],
+    );
+    expect(await releaseOrphanedJobs(ctx.database.db)).toBeGreaterThanOrEqual(1);
+    grader = await startGrader(ctx.config, ctx.url, { maxTries: 3, watchdogMs: 100 });
+    expect((await waitGraded(w.student, orphan)).status).toBe('passed');
+
+    await grader.stop();
+    const other = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 1 });
+    const doomed = await submit(w.student, other.id, 'function add(a, b) { return a + b; }');
+    await sql(
+      `update grading_jobs set locker_pid = 2147483000, locked_until = now() + interval '1 hour', attempts = 3
+        where submission_id = $1`,
+      [doomed],
+    );
+    grader = await startGrader(ctx.config, ctx.url, { maxTries: 3, watchdogMs: 100 });
+    const gaveUp = await waitGraded(w.student, doomed);
+    expect(gaveUp).toMatchObject({ status: 'error', score: 0, message: GAVE_UP_MESSAGE });
+    const [row] = await sql<{ counts: boolean }>(
+      'select counts_as_attempt as counts from submissions where id = $1',
+      [doomed],
+    );
+    expect(row!.counts).toBe(false);
+    // maxAttempts is 1, but the infrastructure error gave the attempt back.
+    expect(await submit(w.student, other.id, 'function add(a, b) { return a + b; }')).toBeTruthy();
+  });
+
+  it('rides out dropped database connections', async () => {
+    await sql(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and application_name = $1`,
+      [`lab:grader-${process.pid}`],
+    );
+    const id = await submit(
+      w.student,
+      w.exercise.id,
+      'function add(a, b) { return a + b; }\nconsole.log(stdin.trim());',
+    );
+    expect((await waitGraded(w.student, id)).status).toBe('passed');
+  });
+
+  it('hands unfinished jobs back on stop, and another grader finishes them', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, {
+      entrypoint: 'slow',
+      tests: [{ name: 'slow', kind: 'call', args: [1500], expected: 1500, hidden: false }],
+      limits: { timeMs: 5000, memoryMb: 64 },
+    });
+    await grader!.stop();
+    const id = await submit(
+      w.student,
+      ex.id,
+      'function slow(ms) { const e = Date.now() + ms; while (Date.now() < e) {} return ms; }',
+    );
+    const g = await startGrader(ctx.config, ctx.url, { stopGraceMs: 50 });
+    for (let i = 0; i < 200; i++) {
+      const [s] = await sql<{ status: string }>('select status from submissions where id = $1', [id]);
+      if (s!.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await g.stop();
+    const [job] = await sql<{ attempts: number; locked: boolean }>(
+      'select attempts, locked_until is not null as locked from grading_jobs where submission_id = $1',
+      [id],
+    );
+    expect(job).toEqual({ attempts: 0, locked: false });
+    grader = await startGrader(ctx.config, ctx.url);
+    expect((await waitGraded(w.student, id)).status).toBe('passed');
+  });
+});

@@ -1,0 +1,213 @@
+import { sql } from 'drizzle-orm';
+import type { Db, Tx } from '../db/client.ts';
+import { gradingJobs } from '../db/schema/index.ts';
+import { presentSubmission, type SubmissionRow } from '../modules/submissions/submission.presenter.ts';
+import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types.ts';
+
+/*
+ * The grading queue: a table in our own Postgres, claimed with FOR UPDATE SKIP LOCKED
+ * (graphile-worker's design) rather than pg-boss 10, for two measured reasons:
+ *  - pickup: pg-boss 10 only polls (minimum 500 ms, default 2 s); a NOTIFY in the submit
+ *    transaction wakes an idle grader in a few ms, which keeps submit→result well under a second.
+ *  - crash recovery: pg-boss 10 has no heartbeat, only a fixed per-job expiry checked by maintenance
+ *    (started_on + expire_in < now()), and the expiry must exceed the longest legitimate job
+ *    (100 tests × 10 s). Here a job's lease names the grader's Postgres backend; a grader killed with
+ *    SIGKILL disappears from pg_stat_activity at once and its jobs are requeued on the next
+ *    watchdog tick (1 s), and a lease renewed by heartbeat covers hung or partitioned graders.
+ * Exactly-once: each claim bumps submissions.grading_generation and a result is recorded only for
+ * the current generation while the submission is still queued/running, so a late duplicate from a
+ * grader that was presumed dead changes nothing.
+ */
+
+export const JOBS_CHANNEL = 'lab_jobs';
+export const EVENTS_CHANNEL = 'lab_events';
+
+/** Queues grading of a new submission; call inside the transaction that inserts it. */
+export async function enqueueGrading(tx: Tx, job: { submissionId: string; courseId: string }) {
+  await tx.insert(gradingJobs).values(job);
+  await tx.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
+}
+
+/**
+ * Puts every submission of an exercise back in the queue (a regrade with the current tests).
+ * The generation bump voids any result still being computed with the old tests.
+ */
+export async function requeueExercise(tx: Tx, exerciseId: string): Promise<number> {
+  const result = await tx.execute<{ n: number }>(sql`
+    with subs as (
+      update submissions
+         set status = 'queued', score = null, message = null, results = '[]'::jsonb, graded_at = null,
+             grading_generation = grading_generation + 1
+       where exercise_id = ${exerciseId}
+      returning id, course_id
+    ), jobs as (
+      insert into grading_jobs (submission_id, course_id)
+      select id, course_id from subs
+      on conflict (submission_id) do update
+         set attempts = 0, locker_pid = null, locked_until = null, run_at = now()
+      returning 1
+    )
+    select count(*)::int as n, pg_notify(${JOBS_CHANNEL}, '') from jobs`);
+  return result.rows[0]?.n ?? 0;
+}
+
+export interface ClaimedJob {
+  jobId: number;
+  submissionId: string;
+  /** Claims of this job so far, this one included. */
+  attempts: number;
+  generation: number;
+  createdAt: Date;
+  code: string;
+  language: 'javascript' | 'python';
+  entrypoint: string | null;
+  tests: ExerciseTest[];
+  limits: ExerciseLimits;
+  maxScore: number;
+}
+
+/** Claims up to `limit` runnable jobs (unlocked or with an expired lease) and marks them running. */
+export async function claimJobs(
+  db: Db,
+  opts: { limit: number; lockerPid: number | null; leaseMs: number },
+): Promise<ClaimedJob[]> {
+  const result = await db.execute<Omit<ClaimedJob, 'createdAt'> & { createdAt: string }>(sql`
+    with picked as (
+      select id from grading_jobs
+       where run_at <= now() and (locked_until is null or locked_until < now())
+       order by run_at, id
+       limit ${opts.limit}
+       for update skip locked
+    ), claimed as (
+      update grading_jobs j
+         set locker_pid = ${opts.lockerPid}::int,
+             locked_until = now() + make_interval(secs => ${opts.leaseMs / 1000}),
+             attempts = j.attempts + 1
+        from picked
+       where j.id = picked.id
+      returning j.id, j.submission_id, j.attempts
+    ), started as (
+      update submissions s
+         set status = 'running', grading_generation = s.grading_generation + 1
+        from claimed
+       where s.id = claimed.submission_id
+      returning s.id, s.grading_generation, s.code, s.exercise_id, s.created_at
+    )
+    select c.id::int as "jobId", st.id as "submissionId", c.attempts, st.grading_generation as generation,
+           st.created_at as "createdAt", st.code, e.language, e.entrypoint, e.tests, e.limits,
+           e.max_score as "maxScore"
+      from claimed c
+      join started st on st.id = c.submission_id
+      join exercises e on e.id = st.exercise_id`);
+  return result.rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
+}
+
+/**
+ * Renews the lease of jobs this grader is running, and names its current LISTEN backend as their
+ * locker (it changes when that connection is re-established).
+ */
+export async function renewLeases(db: Db, jobIds: number[], leaseMs: number, lockerPid: number | null) {
+  if (jobIds.length === 0) return;
+  await db.execute(sql`
+    update grading_jobs
+       set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
+           locker_pid = coalesce(${lockerPid}::int, locker_pid)
+     where id = any(${`{${jobIds.join(',')}}`}::bigint[])`);
+}
+
+/**
+ * The watchdog: frees jobs whose lease expired or whose grader's backend is gone (killed, crashed),
+ * so any grader can claim them again. Returns how many were freed.
+ */
+export async function releaseOrphanedJobs(db: Db): Promise<number> {
+  const result = await db.execute<{ n: number }>(sql`
+    with freed as (
+      update grading_jobs j set locker_pid = null, locked_until = null
+       where j.locked_until is not null
+         and (j.locked_until < now()
+              or (j.locker_pid is not null
+                  and not exists (select 1 from pg_stat_activity a where a.pid = j.locker_pid)))
+      returning 1
+    )
+    select count(*)::int as n from freed`);
+  return result.rows[0]?.n ?? 0;
+}
+
+/** Hands jobs back unfinished (graceful stop); the claim does not count against the retry limit. */
+export async function releaseJobs(db: Db, jobIds: number[]) {
+  if (jobIds.length === 0) return;
+  await db.execute(sql`
+    update grading_jobs set locker_pid = null, locked_until = null, attempts = greatest(attempts - 1, 0)
+     where id = any(${`{${jobIds.join(',')}}`}::bigint[])`);
+  await db.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
+}
+
+export interface Recorded {
+  eventId: number;
+  gradedAt: Date;
+}
+
+/**
+ * Records a verdict once: only for the generation this grader claimed and while the submission is
+ * still queued/running. In the same transaction the job is deleted and a submission.updated event is
+ * written and NOTIFYed. Returns null when the result was stale (another grader or a regrade won).
+ */
+export async function recordOutcome(
+  db: Db,
+  job: { submissionId: string; generation: number },
+  verdict: GradeOutcome,
+): Promise<Recorded | null> {
+  const outcome = storable(verdict);
+  return db.transaction(async (tx) => {
+    const updated = await tx.execute<Record<string, unknown>>(sql`
+      update submissions
+         set status = ${outcome.status}, score = ${outcome.score}, message = ${outcome.message},
+             results = ${JSON.stringify(outcome.results)}::jsonb, graded_at = now(),
+             counts_as_attempt = ${!outcome.infrastructure}
+       where id = ${job.submissionId} and grading_generation = ${job.generation}
+         and status in ('queued', 'running')
+      returning id, exercise_id as "exerciseId", user_id as "userId", course_id as "courseId", status,
+                score, message, late, created_at as "createdAt", graded_at as "gradedAt", results`);
+    const row = updated.rows[0];
+    if (!row) return null;
+    const submission: SubmissionRow = {
+      ...(row as unknown as SubmissionRow),
+      createdAt: new Date(row.createdAt as string),
+      gradedAt: new Date(row.gradedAt as string),
+    };
+    await tx.execute(sql`delete from grading_jobs where submission_id = ${job.submissionId}`);
+    // Stored unmasked; GET /events masks hidden tests per recipient.
+    const payload = { submission: presentSubmission(submission, { staff: true }) };
+    const event = await tx.execute<{ id: string }>(sql`
+      insert into events (course_id, user_id, type, payload)
+      values (${row.courseId as string}, ${submission.userId}, 'submission.updated', ${JSON.stringify(payload)}::jsonb)
+      returning id`);
+    const eventId = Number(event.rows[0]!.id);
+    await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${String(eventId)})`);
+    return { eventId, gradedAt: submission.gradedAt! };
+  });
+}
+
+// Postgres text and jsonb cannot hold U+0000, and a student program can print it.
+const noNul = (s: string) => s.replaceAll('\u0000', '\uFFFD');
+
+function storable(o: GradeOutcome): GradeOutcome {
+  return {
+    ...o,
+    message: o.message === null ? null : noNul(o.message),
+    results: o.results.map((r) => ({
+      ...r,
+      name: noNul(r.name),
+      message: r.message === null ? null : noNul(r.message),
+    })),
+  };
+}
+
+/** Jobs waiting or running, and the age of the oldest, for /metrics and doctor. */
+export async function queueStats(db: Tx): Promise<{ depth: number; oldestSeconds: number }> {
+  const result = await db.execute<{ depth: number; oldest: number | null }>(sql`
+    select count(*)::int as depth, extract(epoch from now() - min(created_at))::float8 as oldest
+      from grading_jobs`);
+  const r = result.rows[0]!;
+  return { depth: r.depth, oldestSeconds: r.oldest ?? 0 };
+}

@@ -1,0 +1,255 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { anon, createActor, withTestApp } from '../../../test/app.ts';
+import { buildWorld, createExercise, type World } from '../../../test/factories.ts';
+
+// Load shedding off: the shared test machine's event-loop delay is not what these tests are about.
+const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
+let w: World;
+
+const submit = (actor: World['student'], exerciseId: string, code: string, key?: string) =>
+  actor.req('POST', `/exercises/${exerciseId}/submissions`, { code }, key ? { 'idempotency-key': key } : {});
+
+async function countRows(sql: string, params: unknown[]) {
+  const { rows } = await ctx.database.pool.query<{ n: number }>(sql, params);
+  return rows[0]!.n;
+}
+
+beforeAll(async () => {
+  w = await buildWorld(ctx.app, 'Sub');
+});
+
+describe('POST /exercises/:id/submissions', () => {
+  it('queues a submission and its grading job together', async () => {
+    const res = await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }');
+    expect(res.statusCode).toBe(202);
+    const s = res.json().submission;
+    expect(s).toMatchObject({
+      exerciseId: w.exercise.id,
+      userId: w.student.id,
+      status: 'queued',
+      score: null,
+      message: null,
+      late: false,
+      gradedAt: null,
+      results: [],
+    });
+    expect(Object.keys(s).sort()).toEqual(
+      [
+        'createdAt',
+        'exerciseId',
+        'gradedAt',
+        'id',
+        'late',
+        'message',
+        'results',
+        'score',
+        'status',
+        'userId',
+      ].sort(),
+    );
+    expect(
+      await countRows('select count(*)::int as n from grading_jobs where submission_id = $1', [s.id]),
+    ).toBe(1);
+  });
+
+  it('answers 401 / 404 to strangers and unknown exercises', async () => {
+    expect(
+      (await anon(ctx.app, 'POST', `/exercises/${w.exercise.id}/submissions`, { code: 'x' })).statusCode,
+    ).toBe(401);
+    expect((await submit(w.outsider, w.exercise.id, 'x')).statusCode).toBe(404);
+    expect((await submit(w.student, '00000000-0000-0000-0000-000000000000', 'x')).statusCode).toBe(404);
+    const bad = await submit(w.student, 'not-a-uuid', 'x');
+    expect(bad.statusCode).toBe(404);
+    expect(bad.json().error.code).toBe('not_found');
+  });
+
+  it('validates the body, the code size in bytes and the key length', async () => {
+    const url = `/exercises/${w.exercise.id}/submissions`;
+    expect((await w.student.req('POST', url, {})).statusCode).toBe(400);
+    const extra = await w.student.req('POST', url, { code: 'x', lang: 'js' });
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json().error.details[0].field).toBe('lang');
+    // 60,000 two-byte characters: within maxLength, over 100 kB.
+    const big = await submit(w.student, w.exercise.id, 'é'.repeat(60_000));
+    expect(big.statusCode).toBe(400);
+    expect(big.json().error.details[0].field).toBe('code');
+    expect((await submit(w.student, w.exercise.id, 'a'.repeat(100_000))).statusCode).toBe(202);
+    expect((await submit(w.student, w.exercise.id, 'a\u0000b')).statusCode).toBe(400);
+    const longKey = await submit(w.student, w.exercise.id, 'x', 'k'.repeat(201));
+    expect(longKey.statusCode).toBe(400);
+    expect(longKey.json().error.details[0].field).toBe('Idempotency-Key');
+    expect((await submit(w.student, w.exercise.id, 'x', 'k'.repeat(200))).statusCode).toBe(202);
+  });
+
+  it('replays the same key and body with 200, refuses another body with 409', async () => {
+    const first = await submit(w.student, w.exercise.id, 'one', 'key-1');
+    expect(first.statusCode).toBe(202);
+    const again = await submit(w.student, w.exercise.id, 'one', 'key-1');
+    expect(again.statusCode).toBe(200);
+    expect(again.json().submission.id).toBe(first.json().submission.id);
+    const other = await submit(w.student, w.exercise.id, 'two', 'key-1');
+    expect(other.statusCode).toBe(409);
+    expect(other.json().error.code).toBe('idempotency_conflict');
+    // Keys are scoped to the caller: the TA may use the same key.
+    expect((await submit(w.ta, w.exercise.id, 'two', 'key-1')).statusCode).toBe(202);
+  });
+
+  it('turns parallel duplicates with one key into exactly one submission', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => submit(w.student, w.exercise.id, 'parallel', 'key-par')),
+    );
+    const codes = results.map((r) => r.statusCode).sort();
+    expect(codes.filter((c) => c === 202)).toHaveLength(1);
+    expect(codes.filter((c) => c === 200)).toHaveLength(11);
+    expect(new Set(results.map((r) => r.json().submission.id)).size).toBe(1);
+    expect(
+      await countRows('select count(*)::int as n from submissions where idempotency_key = $1', ['key-par']),
+    ).toBe(1);
+  });
+
+  it('enforces maxAttempts race-safely, replays keys after exhaustion, ignores infrastructure errors', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 2 });
+    const racers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => submit(w.student, ex.id, `try ${i}`, `race-${i}`)),
+    );
+    expect(racers.filter((r) => r.statusCode === 202)).toHaveLength(2);
+    const refused = racers.filter((r) => r.statusCode === 409);
+    expect(refused).toHaveLength(4);
+    expect(refused[0]!.json().error.code).toBe('attempts_exhausted');
+    const winner = racers.findIndex((r) => r.statusCode === 202);
+    const replay = await submit(w.student, ex.id, `try ${winner}`, `race-${winner}`);
+    expect(replay.statusCode).toBe(200);
+    // An infrastructure error gives the attempt back.
+    await ctx.database.pool.query(
+      `update submissions set status = 'error', counts_as_attempt = false
+        where id = $1`,
+      [racers[winner]!.json().submission.id],
+    );
+    expect((await submit(w.student, ex.id, 'after infra error')).statusCode).toBe(202);
+    expect((await submit(w.student, ex.id, 'one too many')).statusCode).toBe(409);
+  });
+
+  it('accepts late submissions and marks them', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, { dueAt: '2020-01-01T00:00:00Z' });
+    const res = await submit(w.student, ex.id, 'late');
+    expect(res.statusCode).toBe(202);
+    expect(res.json().submission.late).toBe(true);
+  });
+});
+
+describe('GET /submissions/:id', () => {
+  it('shows a submission to its author and course staff only', async () => {
+    const id = (await submit(w.student, w.exercise.id, 'mine')).json().submission.id;
+    for (const who of [w.student, w.ta, w.instructor]) {
+      const res = await who.req('GET', `/submissions/${id}`);
+      expect(res.statusCode).toBe(200);
+      expect(res.json().submission.id).toBe(id);
+    }
+    const classmate = await createActor(ctx.app, 'Classmate');
+    await classmate.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+    expect((await classmate.req('GET', `/submissions/${id}`)).statusCode).toBe(404);
+    expect((await w.outsider.req('GET', `/submissions/${id}`)).statusCode).toBe(404);
+    expect((await w.student.req('GET', '/submissions/nope')).statusCode).toBe(404);
+    expect((await anon(ctx.app, 'GET', `/submissions/${id}`)).statusCode).toBe(401);
+  });
+
+  it('masks hidden tests for students, not for staff', async () => {
+    const id = (await submit(w.student, w.exercise.id, 'graded')).json().submission.id;
+    await ctx.database.pool.query(
+      `update submissions set status = 'failed', score = 5, graded_at = now(), results = $2::jsonb where id = $1`,
+      [
+        id,
+        JSON.stringify([
+          { name: 'small', passed: true, hidden: false, message: null, durationMs: 1 },
+          { name: 'echo', passed: false, hidden: true, message: 'expected "hi" got "ho"', durationMs: 2 },
+        ]),
+      ],
+    );
+    const mine = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
+    expect(mine.results[1]).toEqual({
+      name: 'echo',
+      passed: false,
+      hidden: true,
+      message: null,
+      durationMs: 2,
+    });
+    expect(mine.score).toBe(5);
+    const staff = (await w.ta.req('GET', `/submissions/${id}`)).json().submission;
+    expect(staff.results[1].message).toBe('expected "hi" got "ho"');
+    const listed = (await w.student.req('GET', `/exercises/${w.exercise.id}/submissions`)).json().items;
+    expect(listed.find((s: { id: string }) => s.id === id).results[1].message).toBeNull();
+  });
+});
+
+describe('GET /exercises/:id/submissions', () => {
+  it('lists own submissions to members, everyone’s to staff, newest first, paginated', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await submit(w.student, ex.id, `s${i}`)).json().submission.id);
+    const taId = (await submit(w.ta, ex.id, 'ta')).json().submission.id;
+
+    const own = (await w.student.req('GET', `/exercises/${ex.id}/submissions`)).json();
+    expect(own.items.map((s: { id: string }) => s.id)).toEqual([...ids].reverse());
+    expect(own.nextCursor).toBeNull();
+    // A student's userId filter cannot widen the view.
+    const sneaky = (await w.student.req('GET', `/exercises/${ex.id}/submissions?userId=${w.ta.id}`)).json();
+    expect(sneaky.items.every((s: { userId: string }) => s.userId === w.student.id)).toBe(true);
+
+    const all = (await w.instructor.req('GET', `/exercises/${ex.id}/submissions`)).json();
+    expect(all.items.map((s: { id: string }) => s.id)).toEqual([taId, ...[...ids].reverse()]);
+    const filtered = (
+      await w.instructor.req('GET', `/exercises/${ex.id}/submissions?userId=${w.student.id}`)
+    ).json();
+    expect(filtered.items).toHaveLength(3);
+    const none = (await w.instructor.req('GET', `/exercises/${ex.id}/submissions?userId=zzz`)).json();
+    expect(none.items).toEqual([]);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = `/exercises/${ex.id}/submissions?limit=1${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await w.ta.req('GET', q)).json();
+      seen.push(...page.items.map((s: { id: string }) => s.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(all.items.map((s: { id: string }) => s.id));
+
+    expect((await w.ta.req('GET', `/exercises/${ex.id}/submissions?cursor=garbage`)).statusCode).toBe(400);
+    const forged = Buffer.from(JSON.stringify(['not a date', 'x'])).toString('base64url');
+    expect((await w.ta.req('GET', `/exercises/${ex.id}/submissions?cursor=${forged}`)).statusCode).toBe(400);
+    expect((await w.ta.req('GET', `/exercises/${ex.id}/submissions?limit=0`)).statusCode).toBe(400);
+    expect((await w.outsider.req('GET', `/exercises/${ex.id}/submissions`)).statusCode).toBe(404);
+    expect((await anon(ctx.app, 'GET', `/exercises/${ex.id}/submissions`)).statusCode).toBe(401);
+    expect((await w.student.req('GET', '/exercises/nope/submissions')).statusCode).toBe(404);
+  });
+});
+
+describe('POST /exercises/:id/regrade', () => {
+  it('requeues every submission for staff only', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const id = (await submit(w.student, ex.id, 'a')).json().submission.id;
+    await submit(w.ta, ex.id, 'b');
+    // As if graded: the job is gone.
+    await ctx.database.pool.query(
+      `update submissions set status = 'passed', score = 10, graded_at = now() where id = $1`,
+      [id],
+    );
+    await ctx.database.pool.query('delete from grading_jobs where submission_id = $1', [id]);
+
+    expect((await w.student.req('POST', `/exercises/${ex.id}/regrade`)).statusCode).toBe(403);
+    expect((await anon(ctx.app, 'POST', `/exercises/${ex.id}/regrade`)).statusCode).toBe(401);
+    expect((await w.outsider.req('POST', `/exercises/${ex.id}/regrade`)).statusCode).toBe(404);
+    expect((await w.ta.req('POST', '/exercises/nope/regrade')).statusCode).toBe(404);
+    const res = await w.ta.req('POST', `/exercises/${ex.id}/regrade`);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ queued: 2 });
+    const s = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
+    expect(s).toMatchObject({ status: 'queued', score: null, gradedAt: null });
+    expect(
+      await countRows(
+        'select count(*)::int as n from grading_jobs j join submissions s on s.id = j.submission_id where s.exercise_id = $1',
+        [ex.id],
+      ),
+    ).toBe(2);
+  });
+});

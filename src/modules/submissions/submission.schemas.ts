@@ -1,0 +1,48 @@
+import { Type } from '@sinclair/typebox';
+
+/** API.md: code ≤ 100 kB (1 kB = 1,000 bytes); the byte count is checked in the service. */
+export const MAX_CODE_BYTES = 100_000;
+export const MAX_IDEMPOTENCY_KEY = 200;
+
+export const CreateSubmissionBody = Type.Object(
+  { code: Type.String({ maxLength: MAX_CODE_BYTES }) },
+  { additionalProperties: false },
+);
+
+export const TestResultSchema = Type.Object({
+  name: Type.String(),
+  passed: Type.Boolean(),
+  hidden: Type.Boolean(),
+  message: Type.Union([Type.String(), Type.Null()]),
+  durationMs: Type.Number(),
+});
+
+export const SubmissionSchema = Type.Object({
+  id: Type.String(),
+  exerciseId: Type.String(),
+  userId: Type.String(),
+  status: Type.Union([
+    Type.Literal('queued'),
+    Type.Literal('running'),
+    Type.Literal('passed'),
+    Type.Literal('failed'),
+    Type.Literal('error'),
+  ]),
+  score: Type.Union([Type.Number(), Type.Null()]),
+  message: Type.Union([Type.String(), Type.Null()]),
+  late: Type.Boolean(),
+  createdAt: Type.String(),
+  gradedAt: Type.Union([Type.String(), Type.Null()]),
+  results: Type.Array(TestResultSchema),
+});
+
+export const SubmissionResponse = Type.Object({ submission: SubmissionSchema });
+
+export const ListSubmissionsQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+    userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);

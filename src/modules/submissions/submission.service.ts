@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../../db/client.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { enqueueGrading, requeueExercise } from '../../grading/queue.ts';
+import { AppError, notFound, validationFailed } from '../../http/errors.ts';
+import { type Cursor, decodeCursor, toPage } from '../../http/pagination.ts';
+import { isUuid } from '../../http/schemas.ts';
+import { authorize, can, isStaff } from '../courses/course.policy.ts';
+import { presentSubmission } from './submission.presenter.ts';
+import * as q from './submission.queries.ts';
+import { MAX_CODE_BYTES, MAX_IDEMPOTENCY_KEY } from './submission.schemas.ts';
+
+export const bodyHash = (code: string) => createHash('sha256').update(code, 'utf8').digest('hex');
+
+export interface SubmitResult {
+  created: boolean;
+  submission: ReturnType<typeof presentSubmission>;
+}
+
+/**
+ * One submit = one transaction: the submission row and its grading job commit together, so a
+ * job exists iff its submission does. Replays of an Idempotency-Key return the original.
+ */
+export async function submit(
+  db: Db,
+  input: { exerciseId: string; userId: string; code: string; idempotencyKey: string | undefined },
+): Promise<SubmitResult> {
+  const key = input.idempotencyKey;
+  if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY))
+    throw validationFailed('Idempotency-Key', `must be 1..${MAX_IDEMPOTENCY_KEY} characters`);
+  if (Buffer.byteLength(input.code, 'utf8') > MAX_CODE_BYTES)
+    throw validationFailed('code', 'must be at most 100 kB');
+  // Postgres text cannot hold U+0000; refuse it here rather than fail in the insert.
+  if (input.code.includes('\u0000')) throw validationFailed('code', 'must not contain NUL characters');
+  const hash = bodyHash(input.code);
+  try {
+    return await submitOnce(db, input, key ?? null, hash);
+  } catch (err) {
+    // The advisory lock serialises submits of one user and exercise, so this is a belt-and-braces
+    // path: a parallel duplicate committed first, and the retry returns it as a replay.
+    if (key !== undefined && isUniqueViolation(err, 'submissions_idempotency_idx'))
+      return submitOnce(db, input, key, hash);
+    throw err;
+  }
+}
+
+async function submitOnce(
+  db: Db,
+  input: { exerciseId: string; userId: string; code: string },
+  key: string | null,
+  hash: string,
+): Promise<SubmitResult> {
+  return db.transaction(async (tx) => {
+    const access = await q.selectOptionalExerciseAccess(tx, input.exerciseId, input.userId);
+    if (!access) throw notFound('Exercise');
+    authorize(access.role, can.view, 'Exercise');
+    const staff = isStaff(access.role);
+    await q.lockSubmitter(tx, input.userId, input.exerciseId);
+    if (key !== null) {
+      const existing = await q.selectOptionalSubmissionByKey(tx, input.userId, input.exerciseId, key);
+      if (existing) {
+        if (existing.bodyHash !== hash)
+          throw new AppError(
+            409,
+            'idempotency_conflict',
+            'This Idempotency-Key was already used with a different body; use a new key for new code.',
+          );
+        return { created: false, submission: presentSubmission(existing, { staff }) };
+      }
+    }
+    if (access.maxAttempts !== null) {
+      const used = await q.countAttempts(tx, input.userId, input.exerciseId);
+      if (used >= access.maxAttempts)
+        throw new AppError(
+          409,
+          'attempts_exhausted',
+          `All ${access.maxAttempts} attempts at this exercise are used.`,
+        );
+    }
+    const row = await q.insertSubmission(tx, {
+      courseId: access.courseId,
+      exerciseId: input.exerciseId,
+      userId: input.userId,
+      code: input.code,
+      late: access.late,
+      idempotencyKey: key,
+      bodyHash: hash,
+    });
+    await enqueueGrading(tx, { submissionId: row.id, courseId: row.courseId });
+    return { created: true, submission: presentSubmission(row, { staff }) };
+  });
+}
+
+/** Its author and the course staff may see a submission; anyone else gets 404. */
+export async function getSubmission(db: Db, submissionId: string, userId: string) {
+  const found = await q.selectOptionalSubmissionWithRole(db, submissionId, userId);
+  if (!found) throw notFound('Submission');
+  const staff = isStaff(found.role);
+  if (!staff && found.submission.userId !== userId) throw notFound('Submission');
+  return presentSubmission(found.submission, { staff });
+}
+
+function parseCursor(raw: string | undefined): Cursor | null {
+  const cursor = decodeCursor(raw);
+  if (cursor && (!isUuid(cursor.id) || Number.isNaN(Date.parse(String(cursor.k)))))
+    throw validationFailed('cursor', 'is not a cursor this API returned');
+  return cursor;
+}
+
+/** Members see their own submissions; staff see everyone's, optionally one user's. */
+export async function listSubmissions(
+  db: Db,
+  input: { exerciseId: string; userId: string; filterUserId?: string; cursor?: string; limit: number },
+) {
+  const cursor = parseCursor(input.cursor);
+  const access = await q.selectOptionalExerciseAccess(db, input.exerciseId, input.userId);
+  if (!access) throw notFound('Exercise');
+  authorize(access.role, can.view, 'Exercise');
+  const staff = isStaff(access.role);
+  let userId: string | null = input.userId;
+  if (staff) {
+    userId = input.filterUserId ?? null;
+    if (userId !== null && !isUuid(userId)) return { items: [], nextCursor: null };
+  }
+  const rows = await q.selectSubmissionsPage(db, {
+    exerciseId: input.exerciseId,
+    userId,
+    cursor,
+    limit: input.limit,
+  });
+  return toPage(
+    rows,
+    input.limit,
+    (r) => ({ k: r.cursorKey, id: r.id }),
+    (r) => presentSubmission(r, { staff }),
+  );
+}
+
+/** Queues every submission of the exercise for grading with the current tests. */
+export async function regrade(db: Db, exerciseId: string, userId: string): Promise<number> {
+  return db.transaction(async (tx) => {
+    const access = await q.selectOptionalExerciseAccess(tx, exerciseId, userId);
+    if (!access) throw notFound('Exercise');
+    authorize(access.role, can.author, 'Exercise');
+    return requeueExercise(tx, exerciseId);
+  });
+}

@@ -1,0 +1,228 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Db } from '../db/client.ts';
+import { EVENTS_CHANNEL } from '../grading/queue.ts';
+import { maskSubmission, type SubmissionJson } from '../modules/submissions/submission.presenter.ts';
+import * as q from './events.queries.ts';
+import { type Listener, startListener } from './listener.ts';
+
+/** Tells a client how long to wait before reconnecting (EventSource honours `retry:`). */
+export const RECONNECT_MS = 1000;
+const CATCH_UP_LIMIT = 1000;
+// A client this far behind on reading is dropped rather than buffered without bound; it resumes
+// with Last-Event-ID.
+const MAX_BUFFERED_BYTES = 1 << 20;
+
+export interface Delivery {
+  id: number;
+  type: string;
+  payload: unknown;
+  /** The recipient is course staff: hidden-test details stay visible. */
+  staff: boolean;
+}
+
+function presentPayload(d: Delivery): unknown {
+  const p = d.payload as { submission?: SubmissionJson } | null;
+  if (!p?.submission) return p;
+  return { ...p, submission: maskSubmission(p.submission, { staff: d.staff }) };
+}
+
+/** One open GET /events response, written directly on the socket. */
+export class SseStream {
+  private heartbeat: NodeJS.Timeout;
+  /** While the Last-Event-ID backlog is being sent, live events wait here. */
+  private held: Delivery[] | null = null;
+  closed = false;
+
+  constructor(
+    readonly raw: ServerResponse,
+    readonly userId: string,
+    heartbeatMs: number,
+    private onClose: (s: SseStream) => void,
+  ) {
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // nginx would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    raw.write(`retry: ${RECONNECT_MS}\n\n`);
+    this.heartbeat = setInterval(() => this.write(': heartbeat\n\n'), heartbeatMs);
+    this.heartbeat.unref();
+    raw.on('close', () => this.close());
+  }
+
+  hold() {
+    this.held = [];
+  }
+
+  /** Sends the backlog, then what arrived meanwhile minus what the backlog already had. */
+  release(backlog: Delivery[]) {
+    const held = this.held ?? [];
+    this.held = null;
+    const seen = new Set(backlog.map((d) => d.id));
+    for (const d of backlog) this.send(d);
+    for (const d of held) if (!seen.has(d.id)) this.send(d);
+  }
+
+  send(d: Delivery) {
+    if (this.held) {
+      this.held.push(d);
+      return;
+    }
+    this.write(`id: ${d.id}\nevent: ${d.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
+  }
+
+  private write(chunk: string) {
+    if (this.closed) return;
+    if (this.raw.writableLength > MAX_BUFFERED_BYTES) {
+      this.raw.destroy();
+      return;
+    }
+    this.raw.write(chunk);
+  }
+
+  /** Ends the stream asking the client to reconnect (to another instance) after `retryMs`. */
+  end(retryMs: number) {
+    if (this.closed) return;
+    this.raw.end(`retry: ${retryMs}\n\n`);
+    this.close();
+  }
+
+  private close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.onClose(this);
+  }
+}
+
+/**
+ * Fans out submission.updated events to the SSE streams open on this instance. One LISTEN
+ * connection per instance (not per stream) receives event ids via NOTIFY; each id is read once
+ * from the events table with the course's staff list, then written to the author's and the staff's
+ * streams, masked per recipient.
+ */
+export class EventHub {
+  private streams = new Set<SseStream>();
+  private pending = new Set<number>();
+  private flushing: Promise<void> | null = null;
+  private listener: Listener | null = null;
+  /** Highest event id handled; null until known (the database may be down at start). */
+  private lastId: number | null = null;
+  private connectedOnce = false;
+  private closed = false;
+
+  constructor(
+    private db: Db,
+    private log: FastifyBaseLogger,
+    private opts: { url: string; applicationName: string },
+  ) {}
+
+  get size() {
+    return this.streams.size;
+  }
+
+  async start() {
+    this.lastId = await q.selectMaxEventId(this.db).catch(() => null);
+    await new Promise<void>((resolve) => {
+      this.listener = startListener({
+        url: this.opts.url,
+        channel: EVENTS_CHANNEL,
+        applicationName: this.opts.applicationName,
+        onNotify: (payload) => {
+          const id = Number(payload);
+          if (Number.isSafeInteger(id)) this.enqueue(id);
+        },
+        onConnect: () => {
+          if (this.connectedOnce || this.lastId === null) void this.catchUp();
+          this.connectedOnce = true;
+          resolve();
+        },
+        onError: (err) => {
+          this.log.warn({ err: (err as Error).message }, 'events listener disconnected; reconnecting');
+          resolve(); // start() must not hang while Postgres is down; the listener keeps retrying.
+        },
+      });
+    });
+  }
+
+  add(stream: SseStream) {
+    this.streams.add(stream);
+  }
+
+  remove(stream: SseStream) {
+    this.streams.delete(stream);
+  }
+
+  private enqueue(id: number) {
+    this.pending.add(id);
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = null;
+    });
+  }
+
+  private async flush() {
+    let backoff = 100;
+    while (this.pending.size > 0 && !this.closed) {
+      const ids = [...this.pending];
+      if (this.streams.size === 0) {
+        this.pending.clear();
+        this.advance(ids);
+        return;
+      }
+      try {
+        const events = await q.selectEventsByIds(this.db, ids);
+        for (const id of ids) this.pending.delete(id);
+        this.dispatch(events);
+        this.advance(ids);
+        backoff = 100;
+      } catch (err) {
+        // Events are durable: a client that misses one while the database is down resumes with Last-Event-ID.
+        this.log.warn({ err: (err as Error).message }, 'could not read events; retrying');
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  /** Notifications sent while the LISTEN connection was down are lost; read what was missed. */
+  private async catchUp() {
+    try {
+      if (this.lastId === null) {
+        // Never knew where we were: start from now rather than replay history to everyone.
+        this.lastId = await q.selectMaxEventId(this.db);
+        return;
+      }
+      const events = await q.selectEventsAfter(this.db, this.lastId, CATCH_UP_LIMIT);
+      this.dispatch(events);
+      this.advance(events.map((e) => e.id));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not catch up on events');
+    }
+  }
+
+  private advance(ids: number[]) {
+    if (ids.length) this.lastId = Math.max(this.lastId ?? 0, ...ids);
+  }
+
+  private dispatch(events: q.EventRow[]) {
+    for (const e of events) {
+      const staff = new Set(e.staffIds);
+      for (const s of this.streams) {
+        const isStaff = staff.has(s.userId);
+        if (isStaff || s.userId === e.userId)
+          s.send({ id: e.id, type: e.type, payload: e.payload, staff: isStaff });
+      }
+    }
+  }
+
+  /** Ends every stream with a `retry:` so clients reconnect elsewhere, and stops listening. */
+  async close() {
+    this.closed = true;
+    for (const s of [...this.streams]) s.end(RECONNECT_MS);
+    this.streams.clear();
+    await this.listener?.stop();
+  }
+}

@@ -1,0 +1,66 @@
+import { sql } from 'drizzle-orm';
+import type { Tx } from '../db/client.ts';
+
+export type EventRow = {
+  id: number;
+  userId: string;
+  type: string;
+  payload: unknown;
+  /** Course staff (instructor, ta) at fetch time: they receive the event unmasked. */
+  staffIds: string[];
+};
+
+/** Events by id with their course's staff, in one round trip. */
+export async function selectEventsByIds(tx: Tx, ids: number[]): Promise<EventRow[]> {
+  const result = await tx.execute<Omit<EventRow, 'id'> & { id: string }>(sql`
+    select e.id, e.user_id as "userId", e.type, e.payload,
+           coalesce((select array_agg(m.user_id) from course_members m
+                      where m.course_id = e.course_id and m.role in ('instructor', 'ta')), '{}') as "staffIds"
+      from events e
+     where e.id = any(${`{${ids.join(',')}}`}::bigint[])
+     order by e.id`);
+  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
+
+/** Events after `afterId` (exclusive) in id order, for catching up after the listener reconnects. */
+export async function selectEventsAfter(tx: Tx, afterId: number, limit: number): Promise<EventRow[]> {
+  const result = await tx.execute<{ id: string }>(sql`
+    select id from events where id > ${afterId} order by id limit ${limit}`);
+  const ids = result.rows.map((r) => Number(r.id));
+  return ids.length ? selectEventsByIds(tx, ids) : [];
+}
+
+export type VisibleEvent = {
+  id: number;
+  type: string;
+  payload: unknown;
+  staff: boolean;
+};
+
+/**
+ * What a user may see after Last-Event-ID: their own events and those of courses they teach.
+ * Bounded: a client far behind gets the oldest `limit` and continues from there on its next reconnect.
+ */
+export async function selectVisibleEventsAfter(
+  tx: Tx,
+  userId: string,
+  afterId: number,
+  limit: number,
+): Promise<VisibleEvent[]> {
+  const result = await tx.execute<Omit<VisibleEvent, 'id'> & { id: string }>(sql`
+    with taught as (
+      select course_id from course_members where user_id = ${userId} and role in ('instructor', 'ta')
+    )
+    select e.id, e.type, e.payload, e.course_id in (select course_id from taught) as staff
+      from events e
+     where e.id > ${afterId}
+       and (e.user_id = ${userId} or e.course_id in (select course_id from taught))
+     order by e.id
+     limit ${limit}`);
+  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
+
+export async function selectMaxEventId(tx: Tx): Promise<number> {
+  const result = await tx.execute<{ id: string | null }>(sql`select max(id) as id from events`);
+  return Number(result.rows[0]?.id ?? 0);
+}

@@ -1,0 +1,49 @@
+import { Type } from '@sinclair/typebox';
+import type { AppDeps, TypedApp } from '../app.ts';
+import { requireCaller } from '../http/auth.ts';
+import { AppError } from '../http/errors.ts';
+import { errors } from '../http/schemas.ts';
+import type { EventHub } from './event-hub.ts';
+import { SseStream } from './event-hub.ts';
+import { selectVisibleEventsAfter } from './events.queries.ts';
+
+const BACKLOG_LIMIT = 1000;
+
+export function eventRoutes(app: TypedApp, { config, database }: AppDeps, hub: EventHub) {
+  app.get(
+    '/events',
+    {
+      schema: {
+        tags: ['events'],
+        description:
+          'Server-Sent Events: `submission.updated` for your submissions and those of courses you teach. ' +
+          'Send Last-Event-ID to resume.',
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String()) }),
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...errors(401, 503) },
+      },
+    },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      if (hub.size >= config.MAX_SSE_STREAMS)
+        throw new AppError(503, 'overloaded', 'Too many open event streams here; retry shortly.', undefined, {
+          'retry-after': '5',
+        });
+      const header = request.headers['last-event-id'];
+      const lastEventId = header && /^\d{1,18}$/.test(header) ? Number(header) : null;
+
+      reply.hijack();
+      const stream = new SseStream(reply.raw, caller.id, config.SSE_HEARTBEAT_MS, (s) => hub.remove(s));
+      hub.add(stream);
+      if (lastEventId === null) return;
+      // Subscribe first and hold live events, then read the backlog: nothing falls in between.
+      stream.hold();
+      try {
+        const backlog = await selectVisibleEventsAfter(database.db, caller.id, lastEventId, BACKLOG_LIMIT);
+        stream.release(backlog);
+      } catch (err) {
+        request.log.warn({ err: (err as Error).message }, 'could not read the event backlog');
+        stream.end(2000);
+      }
+    },
+  );
+}

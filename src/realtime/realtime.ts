@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app.ts';
+import { EventHub } from './event-hub.ts';
+
+/**
+ * Starts this instance's event hub (one LISTEN connection) with the app and stops it with the app:
+ * streams end in preClose, because the server's close waits for open connections and an SSE stream
+ * never ends by itself.
+ */
+export async function startEventHub(app: FastifyInstance, { config, database }: AppDeps): Promise<EventHub> {
+  const url = config.DATABASE_URL ?? database.pool.options.connectionString;
+  if (!url) throw new Error('The event hub needs DATABASE_URL (or a pool with a connection string).');
+  const hub = new EventHub(database.db, app.log, {
+    url,
+    applicationName: `lab:${config.INSTANCE_NAME || `api-${process.pid}`}:listen`,
+  });
+  await hub.start();
+  app.addHook('preClose', async () => {
+    await hub.close();
+  });
+  app.addHook('onClose', async () => {
+    await hub.close();
+  });
+  return hub;
+}

@@ -1,0 +1,209 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.ts';
+import { connectDatabase, type Database } from '../src/db/client.ts';
+import { startGrader } from '../src/grading/grader.ts';
+import { type ClaimedJob, claimJobs, recordOutcome } from '../src/grading/queue.ts';
+import { createActor, withTestApp } from './app.ts';
+import { buildWorld, createExercise, type World } from './factories.ts';
+import { openStream, type TestStream } from './sse.ts';
+
+const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0, SSE_HEARTBEAT_MS: 150, MAX_SSE_STREAMS: 6 });
+let w: World;
+let urlA: string;
+let urlB: string;
+let appB: FastifyInstance;
+let databaseB: Database;
+let grader: { stop(): Promise<void> };
+const open: TestStream[] = [];
+
+const listen = async (app: FastifyInstance) => {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+};
+const auth = (a: { token: string }, extra: Record<string, string> = {}) => ({
+  authorization: `Bearer ${a.token}`,
+  ...extra,
+});
+async function stream(base: string, headers: Record<string, string>) {
+  const s = await openStream(base, headers);
+  open.push(s);
+  return s;
+}
+const updatesOf = (s: TestStream, id: string) =>
+  s.events.filter((e) => e.event === 'submission.updated' && JSON.parse(e.data).submission.id === id);
+
+const claimed = new Map<string, ClaimedJob>();
+
+/** Grades a submission by hand through the queue (as a grader would), to control the outcome. */
+async function gradeByHand(submissionId: string, hiddenMessage: string) {
+  for (const j of await claimJobs(ctx.database.db, { limit: 100, lockerPid: null, leaseMs: 30_000 }))
+    claimed.set(j.submissionId, j);
+  const job = claimed.get(submissionId)!;
+  return recordOutcome(ctx.database.db, job, {
+    status: 'failed',
+    score: 5,
+    message: null,
+    infrastructure: false,
+    results: [
+      { name: 'small', passed: true, hidden: false, message: null, durationMs: 1 },
+      { name: 'echo', passed: false, hidden: true, message: hiddenMessage, durationMs: 1 },
+    ],
+  });
+}
+
+beforeAll(async () => {
+  w = await buildWorld(ctx.app, 'Ev');
+  urlA = await listen(ctx.app);
+  databaseB = connectDatabase(ctx.config, ctx.url, 'test-b');
+  appB = await buildApp(ctx.config, databaseB, { logger: false });
+  urlB = await listen(appB);
+});
+
+afterAll(async () => {
+  for (const s of open) s.close();
+  await grader?.stop();
+  await appB?.close();
+  await databaseB?.close();
+});
+
+describe('GET /events', () => {
+  it('needs a signed-in user', async () => {
+    const s = await openStream(urlA);
+    expect(s.status).toBe(401);
+    expect(JSON.parse(s.body).error.code).toBe('unauthenticated');
+  });
+
+  it('delivers a result graded via instance B to streams on instance A, masked per recipient', async () => {
+    grader = await startGrader(ctx.config, ctx.url);
+    const student = await stream(urlA, auth(w.student));
+    const ta = await stream(urlA, auth(w.ta));
+    const outsider = await stream(urlA, auth(w.outsider));
+    expect(student.status).toBe(200);
+    expect(student.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(student.retries[0]).toBeGreaterThan(0);
+
+    const started = Date.now();
+    const res = await appB.inject({
+      method: 'POST',
+      url: `/api/v1/exercises/${w.exercise.id}/submissions`,
+      headers: auth(w.student),
+      payload: {
+        code: 'function add(a, b) { return a + b; }\nconsole.log(typeof stdin === "string" ? "nope" : "");',
+      },
+    });
+    expect(res.statusCode).toBe(202);
+    const id = res.json().submission.id as string;
+    await student.waitFor((s) => updatesOf(s, id).length > 0);
+    const latencyMs = Date.now() - started;
+    await ta.waitFor((s) => updatesOf(s, id).length > 0);
+    console.log(`first submit (B) → SSE event (A), cold sandbox: ${latencyMs} ms`);
+
+    const mine = updatesOf(student, id)[0]!;
+    expect(Number(mine.id)).toBeGreaterThan(0);
+    const sub = JSON.parse(mine.data).submission;
+    expect(sub).toMatchObject({ id, userId: w.student.id, status: 'failed', score: 5 });
+    const hiddenForStudent = sub.results.find((r: { hidden: boolean }) => r.hidden);
+    expect(hiddenForStudent.message).toBeNull();
+    const hiddenForTa = JSON.parse(updatesOf(ta, id)[0]!.data).submission.results.find(
+      (r: { hidden: boolean }) => r.hidden,
+    );
+    expect(typeof hiddenForTa.message).toBe('string');
+    // The outsider only hears heartbeats.
+    await outsider.waitFor((s) => s.comments.length > 0);
+    expect(outsider.events).toHaveLength(0);
+
+    // Warm (sandbox workers started): submit on B → event on A.
+    const warm: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = Date.now();
+      const r = await appB.inject({
+        method: 'POST',
+        url: `/api/v1/exercises/${w.exercise.id}/submissions`,
+        headers: auth(w.student),
+        payload: { code: `function add(a, b) { return a + b; } // ${i}` },
+      });
+      const sid = r.json().submission.id as string;
+      await student.waitFor((s) => updatesOf(s, sid).length > 0);
+      warm.push(Date.now() - t);
+    }
+    warm.sort((a, b) => a - b);
+    console.log(`warm submit (B) → SSE event (A): median ${warm[2]} ms, max ${warm[4]} ms`);
+    await grader.stop();
+  });
+
+  it('sends heartbeats as comments', async () => {
+    const s = await stream(urlB, auth(w.instructor));
+    await s.waitFor((x) => x.comments.length >= 2, 3000);
+    expect(s.comments[0]).toContain('heartbeat');
+  });
+
+  it('resumes from Last-Event-ID with only the events the user may see', async () => {
+    const other = await createActor(ctx.app, 'Other');
+    await other.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const a = (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code: 'a' })).json()
+      .submission.id;
+    const b = (await other.req('POST', `/exercises/${ex.id}/submissions`, { code: 'b' })).json().submission
+      .id;
+    const first = await gradeByHand(a, 'secret a');
+    await gradeByHand(b, 'secret b');
+
+    const resumed = await stream(urlA, auth(w.student, { 'last-event-id': String(first!.eventId - 1) }));
+    await resumed.waitFor((s) => updatesOf(s, a).length === 1);
+    expect(updatesOf(resumed, b)).toHaveLength(0);
+    expect(resumed.events.every((e) => Number(e.id) >= first!.eventId)).toBe(true);
+    expect(JSON.parse(updatesOf(resumed, a)[0]!.data).submission.results[1].message).toBeNull();
+
+    const staff = await stream(urlB, auth(w.instructor, { 'last-event-id': String(first!.eventId - 1) }));
+    await staff.waitFor((s) => updatesOf(s, a).length === 1 && updatesOf(s, b).length === 1);
+    expect(JSON.parse(updatesOf(staff, b)[0]!.data).submission.results[1].message).toBe('secret b');
+
+    // Nothing after the newest: nothing replayed; a malformed id is ignored.
+    const none = await stream(urlA, auth(w.student, { 'last-event-id': '999999999' }));
+    const junk = await stream(urlA, auth(w.student, { 'last-event-id': 'abc' }));
+    await none.waitFor((s) => s.comments.length > 0);
+    await junk.waitFor((s) => s.comments.length > 0);
+    expect(none.events).toHaveLength(0);
+    expect(junk.events).toHaveLength(0);
+    for (const s of [resumed, staff, none, junk]) s.close();
+  });
+
+  it('refuses streams past MAX_SSE_STREAMS with 503 and Retry-After', async () => {
+    for (const s of open) s.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const streams = await Promise.all(Array.from({ length: 6 }, () => stream(urlA, auth(w.student))));
+    expect(streams.every((s) => s.status === 200)).toBe(true);
+    const refused = await openStream(urlA, auth(w.student));
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBeDefined();
+    for (const s of streams) s.close();
+  });
+
+  it('keeps delivering after Postgres drops the LISTEN connection, catching up on what it missed', async () => {
+    const s = await stream(urlA, auth(w.student));
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const id = (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code: 'c' })).json()
+      .submission.id;
+    await ctx.database.pool.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and application_name like 'lab:%:listen'`,
+    );
+    // Recorded while (probably) disconnected: the NOTIFY is lost, the catch-up finds the row.
+    await gradeByHand(id, 'x');
+    await s.waitFor((x) => updatesOf(x, id).length === 1);
+  });
+
+  it('ends open streams with a retry hint when the app closes', async () => {
+    const databaseC = connectDatabase(ctx.config, ctx.url, 'test-c');
+    const appC = await buildApp(ctx.config, databaseC, { logger: false });
+    const urlC = await listen(appC);
+    const s = await stream(urlC, auth(w.student));
+    const before = s.retries.length;
+    await appC.close();
+    await s.ended;
+    expect(s.retries.length).toBe(before + 1);
+    await databaseC.close();
+  });
+});
