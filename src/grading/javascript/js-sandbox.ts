@@ -1,0 +1,476 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  type QuickJSContext,
+  type QuickJSHandle,
+  type QuickJSRuntime,
+  type QuickJSWASMModule,
+  RELEASE_SYNC,
+} from 'quickjs-emscripten';
+import {
+  MAX_OUTPUT_CHARS,
+  MAX_VALUE_CHARS,
+  type RawOutcome,
+  type SandboxJob,
+  type SandboxRun,
+} from '../sandbox.types.ts';
+
+/*
+ * QuickJS compiled to WebAssembly: student code has no host objects at all (no require, process,
+ * import), only what the bootstrap below installs. Limits, as measured on quickjs-emscripten 0.32:
+ * - memory: `setMemoryLimit` under-counts (a 32 MB limit let 534 MB of ArrayBuffers through), so the
+ *   real cap is the WebAssembly.Memory maximum: one WASM instance per memory limit, never larger
+ *   than 16 MB (the module's own minimum) + memoryMb. QuickJS turns a failed malloc into an
+ *   "out of memory" exception; anything worse traps, and the instance is thrown away.
+ * - time: the interrupt handler is polled by the bytecode loop only; a loop inside a builtin
+ *   (`Array(2**32-1).indexOf(1)`, a catastrophic regex) ignores it, so the pool's watchdog
+ *   terminates the worker (js-pool.ts).
+ * - stack: `setMaxStackSize` turns deep recursion into a catchable RangeError.
+ */
+
+const WASM_PAGE = 64 * 1024;
+const BASE_PAGES = 256; // the release-sync module's declared minimum (16 MB: data, C stack, first heap)
+/** QuickJS stack for a worker with an 8 MB thread stack (js-pool.ts): about 5,000 frames deep. */
+export const WORKER_STACK_BYTES = 1024 * 1024;
+// A WASM instance that grew past this is dropped after the job so its memory goes back to the OS.
+const KEEP_INSTANCE_BELOW_BYTES = 64 * 1024 * 1024;
+const CACHED_INSTANCES = 3;
+
+export function compileQuickJs(): Promise<WebAssembly.Module> {
+  const req = createRequire(createRequire(import.meta.url).resolve('quickjs-emscripten'));
+  return WebAssembly.compile(readFileSync(req.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')));
+}
+
+interface Instance {
+  module: QuickJSWASMModule;
+  memory: WebAssembly.Memory;
+  broken: boolean;
+}
+
+/** WASM instances of QuickJS, one per memory limit, reused across jobs (each job gets a fresh runtime). */
+export class QuickJsInstances {
+  private readonly byLimit = new Map<number, Instance>();
+  created = 0;
+
+  constructor(
+    private readonly wasm: WebAssembly.Module,
+    /** Must stay well below the host thread's own stack: WASM frames live on it too. */
+    readonly stackBytes = WORKER_STACK_BYTES,
+  ) {}
+
+  async get(memoryMb: number): Promise<Instance> {
+    const cached = this.byLimit.get(memoryMb);
+    if (cached && !cached.broken) return cached;
+    const memory = new WebAssembly.Memory({ initial: BASE_PAGES, maximum: BASE_PAGES + memoryMb * 16 });
+    const module = await newQuickJSWASMModuleFromVariant(
+      newVariant(RELEASE_SYNC, { wasmModule: this.wasm, wasmMemory: memory }),
+    );
+    this.created++;
+    const instance = { module, memory, broken: false };
+    this.byLimit.delete(memoryMb);
+    this.byLimit.set(memoryMb, instance);
+    for (const key of this.byLimit.keys()) {
+      if (this.byLimit.size <= CACHED_INSTANCES) break;
+      this.byLimit.delete(key);
+    }
+    return instance;
+  }
+
+  /** After a job: forget instances that broke or grew, so the next job starts clean and small. */
+  tidy(): void {
+    for (const [key, inst] of this.byLimit) {
+      if (inst.broken || inst.memory.buffer.byteLength > KEEP_INSTANCE_BELOW_BYTES) this.byLimit.delete(key);
+    }
+  }
+}
+
+export interface JsHooks {
+  /** A timed phase starts: loading the program for call tests, or test `index`. */
+  phase(phase: 'load' | number): void;
+  outcome(index: number, outcome: RawOutcome): void;
+}
+
+// Installed before the student's code; `write` and `input` come from the host and are kept in this
+// closure only. console.error/warn go to stderr in Node, which is not judged, so they are dropped.
+const BOOTSTRAP = `(function (write, input) {
+  'use strict';
+  const str = String, stringify = JSON.stringify, isArray = Array.isArray;
+  const fmt = (v) => {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'object' && v !== null) {
+      try { const s = stringify(v); if (s !== undefined) return s; } catch {}
+    }
+    return str(v);
+  };
+  const log = (...args) => { write(args.map(fmt).join(' ') + '\\n'); };
+  const drop = () => {};
+  globalThis.console = { log, info: log, debug: log, error: drop, warn: drop, trace: drop };
+  globalThis.stdin = input;
+  const lines = input.length === 0 ? [] : input.replace(/\\r\\n/g, '\\n').split('\\n');
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  let next = 0;
+  globalThis.readLine = () => (next < lines.length ? lines[next++] : null);
+  void isArray;
+})`;
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** A deadline noticed on the host side (between promise jobs), not by the interrupt handler. */
+class TimedOut extends Error {}
+
+/** The WASM instance itself failed (a trap, an abort, a host-side error): it is not reused. */
+class HostFailure extends Error {
+  constructor(
+    readonly detail: string,
+    readonly memory: boolean,
+  ) {
+    super(detail);
+  }
+}
+
+/** One program run inside a context: a call-test module or one io-test program. */
+class Program {
+  output = '';
+  truncated = false;
+  private readonly parse: QuickJSHandle;
+  private readonly stringify: QuickJSHandle;
+
+  constructor(
+    readonly vm: QuickJSContext,
+    input: string,
+  ) {
+    const write = vm.newFunction('write', (text) => {
+      if (this.truncated) return { error: vm.newError('Output limit exceeded') };
+      this.output += vm.getString(text);
+      if (this.output.length > MAX_OUTPUT_CHARS) {
+        this.output = this.output.slice(0, MAX_OUTPUT_CHARS);
+        this.truncated = true;
+        return { error: vm.newError('Output limit exceeded') };
+      }
+    });
+    const boot = vm.unwrapResult(vm.evalCode(BOOTSTRAP, 'bootstrap.js'));
+    const inputHandle = vm.newString(input);
+    vm.unwrapResult(vm.callFunction(boot, vm.undefined, write, inputHandle)).dispose();
+    inputHandle.dispose();
+    boot.dispose();
+    write.dispose();
+    // The host keeps the pristine JSON functions: student code may replace the globals.
+    const json = vm.getProp(vm.global, 'JSON');
+    this.parse = vm.getProp(json, 'parse');
+    this.stringify = vm.getProp(json, 'stringify');
+    json.dispose();
+  }
+
+  toVm(value: unknown): QuickJSHandle {
+    const text = this.vm.newString(JSON.stringify(value) ?? 'null');
+    try {
+      return this.vm.unwrapResult(this.vm.callFunction(this.parse, this.vm.undefined, text));
+    } finally {
+      text.dispose();
+    }
+  }
+
+  /** JSON text of a VM value, or null for undefined / functions. Throws the VM error it raised. */
+  toJson(handle: QuickJSHandle): string | null {
+    const result = this.vm.callFunction(this.stringify, this.vm.undefined, handle);
+    if (result.error) throw new VmError(this.vm, result.error);
+    const text = this.vm.typeof(result.value) === 'string' ? this.vm.getString(result.value) : null;
+    result.value.dispose();
+    return text;
+  }
+
+  dispose(): void {
+    this.parse.dispose();
+    this.stringify.dispose();
+    this.vm.dispose();
+  }
+}
+
+/** An exception thrown inside QuickJS, read into host strings at once (the handle is freed). */
+class VmError extends Error {
+  readonly outOfMemory: boolean;
+  readonly interrupted: boolean;
+  /** null or undefined was thrown: what QuickJS throws when not even the error object fits. */
+  readonly empty: boolean;
+  constructor(vm: QuickJSContext, handle: QuickJSHandle) {
+    let name = 'Error';
+    let message = '';
+    let line: string | null = null;
+    let empty = false;
+    try {
+      const type = vm.typeof(handle);
+      const isNull = type === 'object' && vm.sameValue(handle, vm.null);
+      if (isNull) {
+        empty = true;
+        name = 'Uncaught';
+        message = 'null';
+      } else if (type === 'object') {
+        const read = (key: string) => {
+          const h = vm.getProp(handle, key);
+          try {
+            return vm.typeof(h) === 'string' ? vm.getString(h) : null;
+          } finally {
+            h.dispose();
+          }
+        };
+        name = read('name') ?? 'Error';
+        message = read('message') ?? '';
+        const stack = read('stack') ?? '';
+        line = /submission\.js:(\d+)/.exec(stack)?.[1] ?? null;
+      } else if (type === 'undefined') {
+        empty = true;
+        name = 'Uncaught';
+        message = 'undefined';
+      } else {
+        name = 'Uncaught';
+        message = type === 'string' ? vm.getString(handle) : String(vm.dump(handle));
+      }
+    } catch {
+      empty = true;
+    } finally {
+      handle.dispose();
+    }
+    super(`${name.slice(0, 100)}: ${message.slice(0, 2000)}${line ? ` (line ${line})` : ''}`);
+    this.empty = empty;
+    this.outOfMemory = name === 'InternalError' && message === 'out of memory';
+    this.interrupted = name === 'InternalError' && message === 'interrupted';
+  }
+}
+
+/**
+ * Runs tests `startIndex..` of a job. The caller (a worker) reports each phase so the pool can
+ * kill it when a builtin ignores the deadline; a fresh runtime per job means nothing a student does
+ * survives into the next job.
+ */
+export async function runJsJob(
+  job: SandboxJob,
+  instances: QuickJsInstances,
+  hooks: JsHooks,
+  startIndex = 0,
+): Promise<SandboxRun> {
+  const outcomes: RawOutcome[] = [];
+  let session: Session | null = null;
+  try {
+    for (let index = startIndex; index < job.tests.length; index++) {
+      const test = job.tests[index]!;
+      if (!session) {
+        session = new Session(instances, await instances.get(job.memoryMb), job);
+        const syntax = session.checkSyntax();
+        if (syntax) return { kind: 'error', message: syntax, infrastructure: false };
+      }
+      if (test.kind === 'call' && !session.module) {
+        hooks.phase('load');
+        const failure = session.load();
+        if (failure) return { kind: 'error', message: failure, infrastructure: false };
+      }
+      hooks.phase(index);
+      const outcome = session.run(test);
+      hooks.outcome(index, outcome);
+      outcomes.push(outcome);
+      if (session.instance.broken) {
+        session.dispose();
+        session = null;
+      }
+    }
+    return { kind: 'ran', outcomes };
+  } finally {
+    session?.dispose();
+    instances.tidy();
+  }
+}
+
+class Session {
+  readonly runtime: QuickJSRuntime;
+  module: { program: Program; fn: QuickJSHandle | null } | null = null;
+  private deadline = Number.POSITIVE_INFINITY;
+
+  constructor(
+    instances: QuickJsInstances,
+    readonly instance: Instance,
+    private readonly job: SandboxJob,
+  ) {
+    this.runtime = instance.module.newRuntime();
+    // Under-counts (see the top of this file), but still stops some allocations early and cleanly.
+    this.runtime.setMemoryLimit(job.memoryMb * 1024 * 1024);
+    this.runtime.setMaxStackSize(instances.stackBytes);
+    this.runtime.setInterruptHandler(() => Date.now() > this.deadline);
+  }
+
+  checkSyntax(): string | null {
+    const vm = this.runtime.newContext();
+    try {
+      const result = vm.evalCode(this.job.code, 'submission.js', { compileOnly: true });
+      if (result.error) return new VmError(vm, result.error).message;
+      result.value.dispose();
+      return null;
+    } finally {
+      vm.dispose();
+    }
+  }
+
+  private guarded<T>(work: () => T, onError: (e: VmError | HostFailure | TimedOut) => T): T {
+    try {
+      return work();
+    } catch (e) {
+      if (e instanceof VmError || e instanceof TimedOut) return onError(e);
+      // A trap inside the WASM instance (a failed memory.grow, the host stack exhausted, an abort):
+      // its state is not trusted any more.
+      this.instance.broken = true;
+      const memory =
+        this.instance.memory.buffer.byteLength >= (BASE_PAGES + this.job.memoryMb * 16) * WASM_PAGE;
+      return onError(new HostFailure(e instanceof Error ? e.message : String(e), memory));
+    } finally {
+      this.deadline = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /** The instance grew to (nearly) its cap: a failure now is most likely the memory limit. */
+  private memoryFull(): boolean {
+    const max = (BASE_PAGES + this.job.memoryMb * 16) * WASM_PAGE;
+    return this.instance.memory.buffer.byteLength >= max - 2 * 1024 * 1024;
+  }
+
+  private isMemory(e: VmError | HostFailure): boolean {
+    if (e instanceof HostFailure) return e.memory;
+    return e.outOfMemory || (e.empty && this.memoryFull());
+  }
+
+  /** Evaluates the program for call tests; returns why it could not be loaded, or null. */
+  load(): string | null {
+    this.deadline = Date.now() + this.job.timeMs;
+    return this.guarded(
+      () => {
+        const program = new Program(this.runtime.newContext(), '');
+        this.module = { program, fn: null };
+        const result = program.vm.evalCode(this.job.code, 'submission.js');
+        if (result.error) throw new VmError(program.vm, result.error);
+        result.value.dispose();
+        const name = this.job.entrypoint ?? '';
+        if (IDENTIFIER.test(name)) {
+          const fn = program.vm.evalCode(`typeof ${name} === 'function' ? ${name} : undefined`, 'entry.js');
+          if (fn.error) fn.error.dispose();
+          else if (program.vm.typeof(fn.value) === 'function') this.module.fn = fn.value;
+          else fn.value.dispose();
+        }
+        return null;
+      },
+      (e) => {
+        if (e instanceof TimedOut)
+          return `Loading the program took longer than the time limit (${this.job.timeMs} ms).`;
+        if (this.isMemory(e))
+          return `The program ran out of memory while loading (limit ${this.job.memoryMb} MB).`;
+        if (e instanceof HostFailure) return `The program crashed while loading: ${e.detail}`;
+        if (e.interrupted)
+          return `Loading the program took longer than the time limit (${this.job.timeMs} ms).`;
+        return `The program raised an exception while loading: ${e.message}`;
+      },
+    );
+  }
+
+  run(test: SandboxJob['tests'][number]): RawOutcome {
+    const started = performance.now();
+    this.deadline = Date.now() + this.job.timeMs;
+    const elapsed = () => performance.now() - started;
+    return this.guarded<RawOutcome>(
+      () => (test.kind === 'call' ? this.call(test.args, elapsed) : this.io(test.stdin, elapsed)),
+      (e) => {
+        const durationMs = elapsed();
+        if (e instanceof TimedOut) return { kind: 'timeout', durationMs };
+        if (this.isMemory(e)) {
+          // Even a clean "out of memory" leaves a grown, fragmented instance: start the next job anew.
+          this.instance.broken = true;
+          return { kind: 'memory', durationMs };
+        }
+        if (e instanceof HostFailure) return { kind: 'crashed', detail: e.detail, durationMs };
+        // Past the deadline an interrupt can also surface as a secondary error (e.g. a promise job
+        // left half done): anything thrown after the time limit is the time limit.
+        if (e.interrupted || durationMs > this.job.timeMs) return { kind: 'timeout', durationMs };
+        return { kind: 'raised', error: e.message, durationMs };
+      },
+    );
+  }
+
+  private call(args: unknown[], elapsed: () => number): RawOutcome {
+    const { program, fn } = this.module!;
+    const vm = program.vm;
+    if (!fn) {
+      return {
+        kind: 'raised',
+        error: `The program defines no top-level function named ${this.job.entrypoint ?? '(none)'}.`,
+        durationMs: elapsed(),
+      };
+    }
+    const argHandles = args.map((a) => program.toVm(a));
+    let value: QuickJSHandle;
+    try {
+      const result = vm.callFunction(fn, vm.undefined, ...argHandles);
+      if (result.error) throw new VmError(vm, result.error);
+      value = result.value;
+    } finally {
+      for (const h of argHandles) h.dispose();
+    }
+    try {
+      value = this.settle(vm, value);
+      const json = program.toJson(value);
+      if (json !== null && json.length > MAX_VALUE_CHARS)
+        return { kind: 'raised', error: 'The return value is too large.', durationMs: elapsed() };
+      return { kind: 'value', json, durationMs: elapsed() };
+    } finally {
+      if (value.alive) value.dispose();
+    }
+  }
+
+  /** An async entrypoint: run its jobs (under the same deadline) until the promise settles. */
+  private settle(vm: QuickJSContext, value: QuickJSHandle): QuickJSHandle {
+    if (vm.typeof(value) !== 'object') return value;
+    let state = vm.getPromiseState(value);
+    if (state.type === 'fulfilled' && state.notAPromise) return value;
+    while (state.type === 'pending' && this.runtime.hasPendingJob()) {
+      if (Date.now() > this.deadline) throw new TimedOut();
+      const ran = this.runtime.executePendingJobs(1000);
+      if (ran.error) throw new VmError(vm, ran.error);
+      state = vm.getPromiseState(value);
+    }
+    value.dispose();
+    // An interrupt inside a job ends that job without settling the promise.
+    if (state.type === 'pending' && Date.now() > this.deadline) throw new TimedOut();
+    if (state.type === 'pending') throw new VmError(vm, vm.newError('The returned promise never settled.'));
+    if (state.type === 'rejected') throw new VmError(vm, state.error);
+    return state.value;
+  }
+
+  private io(stdin: string, elapsed: () => number): RawOutcome {
+    const program = new Program(this.runtime.newContext(), stdin);
+    try {
+      const result = program.vm.evalCode(this.job.code, 'submission.js');
+      if (result.error) {
+        const error = new VmError(program.vm, result.error);
+        if (!program.truncated) throw error;
+      } else {
+        result.value.dispose();
+      }
+      return { kind: 'stdout', stdout: program.output, truncated: program.truncated, durationMs: elapsed() };
+    } finally {
+      try {
+        program.dispose();
+      } catch {
+        this.instance.broken = true;
+      }
+    }
+  }
+
+  dispose(): void {
+    try {
+      if (this.module) {
+        this.module.fn?.dispose();
+        this.module.program.dispose();
+      }
+      this.runtime.dispose();
+    } catch {
+      // A leaked handle or a trapped instance: QuickJS aborts; never reuse that instance.
+      this.instance.broken = true;
+    }
+  }
+}
