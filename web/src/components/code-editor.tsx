@@ -1,0 +1,131 @@
+import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
+import {
+  bracketMatching,
+  defaultHighlightStyle,
+  indentOnInput,
+  syntaxHighlighting,
+} from '@codemirror/language';
+import { Compartment, EditorState, type Extension } from '@codemirror/state';
+import {
+  drawSelection,
+  EditorView,
+  highlightActiveLine,
+  highlightActiveLineGutter,
+  keymap,
+  lineNumbers,
+} from '@codemirror/view';
+
+// What a student needs to write a function, without autocomplete, search or lint panels (half the size
+// of codemirror's basicSetup).
+const essentials = [
+  lineNumbers(),
+  highlightActiveLineGutter(),
+  history(),
+  drawSelection(),
+  indentOnInput(),
+  syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+  bracketMatching(),
+  highlightActiveLine(),
+  keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
+];
+
+import { useEffect, useId, useRef } from 'react';
+
+export type EditorLanguage = 'javascript' | 'python';
+
+// Each language's parser is its own chunk, fetched when an editor in that language first appears.
+const languageOf = (l: EditorLanguage): Promise<Extension> =>
+  l === 'python'
+    ? import('@codemirror/lang-python').then((m) => m.python())
+    : import('@codemirror/lang-javascript').then((m) => m.javascript());
+
+/** The CSP nonce the server put in index.html, so CodeMirror's <style> element is allowed. */
+const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? '';
+
+export interface CodeEditorProps {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  language: EditorLanguage;
+  minHeight?: string;
+  describedBy?: string;
+}
+
+/**
+ * CodeMirror 6 as a controlled-ish React component: the editor owns its state while typing; an outside
+ * `value` change (reset to starter code, a loaded draft) replaces the document.
+ */
+export function CodeEditor({
+  label,
+  value,
+  onChange,
+  language,
+  minHeight = '12rem',
+  describedBy,
+}: CodeEditorProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const lang = useRef(new Compartment());
+  const onChangeRef = useRef(onChange);
+  onChangeRef.current = onChange;
+  const labelId = useId();
+  const hintId = useId();
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: created once; value/language sync below
+  useEffect(() => {
+    const v = new EditorView({
+      parent: host.current!,
+      state: EditorState.create({
+        doc: value,
+        extensions: [
+          essentials,
+          lang.current.of([]),
+          EditorView.cspNonce.of(nonce),
+          EditorView.contentAttributes.of({
+            'aria-labelledby': labelId,
+            'aria-describedby': [hintId, describedBy].filter(Boolean).join(' '),
+            'aria-multiline': 'true',
+          }),
+          EditorView.theme({ '&': { minHeight }, '.cm-scroller': { minHeight } }),
+          EditorView.updateListener.of((u) => {
+            if (u.docChanged) onChangeRef.current(u.state.doc.toString());
+          }),
+        ],
+      }),
+    });
+    view.current = v;
+    return () => v.destroy();
+  }, []);
+
+  useEffect(() => {
+    const v = view.current;
+    if (v && v.state.doc.toString() !== value) {
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
+    }
+  }, [value]);
+
+  useEffect(() => {
+    let current = true;
+    languageOf(language).then(
+      (ext) => current && view.current?.dispatch({ effects: lang.current.reconfigure(ext) }),
+      () => {}, // Offline: the editor works as plain text.
+    );
+    return () => {
+      current = false;
+    };
+  }, [language]);
+
+  return (
+    <div className="code-editor">
+      <span className="label" id={labelId}>
+        {label}
+      </span>
+      <div ref={host} className="cm-host" />
+      <small className="hint" id={hintId}>
+        Tab indents; press Esc then Tab to move on.
+      </small>
+    </div>
+  );
+}
+
+export default CodeEditor;

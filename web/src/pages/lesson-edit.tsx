@@ -1,0 +1,180 @@
+import { type FormEvent, useState } from 'react';
+import { api, describeError } from '../api/client.ts';
+import type { Lesson } from '../api/types.ts';
+import { Markdown } from '../components/markdown.tsx';
+import {
+  ErrorMessage,
+  Input,
+  Loaded,
+  PageHeading,
+  RestoredNotice,
+  SubmitButton,
+  TextArea,
+  useLoad,
+  useStoredDraft,
+  useSubmit,
+} from '../components/ui.tsx';
+import { Link, navigate, useTitle } from '../router.tsx';
+import { useUser } from '../session.tsx';
+import { loadCourse } from './course.tsx';
+import { loadLesson } from './lesson.tsx';
+
+function LessonForm({
+  courseId,
+  lesson,
+  courseTitle,
+}: {
+  courseId: string;
+  lesson?: Lesson;
+  courseTitle: string;
+}) {
+  const user = useUser();
+  const saved = () => ({
+    title: lesson?.title ?? '',
+    body: lesson?.body ?? '',
+    position: lesson ? String(lesson.position) : '',
+  });
+  const draft = useStoredDraft(`lab:edit:${user.id}:lesson:${lesson?.id ?? `new:${courseId}`}`, saved);
+  const { title, body, position } = draft.value;
+  const setTitle = (v: string) => draft.update((d) => ({ ...d, title: v }));
+  const setBody = (v: string) => draft.update((d) => ({ ...d, body: v }));
+  const setPosition = (v: string) => draft.update((d) => ({ ...d, position: v }));
+  const [tab, setTab] = useState<'write' | 'preview'>('write');
+  const form = useSubmit();
+  const remove = useSubmit();
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const payload: Record<string, unknown> = { title, body };
+    if (position.trim() !== '') payload.position = Number(position);
+    const r = await form.run(() =>
+      lesson
+        ? api<{ lesson: Lesson }>('PATCH', `/lessons/${lesson.id}`, payload)
+        : api<{ lesson: Lesson }>('POST', `/courses/${courseId}/lessons`, payload),
+    );
+    if (r) {
+      draft.clear();
+      navigate(`/lessons/${r.lesson.id}`);
+    }
+  };
+
+  const del = async () => {
+    if (!lesson || !window.confirm(`Delete the lesson "${lesson.title}" and its exercises?`)) return;
+    const ok = await remove.run(async () => {
+      await api('DELETE', `/lessons/${lesson.id}`);
+      return true;
+    });
+    if (ok) navigate(`/courses/${courseId}`);
+  };
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="breadcrumb">
+        <Link href="/">My courses</Link> › <Link href={`/courses/${courseId}`}>{courseTitle}</Link>
+        {lesson && (
+          <>
+            {' '}
+            › <Link href={`/lessons/${lesson.id}`}>{lesson.title}</Link>
+          </>
+        )}
+      </nav>
+      <PageHeading>{lesson ? 'Edit lesson' : 'New lesson'}</PageHeading>
+      {draft.restored && <RestoredNotice onDiscard={() => draft.clear(saved())} />}
+      <form onSubmit={submit} className="card" noValidate>
+        <Input
+          label="Title"
+          required
+          maxLength={200}
+          value={title}
+          onChange={(e) => setTitle(e.target.value)}
+          error={form.fieldError('title')}
+        />
+        <Input
+          label="Position"
+          type="number"
+          min={0}
+          step={1}
+          inputMode="numeric"
+          hint="Lessons are listed by position; leave empty to put it last."
+          value={position}
+          onChange={(e) => setPosition(e.target.value)}
+          error={form.fieldError('position')}
+        />
+        <div className="tabs" role="tablist" aria-label="Lesson body">
+          <button
+            type="button"
+            role="tab"
+            id="tab-write"
+            aria-selected={tab === 'write'}
+            aria-controls="panel-write"
+            onClick={() => setTab('write')}
+          >
+            Write
+          </button>
+          <button
+            type="button"
+            role="tab"
+            id="tab-preview"
+            aria-selected={tab === 'preview'}
+            aria-controls="panel-preview"
+            onClick={() => setTab('preview')}
+          >
+            Preview
+          </button>
+        </div>
+        <div id="panel-write" role="tabpanel" aria-labelledby="tab-write" hidden={tab !== 'write'}>
+          <TextArea
+            label="Body (Markdown)"
+            className="mono"
+            rows={18}
+            value={body}
+            onChange={(e) => setBody(e.target.value)}
+            error={form.fieldError('body')}
+            hint="Markdown: # headings, **bold**, `code`, ```python fenced blocks```, ![image description](url). Scripts and styles are removed."
+          />
+        </div>
+        <div
+          id="panel-preview"
+          role="tabpanel"
+          aria-labelledby="tab-preview"
+          hidden={tab !== 'preview'}
+          className="preview"
+        >
+          {body.trim() ? <Markdown source={body} /> : <p className="empty">Nothing to preview yet.</p>}
+        </div>
+        <ErrorMessage error={form.error} />
+        <div className="button-row">
+          <SubmitButton busy={form.busy}>{lesson ? 'Save lesson' : 'Create lesson'}</SubmitButton>
+          <Link href={lesson ? `/lessons/${lesson.id}` : `/courses/${courseId}`}>Cancel</Link>
+          {lesson && (
+            <button type="button" className="danger" onClick={del} disabled={remove.busy}>
+              Delete lesson
+            </button>
+          )}
+        </div>
+        {remove.error ? (
+          <p className="error" role="alert">
+            {describeError(remove.error)}
+          </p>
+        ) : null}
+      </form>
+    </>
+  );
+}
+
+export default function LessonEditPage({ courseId, lessonId }: { courseId?: string; lessonId?: string }) {
+  useTitle(lessonId ? 'Edit lesson' : 'New lesson');
+  const state = useLoad(
+    async (signal) => {
+      const l = lessonId ? await loadLesson(lessonId, signal) : undefined;
+      const c = await loadCourse(l?.lesson.courseId ?? courseId!, signal);
+      return { lesson: l?.lesson, course: c.course };
+    },
+    [courseId, lessonId],
+  );
+  return (
+    <Loaded state={state}>
+      {({ lesson, course }) => <LessonForm courseId={course.id} lesson={lesson} courseTitle={course.title} />}
+    </Loaded>
+  );
+}
