@@ -11,14 +11,26 @@ import Fastify, {
 } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
+import { registerQueueMetrics } from './grading/queue-metrics.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerCsrf } from './http/csrf.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { type Lifecycle, registerHealth } from './http/health.ts';
+import { registerHeavyLimiter } from './http/heavy.ts';
+import { registerLifecycle } from './http/lifecycle.ts';
 import { createMetrics, type Metrics, registerMetrics } from './http/metrics.ts';
+import { registerOverload } from './http/overload.ts';
 import { ErrorBody } from './http/schemas.ts';
+import { registerStatic } from './http/static.ts';
 import { validatorCompiler } from './http/validation.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
+import { courseRoutes } from './modules/courses/course.routes.ts';
+import { exerciseRoutes } from './modules/exercises/exercise.routes.ts';
+import { gradebookRoutes } from './modules/gradebook/gradebook.routes.ts';
+import { lessonRoutes } from './modules/lessons/lesson.routes.ts';
+import { submissionRoutes } from './modules/submissions/submission.routes.ts';
+import { eventRoutes } from './realtime/events.routes.ts';
+import { startEventHub } from './realtime/realtime.ts';
 
 export type TypedApp = FastifyInstance<
   RawServerDefault,
@@ -44,15 +56,30 @@ export async function buildApp(config: Config, database: Database, opts: { logge
     logger: opts.logger === false ? false : { level: config.LOG_LEVEL },
     bodyLimit: BODY_LIMIT,
     trustProxy: config.TRUST_PROXY,
-    requestIdLogLabel: 'reqId',
     // Accept the caller's X-Request-Id (from a load balancer) when it is sane; otherwise make one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     requestTimeout: config.REQUEST_TIMEOUT_MS * 2,
-    return503OnClosing: true,
+    // Requests already on an open connection while closing are served (drain sends Connection: close).
+    return503OnClosing: false,
     ajv: { customOptions: {} },
+    // A URL the router cannot decode (bad %-escape) never reaches the error handler; without this
+    // Fastify answers it in its own body shape instead of API.md's.
+    frameworkErrors: (err, _request, reply) => {
+      const message = err.code === 'FST_ERR_BAD_URL' ? 'is not a valid URL' : 'has a path segment too long';
+      return (reply as unknown as import('fastify').FastifyReply)
+        .status(400)
+        .type('application/json; charset=utf-8')
+        .send({
+          error: {
+            code: 'validation_failed',
+            message: `url ${message}`,
+            details: [{ field: 'url', message }],
+          },
+        });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const lifecycle: Lifecycle = { draining: false };
@@ -84,6 +111,11 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   registerAuth(app, database.db);
   registerHealth(app, database, lifecycle);
   registerMetrics(app, metrics);
+  registerQueueMetrics(metrics.registry, database.db);
+  const eventHub = await startEventHub(app, deps);
+  await registerOverload(app, deps);
+  registerHeavyLimiter(app, deps);
+  registerLifecycle(app, deps);
 
   await app.register(swagger, {
     openapi: {
@@ -103,9 +135,18 @@ export async function buildApp(config: Config, database: Database, opts: { logge
     async (api) => {
       const typed = api as unknown as TypedApp;
       authRoutes(typed, deps);
+      submissionRoutes(typed, deps);
+      eventRoutes(typed, deps, eventHub);
+      courseRoutes(typed, deps);
+      lessonRoutes(typed, deps);
+      exerciseRoutes(typed, deps);
+      gradebookRoutes(typed, deps);
     },
     { prefix: '/api/v1' },
   );
+
+  // The browser app (web/dist) at `/`, after the API so unknown /api paths keep their JSON 404.
+  await registerStatic(app);
 
   return app;
 }

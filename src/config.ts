@@ -34,6 +34,7 @@ export const ConfigSchema = Type.Object({
   HEAVY_CONCURRENCY: Int(2, 1, 100, 'heavy requests one instance runs at once'),
   REQUEST_TIMEOUT_MS: Int(15000, 100, 600000, 'a request taking longer is answered 503'),
   MAX_SSE_STREAMS: Int(5000, 0, 1000000, 'open /events streams per instance before 503'),
+  SSE_HEARTBEAT_MS: Int(15000, 50, 600000, 'comment heartbeat interval on /events streams'),
   MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0, 60000, 'shed load (503) above this event-loop delay; 0 = off'),
   MAX_HEAP_USED_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, 'shed load above this heap use; 0 = off'),
   SESSION_TTL_HOURS: Int(24 * 14, 1, 24 * 365, 'lifetime of a cookie session'),

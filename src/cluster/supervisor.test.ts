@@ -1,0 +1,85 @@
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import { freePort } from '../db/embedded.ts';
+import { DEMO } from '../db/seed.ts';
+import { assertReachableByPostgres, pgDataDir, up } from './supervisor.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-up-'));
+fs.chmodSync(dir, 0o777);
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function call(port: number, method: string, url: string, body?: unknown): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: url, method, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', () => resolve(0));
+    if (body) req.setHeader('content-type', 'application/json');
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+async function until(check: () => Promise<boolean>, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('timed out');
+}
+
+describe('lab up', () => {
+  it('starts embedded Postgres, seeds, runs workers on one port, restarts a crashed worker, stops everything', async () => {
+    const port = await freePort();
+    const config = loadConfig(
+      {},
+      { DATA_DIR: dir, PORT: port, WORKERS: 1, GRADERS: 1, LOG_LEVEL: 'warn', REQUEST_TIMEOUT_MS: 2000 },
+    );
+    expect(pgDataDir(config)).toBe(path.join(dir, 'pgdata'));
+    const lines: string[] = [];
+    const fleet = await up(config, { fresh: true, log: (l) => lines.push(l) });
+    const output = () => lines.join('\n');
+    expect(output()).toContain(`Lab is running at http://127.0.0.1:${port}`);
+    expect(output()).toContain(`${DEMO.instructor.email} / ${DEMO.instructor.password}`);
+    expect(output()).toContain('fits: 1 × (4+1+1) + 1 × 2 + 5 = 13');
+    expect(fleet.startupMs).toBeGreaterThan(0);
+    expect(await call(port, 'GET', '/readyz')).toBe(200);
+    const login = { email: DEMO.student.email, password: DEMO.student.password };
+    expect(await call(port, 'POST', '/api/v1/auth/login', login)).toBe(200);
+
+    // A crashed worker comes back by itself.
+    const worker = Object.values(cluster.workers!)[0]!;
+    worker.process.kill('SIGKILL');
+    await until(async () => output().includes('api-1 exited (SIGKILL); restarting in 250 ms'));
+    await until(
+      async () => Object.keys(cluster.workers!).length === 1 && (await call(port, 'GET', '/readyz')) === 200,
+    );
+
+    await fleet.shutdown('SIGTERM');
+    expect(output()).toContain('stopped');
+    expect(Object.keys(cluster.workers!).length).toBe(0);
+    expect(await call(port, 'GET', '/healthz')).toBe(0);
+    // Postgres stopped cleanly: no postmaster.pid left behind, data kept for the next start.
+    expect(fs.existsSync(path.join(dir, 'pgdata', 'postmaster.pid'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
+  }, 120_000);
+});
+
+describe('root safety', () => {
+  it('explains a data folder the postgres user cannot reach', async () => {
+    const locked = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-locked-'));
+    fs.chmodSync(locked, 0o700);
+    const dataDir = path.join(locked, '.lab', 'pgdata');
+    await expect(assertReachableByPostgres(dataDir, true)).rejects.toThrow(`chmod o+x ${locked}`);
+    await expect(assertReachableByPostgres(dataDir, false)).resolves.toBeUndefined();
+    fs.chmodSync(locked, 0o755);
+    await expect(assertReachableByPostgres(dataDir, true)).resolves.toBeUndefined();
+    fs.rmSync(locked, { recursive: true });
+  });
+});
