@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     globalSetup: ['./test/global-setup.ts'],
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', 'web/**'],
+    // The fault tests (test/fault) run afterwards on their own: they time real processes, so they
+    // must not share the two cores with the rest of the suite (vitest.fault.config.ts).
+    exclude: ['**/node_modules/**', 'web/**', 'test/fault/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

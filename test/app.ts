@@ -20,11 +20,16 @@ export function withTestApp(overrides: Partial<Config> = {}): TestContext {
     const db = await createTestDatabase();
     drop = db.drop;
     ctx.url = db.url;
-    ctx.config = loadConfig({}, { DATABASE_URL: db.url, LOG_LEVEL: 'silent',
-      // A busy CI machine can show event-loop delay spikes at start-up; shedding is tested on its own.
-      MAX_EVENT_LOOP_DELAY_MS: 0,
-      ...overrides,
-     });
+    ctx.config = loadConfig(
+      {},
+      {
+        DATABASE_URL: db.url,
+        LOG_LEVEL: 'silent',
+        // A busy CI machine can show event-loop delay spikes at start-up; shedding is tested on its own.
+        MAX_EVENT_LOOP_DELAY_MS: 0,
+        ...overrides,
+      },
+    );
     ctx.database = connectDatabase(ctx.config, db.url, 'test');
     ctx.app = await buildApp(ctx.config, ctx.database, { logger: false });
     await ctx.app.ready();
