@@ -134,6 +134,44 @@ describe.each(['javascript', 'python'] as const)('grade (%s)', (language) => {
     expect(load).toMatchObject({ status: 'error', score: 0, infrastructure: false });
     expect(load.message).toMatch(/while loading.*boom/);
   });
+
+  it("is an error, score 0, when a call test's entrypoint is missing or not a function", async () => {
+    const missing =
+      language === 'javascript'
+        ? 'function plus(a, b) { return a + b; }'
+        : 'def plus(a, b):\n    return a + b\n';
+    const out = await grade(req(language, missing, [...addTests, ...echoTests]));
+    expect(out).toMatchObject({
+      status: 'error',
+      score: 0,
+      message: 'entrypoint `add` is not defined',
+      results: [],
+      infrastructure: false,
+    });
+    const notFn = language === 'javascript' ? 'var add = 3;' : 'add = 3\n';
+    const wrong = await grade(req(language, notFn, addTests));
+    expect(wrong).toMatchObject({ status: 'error', score: 0, infrastructure: false });
+    expect(wrong.message).toMatch(/^entrypoint `add` is not a function \(it is an? (number|int)\)$/);
+    // io-only exercises need no entrypoint.
+    expect((await grade({ ...req(language, p.echo, echoTests), entrypoint: null })).status).toBe('passed');
+  });
+
+  it('runs visible tests before hidden ones, so state cannot carry hidden inputs into visible messages', async () => {
+    const remember =
+      language === 'javascript'
+        ? 'const seen = []; function add(a, b) { seen.push(a); return seen; }'
+        : 'seen = []\ndef add(a, b):\n    seen.append(a)\n    return seen\n';
+    const tests: ExerciseTest[] = [
+      { name: 'secret', kind: 'call', args: [424242, 0], expected: 0, hidden: true },
+      { name: 'shown', kind: 'call', args: [1, 2], expected: 3, hidden: false },
+    ];
+    const out = await grade(req(language, remember, tests));
+    expect(out.results.map((r) => r.name)).toEqual(['secret', 'shown']);
+    const shown = out.results[1]!;
+    expect(shown.passed).toBe(false);
+    expect(shown.message).toContain('[1]');
+    expect(shown.message).not.toContain('424242');
+  });
 });
 
 describe('python specifics', () => {

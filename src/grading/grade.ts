@@ -2,7 +2,7 @@ import { judge, scoreOf } from './compare.ts';
 import type { GradeOutcome, GradeRequest } from './grading.types.ts';
 import { JsPool } from './javascript/js-pool.ts';
 import { PythonSandbox } from './python/py-sandbox.ts';
-import { type SandboxRun, toSandboxJob } from './sandbox.types.ts';
+import { type RawOutcome, type SandboxRun, toSandboxJob } from './sandbox.types.ts';
 
 export interface SandboxOptions {
   /** JavaScript worker threads; default: the number of cores. */
@@ -35,7 +35,11 @@ function py(): PythonSandbox {
 
 /** Runs one submission against its tests in the language's sandbox and judges it on this side. */
 export async function grade(req: GradeRequest): Promise<GradeOutcome> {
-  const job = toSandboxJob(req);
+  // Tests of one submission share a program (a loaded module keeps its state between call tests;
+  // Python's builtins outlive an io test). Visible tests therefore run before hidden ones, so a
+  // program cannot carry a hidden test's input into a visible test's message a student reads.
+  const order = visibleFirst(req.tests);
+  const job = toSandboxJob({ ...req, tests: order.map((i) => req.tests[i]!) });
   let run: SandboxRun;
   try {
     run = req.language === 'javascript' ? await js().run(job) : await py().run(job);
@@ -55,7 +59,11 @@ export async function grade(req: GradeRequest): Promise<GradeOutcome> {
       infrastructure: run.infrastructure,
     };
   }
-  const results = req.tests.map((test, i) => judge(test, run.outcomes[i]!, req.limits));
+  const outcomes: RawOutcome[] = new Array(req.tests.length);
+  order.forEach((original, ran) => {
+    outcomes[original] = run.outcomes[ran]!;
+  });
+  const results = req.tests.map((test, i) => judge(test, outcomes[i]!, req.limits));
   const passed = results.filter((r) => r.passed).length;
   const failed = results.length - passed;
   return {
@@ -65,6 +73,12 @@ export async function grade(req: GradeRequest): Promise<GradeOutcome> {
     results,
     infrastructure: false,
   };
+}
+
+/** Indices of `tests`, visible ones first, each group in its given order. */
+export function visibleFirst(tests: ReadonlyArray<{ hidden: boolean }>): number[] {
+  const indices = tests.map((_, i) => i);
+  return [...indices.filter((i) => !tests[i]!.hidden), ...indices.filter((i) => tests[i]!.hidden)];
 }
 
 export interface SandboxHealth {

@@ -27,7 +27,10 @@ export function registerCsrf(app: FastifyInstance, config: Config) {
   );
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (!UNSAFE.has(request.method) || !usesSessionCookie(request)) return;
-    const origin = originOf(request.headers.origin) ?? originOf(request.headers.referer);
+    // Referer only stands in for a missing Origin: `Origin: null` (a sandboxed frame, a
+    // cross-origin redirect) is refused, not rescued by a Referer that may be ours.
+    const given = request.headers.origin;
+    const origin = given !== undefined ? originOf(given) : originOf(request.headers.referer);
     const own = originOf(`${request.protocol}://${request.host}`);
     if (origin === null || (origin !== own && !trusted.has(origin))) {
       throw new AppError(403, 'csrf_failed', 'Cross-site request refused: Origin does not match this site.');

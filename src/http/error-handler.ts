@@ -62,6 +62,14 @@ export function toAppError(err: unknown): AppError {
 }
 
 export function registerErrorHandler(app: FastifyInstance) {
+  // Fastify enforces bodyLimit only where it parses a body, so a GET (or any method it does not
+  // parse) with a huge declared body would be served; API.md wants 413 on every route, unread.
+  const limit = app.initialConfig.bodyLimit ?? 1024 * 1024;
+  app.addHook('onRequest', async (request) => {
+    const length = Number(request.headers['content-length']);
+    if (length > limit)
+      throw new AppError(413, 'payload_too_large', 'The request body is larger than 1 MiB.');
+  });
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
     if (appErr.statusCode >= 500 && appErr.statusCode !== 503) request.log.error({ err }, 'unhandled error');

@@ -13,6 +13,11 @@ const CATCH_UP_LIMIT = 1000;
 // with Last-Event-ID.
 const MAX_BUFFERED_BYTES = 1 << 20;
 
+export interface Credential {
+  via: 'session' | 'token';
+  id: string;
+}
+
 export interface Delivery {
   id: number;
   type: string;
@@ -39,6 +44,8 @@ export class SseStream {
     readonly userId: string,
     heartbeatMs: number,
     private onClose: (s: SseStream) => void,
+    /** The session or token the stream was opened with; the stream ends when it is revoked or expires. */
+    readonly credential?: Credential,
   ) {
     raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -113,11 +120,12 @@ export class EventHub {
   private lastId: number | null = null;
   private connectedOnce = false;
   private closed = false;
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     private db: Db,
     private log: FastifyBaseLogger,
-    private opts: { url: string; applicationName: string },
+    private opts: { url: string; applicationName: string; sweepMs?: number },
   ) {}
 
   get size() {
@@ -125,6 +133,10 @@ export class EventHub {
   }
 
   async start() {
+    if (this.opts.sweepMs) {
+      this.sweeper = setInterval(() => void this.sweep(), this.opts.sweepMs);
+      this.sweeper.unref();
+    }
     this.lastId = await q.selectMaxEventId(this.db).catch(() => null);
     await new Promise<void>((resolve) => {
       this.listener = startListener({
@@ -218,9 +230,33 @@ export class EventHub {
     }
   }
 
+  /**
+   * A stream is authorised once, when it opens; logging out, deleting the token or the session
+   * expiring must still cut it off. One query per sweep for all streams of this instance; the ended
+   * streams reconnect and get 401.
+   */
+  async sweep() {
+    const streams = [...this.streams].filter((s) => s.credential !== undefined);
+    if (streams.length === 0) return;
+    let alive: Set<string>;
+    try {
+      alive = await q.selectLiveCredentials(
+        this.db,
+        streams.filter((s) => s.credential!.via === 'session').map((s) => s.credential!.id),
+        streams.filter((s) => s.credential!.via === 'token').map((s) => s.credential!.id),
+      );
+    } catch (err) {
+      // The database is down: keep the streams rather than cut everyone off.
+      this.log.warn({ err: (err as Error).message }, 'could not check event stream credentials');
+      return;
+    }
+    for (const s of streams) if (!alive.has(s.credential!.id)) s.end(RECONNECT_MS);
+  }
+
   /** Ends every stream with a `retry:` so clients reconnect elsewhere, and stops listening. */
   async close() {
     this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const s of [...this.streams]) s.end(RECONNECT_MS);
     this.streams.clear();
     await this.listener?.stop();

@@ -64,3 +64,16 @@ export async function selectMaxEventId(tx: Tx): Promise<number> {
   const result = await tx.execute<{ id: string | null }>(sql`select max(id) as id from events`);
   return Number(result.rows[0]?.id ?? 0);
 }
+
+/** Which of these session and token ids still authenticate (sessions also expire). */
+export async function selectLiveCredentials(
+  tx: Tx,
+  sessionIds: string[],
+  tokenIds: string[],
+): Promise<Set<string>> {
+  const result = await tx.execute<{ id: string }>(sql`
+    select id::text from sessions where id = any(${`{${sessionIds.join(',')}}`}::uuid[]) and expires_at > now()
+    union all
+    select id::text from api_tokens where id = any(${`{${tokenIds.join(',')}}`}::uuid[])`);
+  return new Set(result.rows.map((r) => r.id));
+}

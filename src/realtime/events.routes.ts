@@ -32,7 +32,10 @@ export function eventRoutes(app: TypedApp, { config, database }: AppDeps, hub: E
       const lastEventId = header && /^\d{1,18}$/.test(header) ? Number(header) : null;
 
       reply.hijack();
-      const stream = new SseStream(reply.raw, caller.id, config.SSE_HEARTBEAT_MS, (s) => hub.remove(s));
+      const stream = new SseStream(reply.raw, caller.id, config.SSE_HEARTBEAT_MS, (s) => hub.remove(s), {
+        via: caller.via,
+        id: caller.credentialId,
+      });
       hub.add(stream);
       if (lastEventId === null) return;
       // Subscribe first and hold live events, then read the backlog: nothing falls in between.

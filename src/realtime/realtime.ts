@@ -13,6 +13,8 @@ export async function startEventHub(app: FastifyInstance, { config, database }: 
   const hub = new EventHub(database.db, app.log, {
     url,
     applicationName: `lab:${config.INSTANCE_NAME || `api-${process.pid}`}:listen`,
+    // Revoked or expired credentials are noticed at the latest one heartbeat later.
+    sweepMs: config.SSE_HEARTBEAT_MS,
   });
   await hub.start();
   app.addHook('preClose', async () => {

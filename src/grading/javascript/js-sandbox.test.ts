@@ -71,14 +71,30 @@ describe('runJsJob', () => {
     });
   });
 
-  it('fails a call test when the entrypoint is missing or not a function', async () => {
-    const [o] = outcomes(await run('const f = 3;', [call()]));
-    expect(o).toMatchObject({
-      kind: 'raised',
-      error: expect.stringMatching(/no top-level function named f/),
+  it('is an error (not a failed test) when the entrypoint is missing or not a function', async () => {
+    const missing = await run('function g() {}', [call(), io('')]);
+    expect(missing.result).toEqual({
+      kind: 'error',
+      message: 'entrypoint `f` is not defined',
+      infrastructure: false,
     });
-    const [p] = outcomes(await run('function g() {}', [call()], { entrypoint: 'f; globalThis.x = 1' }));
-    expect(p).toMatchObject({ kind: 'raised' });
+    expect((await run('const f = 3;', [call()])).result).toMatchObject({
+      kind: 'error',
+      message: 'entrypoint `f` is not a function (it is a number)',
+    });
+    expect((await run('const f = {};', [call()])).result).toMatchObject({
+      message: 'entrypoint `f` is not a function (it is an object)',
+    });
+    // A name that is not an identifier is never evaluated.
+    const odd = await run('function g() {}', [call()], { entrypoint: 'f; globalThis.x = 1' });
+    expect(odd.result).toMatchObject({
+      kind: 'error',
+      message: 'entrypoint `f; globalThis.x = 1` is not defined',
+    });
+    // io tests alone need no entrypoint.
+    expect(outcomes(await run('console.log(1)', [io('')], { entrypoint: null }))[0]).toMatchObject({
+      kind: 'stdout',
+    });
   });
 
   it('classifies exceptions, timeouts, memory and stack overflows', async () => {

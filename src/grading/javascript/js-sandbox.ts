@@ -117,6 +117,14 @@ const BOOTSTRAP = `(function (write, input) {
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/** The submission-level message when a call test's entrypoint is absent (same wording in Python). */
+export function missingEntrypoint(name: string, kind: string): string {
+  const shown = `\`${name.slice(0, 100)}\``;
+  return kind === 'undefined' || kind === ''
+    ? `entrypoint ${shown} is not defined`
+    : `entrypoint ${shown} is not a function (it is ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind})`;
+}
+
 /** A deadline noticed on the host side (between promise jobs), not by the interrupt handler. */
 class TimedOut extends Error {}
 
@@ -348,12 +356,22 @@ class Session {
         if (result.error) throw new VmError(program.vm, result.error);
         result.value.dispose();
         const name = this.job.entrypoint ?? '';
+        let kind = 'undefined';
         if (IDENTIFIER.test(name)) {
-          const fn = program.vm.evalCode(`typeof ${name} === 'function' ? ${name} : undefined`, 'entry.js');
+          // `typeof` of an undeclared name is 'undefined', not a ReferenceError.
+          const fn = program.vm.evalCode(
+            `typeof ${name} === 'function' ? ${name} : typeof ${name}`,
+            'entry.js',
+          );
           if (fn.error) fn.error.dispose();
           else if (program.vm.typeof(fn.value) === 'function') this.module.fn = fn.value;
-          else fn.value.dispose();
+          else {
+            kind = program.vm.getString(fn.value);
+            fn.value.dispose();
+          }
         }
+        // No function to call: the program cannot be graded at all (an `error`, not N failed tests).
+        if (!this.module.fn) return missingEntrypoint(name, kind);
         return null;
       },
       (e) => {

@@ -234,30 +234,42 @@ def main():
         return
 
     module = None
+    # Loaded once, before any test runs: what the program does at load time (and so an error
+    # message from loading) cannot depend on a test's input, hidden ones included.
+    if any(t["kind"] == "call" for t in tests[start:]):
+        emit({"t": "phase", "phase": "load"})
+        module = types.ModuleType("submission")
+        module.__file__ = "<submission>"
+        sys.modules["submission"] = module
+        sys.stdout = Capture()
+        try:
+            _signal.setitimer(_signal.ITIMER_REAL, time_s)
+            exec(code, module.__dict__)
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+        except TimeLimit:
+            emit({"t": "fatal", "message": "Loading the program took longer than the time limit (%d ms)." % job["timeMs"]})
+            return
+        except MemoryError:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+            emit({"t": "fatal", "message": "The program ran out of memory while loading (limit %d MB)." % job["memoryMb"]})
+            return
+        except BaseException as e:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+            emit({"t": "fatal", "message": "The program raised an exception while loading: " + describe(e)})
+            return
+        # No function to call: the program cannot be graded at all (an error, not N failed tests).
+        name = job["entrypoint"] or ""
+        if name not in module.__dict__:
+            emit({"t": "fatal", "message": "entrypoint `%s` is not defined" % name[:100]})
+            return
+        if not callable(module.__dict__[name]):
+            kind = type(module.__dict__[name]).__name__
+            emit({"t": "fatal", "message": "entrypoint `%s` is not a function (it is %s %s)"
+                  % (name[:100], "an" if kind[:1] in "aeiou" else "a", kind)})
+            return
+
     for index in range(start, len(tests)):
         test = tests[index]
-        if test["kind"] == "call" and module is None:
-            emit({"t": "phase", "phase": "load"})
-            module = types.ModuleType("submission")
-            module.__file__ = "<submission>"
-            sys.modules["submission"] = module
-            sys.stdout = Capture()
-            try:
-                _signal.setitimer(_signal.ITIMER_REAL, time_s)
-                exec(code, module.__dict__)
-                _signal.setitimer(_signal.ITIMER_REAL, 0)
-            except TimeLimit:
-                emit({"t": "fatal", "message": "Loading the program took longer than the time limit (%d ms)." % job["timeMs"]})
-                return
-            except MemoryError:
-                _signal.setitimer(_signal.ITIMER_REAL, 0)
-                emit({"t": "fatal", "message": "The program ran out of memory while loading (limit %d MB)." % job["memoryMb"]})
-                return
-            except BaseException as e:
-                _signal.setitimer(_signal.ITIMER_REAL, 0)
-                emit({"t": "fatal", "message": "The program raised an exception while loading: " + describe(e)})
-                return
-
         emit({"t": "phase", "phase": index})
         capture = Capture()
         sys.stdout = capture
