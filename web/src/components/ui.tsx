@@ -1,5 +1,7 @@
 import {
   type DependencyList,
+  type FormEvent,
+  Fragment,
   type InputHTMLAttributes,
   type ReactNode,
   type SelectHTMLAttributes,
@@ -12,7 +14,7 @@ import {
 } from 'react';
 import { ApiError, describeError } from '../api/client.ts';
 import type { Role } from '../api/types.ts';
-import { navigated } from '../router.tsx';
+import { Link, navigated } from '../router.tsx';
 
 /** Loads data for a page; `reload` runs it again. Aborts when the component unmounts. */
 export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: DependencyList) {
@@ -181,7 +183,32 @@ export function useSubmit() {
     }
   }, []);
   const fieldError = (field: string) => (error instanceof ApiError ? error.fieldError(field) : undefined);
-  return { busy, error, run, fieldError, setError };
+  /** A form's onSubmit: runs `request`, then `done` with its result if it succeeded. */
+  const onSubmit =
+    <T,>(request: () => Promise<T>, done: (result: T) => void) =>
+    async (e: FormEvent) => {
+      e.preventDefault();
+      const result = await run(request);
+      if (result) done(result);
+    };
+  return { busy, error, run, fieldError, setError, onSubmit };
+}
+
+type Crumb = [href: string, label: ReactNode];
+
+/** The links above a page's heading, from "My courses" down to the page's parent (empty entries skipped). */
+export function Breadcrumb({ trail }: { trail: (Crumb | undefined)[] }) {
+  const crumbs: Crumb[] = [['/', 'My courses'], ...trail.filter((c) => c !== undefined)];
+  return (
+    <nav aria-label="Breadcrumb" className="breadcrumb">
+      {crumbs.map(([href, label], i) => (
+        <Fragment key={href}>
+          {i > 0 && ' › '}
+          <Link href={href}>{label}</Link>
+        </Fragment>
+      ))}
+    </nav>
+  );
 }
 
 /** The page's h1; after an in-app navigation it takes focus so screen readers announce the new page. */

@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { User } from '../api/types.ts';
 import { ErrorMessage, Input, PageHeading, SubmitButton, useSubmit } from '../components/ui.tsx';
@@ -8,33 +8,57 @@ import { useSession } from '../session.tsx';
 /** Only same-app paths are followed after sign-in (no open redirect through ?next=). */
 const safeNext = (next: string | null) => (next?.startsWith('/') && !next.startsWith('//') ? next : '/');
 
-export function SignInPage({ next }: { next: string | null }) {
-  useTitle('Sign in');
+/** `path`, carrying ?next= along when there is one. */
+const withNext = (path: string, next: string | null) =>
+  next ? `${path}?next=${encodeURIComponent(next)}` : path;
+
+type FieldError = (field: string) => string | undefined;
+
+/**
+ * What signing in and signing up share: email and password, the error, the button and the link to the
+ * other page. `request` gets the credentials; on success the session starts and ?next= is followed.
+ * A new account gets the browser's "new password" treatment and the length rule.
+ */
+function AuthForm({
+  title,
+  submitLabel,
+  next,
+  newAccount,
+  request,
+  extraFields,
+  footer,
+}: {
+  title: string;
+  submitLabel: string;
+  next: string | null;
+  newAccount: boolean;
+  request: (credentials: { email: string; password: string }) => Promise<{ user: User }>;
+  /** Fields shown before email and password. */
+  extraFields?: (fieldError: FieldError) => ReactNode;
+  footer: ReactNode;
+}) {
+  useTitle(title);
   const { signedIn } = useSession();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const form = useSubmit();
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const r = await form.run(() =>
-      api<{ user: User }>('POST', '/auth/login', { email, password }, { quiet401: true }),
-    );
-    if (r) {
+  const submit = form.onSubmit(
+    () => request({ email, password }),
+    (r) => {
       signedIn(r.user);
       navigate(safeNext(next), { replace: true });
-    }
-  };
-
+    },
+  );
   return (
     <div className="panel narrow">
-      <PageHeading>Sign in</PageHeading>
+      <PageHeading>{title}</PageHeading>
       <form onSubmit={submit} noValidate>
+        {extraFields?.(form.fieldError)}
         <Input
           label="Email"
           type="email"
           name="email"
-          autoComplete="username"
+          autoComplete={newAccount ? 'email' : 'username'}
           required
           value={email}
           onChange={(e) => setEmail(e.target.value)}
@@ -44,44 +68,49 @@ export function SignInPage({ next }: { next: string | null }) {
           label="Password"
           type="password"
           name="password"
-          autoComplete="current-password"
+          autoComplete={newAccount ? 'new-password' : 'current-password'}
           required
+          minLength={newAccount ? 10 : undefined}
+          hint={newAccount ? 'At least 10 characters.' : undefined}
           value={password}
           onChange={(e) => setPassword(e.target.value)}
           error={form.fieldError('password')}
         />
         <ErrorMessage error={form.error} />
-        <SubmitButton busy={form.busy}>Sign in</SubmitButton>
+        <SubmitButton busy={form.busy}>{submitLabel}</SubmitButton>
       </form>
-      <p>
-        New here?{' '}
-        <Link href={next ? `/signup?next=${encodeURIComponent(next)}` : '/signup'}>Create an account</Link>
-      </p>
+      <p>{footer}</p>
     </div>
   );
 }
 
-export function SignUpPage({ next }: { next: string | null }) {
-  useTitle('Create an account');
-  const { signedIn } = useSession();
-  const [name, setName] = useState('');
-  const [email, setEmail] = useState('');
-  const [password, setPassword] = useState('');
-  const form = useSubmit();
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const r = await form.run(() => api<{ user: User }>('POST', '/auth/register', { name, email, password }));
-    if (r) {
-      signedIn(r.user);
-      navigate(safeNext(next), { replace: true });
-    }
-  };
-
+export function SignInPage({ next }: { next: string | null }) {
   return (
-    <div className="panel narrow">
-      <PageHeading>Create an account</PageHeading>
-      <form onSubmit={submit} noValidate>
+    <AuthForm
+      title="Sign in"
+      submitLabel="Sign in"
+      next={next}
+      newAccount={false}
+      request={(credentials) => api<{ user: User }>('POST', '/auth/login', credentials, { quiet401: true })}
+      footer={
+        <>
+          New here? <Link href={withNext('/signup', next)}>Create an account</Link>
+        </>
+      }
+    />
+  );
+}
+
+export function SignUpPage({ next }: { next: string | null }) {
+  const [name, setName] = useState('');
+  return (
+    <AuthForm
+      title="Create an account"
+      submitLabel="Create account"
+      next={next}
+      newAccount
+      request={(credentials) => api<{ user: User }>('POST', '/auth/register', { name, ...credentials })}
+      extraFields={(fieldError) => (
         <Input
           label="Name"
           name="name"
@@ -90,37 +119,14 @@ export function SignUpPage({ next }: { next: string | null }) {
           maxLength={100}
           value={name}
           onChange={(e) => setName(e.target.value)}
-          error={form.fieldError('name')}
+          error={fieldError('name')}
         />
-        <Input
-          label="Email"
-          type="email"
-          name="email"
-          autoComplete="email"
-          required
-          value={email}
-          onChange={(e) => setEmail(e.target.value)}
-          error={form.fieldError('email')}
-        />
-        <Input
-          label="Password"
-          type="password"
-          name="password"
-          autoComplete="new-password"
-          required
-          minLength={10}
-          hint="At least 10 characters."
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          error={form.fieldError('password')}
-        />
-        <ErrorMessage error={form.error} />
-        <SubmitButton busy={form.busy}>Create account</SubmitButton>
-      </form>
-      <p>
-        Already have an account?{' '}
-        <Link href={next ? `/signin?next=${encodeURIComponent(next)}` : '/signin'}>Sign in</Link>
-      </p>
-    </div>
+      )}
+      footer={
+        <>
+          Already have an account? <Link href={withNext('/signin', next)}>Sign in</Link>
+        </>
+      }
+    />
   );
 }

@@ -1,47 +1,29 @@
-import { type FormEvent, useState } from 'react';
+import { useState } from 'react';
 import { api } from '../api/client.ts';
 import type { Course } from '../api/types.ts';
 import {
+  Breadcrumb,
   ErrorMessage,
-  Input,
   Loaded,
   PageHeading,
   SubmitButton,
-  TextArea,
   useLoad,
   useSubmit,
 } from '../components/ui.tsx';
 import { Link, navigate, useTitle } from '../router.tsx';
 import { loadCourse } from './course.tsx';
+import { type CourseDraft, CourseFields } from './courses.tsx';
 
 function CourseForm({ course }: { course: Course }) {
-  const [title, setTitle] = useState(course.title);
-  const [description, setDescription] = useState(course.description);
+  const [fields, setFields] = useState<CourseDraft>({ title: course.title, description: course.description });
   const form = useSubmit();
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const r = await form.run(() =>
-      api<{ course: Course }>('PATCH', `/courses/${course.id}`, { title, description }),
-    );
-    if (r) navigate(`/courses/${course.id}`);
-  };
+  const submit = form.onSubmit(
+    () => api<{ course: Course }>('PATCH', `/courses/${course.id}`, fields),
+    () => navigate(`/courses/${course.id}`),
+  );
   return (
     <form onSubmit={submit} className="card">
-      <Input
-        label="Title"
-        required
-        maxLength={200}
-        value={title}
-        onChange={(e) => setTitle(e.target.value)}
-        error={form.fieldError('title')}
-      />
-      <TextArea
-        label="Description"
-        rows={5}
-        value={description}
-        onChange={(e) => setDescription(e.target.value)}
-        error={form.fieldError('description')}
-      />
+      <CourseFields value={fields} onChange={setFields} fieldError={form.fieldError} descriptionRows={5} />
       <ErrorMessage error={form.error} />
       <div className="button-row">
         <SubmitButton busy={form.busy}>Save course</SubmitButton>
@@ -58,9 +40,7 @@ export default function CourseEditPage({ courseId }: { courseId: string }) {
     <Loaded state={state}>
       {({ course }) => (
         <>
-          <nav aria-label="Breadcrumb" className="breadcrumb">
-            <Link href="/">My courses</Link> › <Link href={`/courses/${course.id}`}>{course.title}</Link>
-          </nav>
+          <Breadcrumb trail={[[`/courses/${course.id}`, course.title]]} />
           <PageHeading>Edit course</PageHeading>
           <CourseForm course={course} />
         </>

@@ -1,6 +1,7 @@
 import { api } from '../api/client.ts';
 import type { Course, LessonSummary, Progress } from '../api/types.ts';
 import {
+  Breadcrumb,
   ErrorMessage,
   isStaffRole,
   Loaded,
@@ -64,9 +65,7 @@ export default function CoursePage({ courseId }: { courseId: string }) {
         const staff = isStaffRole(course.role);
         return (
           <>
-            <nav aria-label="Breadcrumb" className="breadcrumb">
-              <Link href="/">My courses</Link>
-            </nav>
+            <Breadcrumb trail={[]} />
             <div className="title-row">
               <PageHeading>{course.title}</PageHeading>
               <RoleBadge role={course.role} />

@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from 'react';
+import { useState } from 'react';
 import { api } from '../api/client.ts';
 import type { Course, Page } from '../api/types.ts';
 import {
@@ -32,13 +32,10 @@ async function loadCourses(signal: AbortSignal): Promise<Course[]> {
 function JoinForm() {
   const [code, setCode] = useState('');
   const form = useSubmit();
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const r = await form.run(() =>
-      api<{ course: Course }>('POST', '/courses/join', { joinCode: code.trim() }),
-    );
-    if (r) navigate(`/courses/${r.course.id}`);
-  };
+  const submit = form.onSubmit(
+    () => api<{ course: Course }>('POST', '/courses/join', { joinCode: code.trim() }),
+    (r) => navigate(`/courses/${r.course.id}`),
+  );
   return (
     <form onSubmit={submit} className="card" aria-labelledby="join-heading">
       <h2 id="join-heading">Join a course</h2>
@@ -58,35 +55,57 @@ function JoinForm() {
   );
 }
 
-function CreateForm() {
-  const [title, setTitle] = useState('');
-  const [description, setDescription] = useState('');
-  const form = useSubmit();
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const r = await form.run(() => api<{ course: Course }>('POST', '/courses', { title, description }));
-    if (r) navigate(`/courses/${r.course.id}`);
-  };
+export interface CourseDraft {
+  title: string;
+  description: string;
+}
+
+/** A course's own fields, the same when it is created and when it is edited. */
+export function CourseFields({
+  value,
+  onChange,
+  fieldError,
+  descriptionRows,
+}: {
+  value: CourseDraft;
+  onChange: (value: CourseDraft) => void;
+  fieldError: (field: string) => string | undefined;
+  descriptionRows: number;
+}) {
   return (
-    <form onSubmit={submit} className="card" aria-labelledby="create-heading">
-      <h2 id="create-heading">Create a course</h2>
+    <>
       <Input
         label="Title"
         name="title"
         required
         maxLength={200}
-        value={title}
-        onChange={(e) => setTitle(e.target.value)}
-        error={form.fieldError('title')}
+        value={value.title}
+        onChange={(e) => onChange({ ...value, title: e.target.value })}
+        error={fieldError('title')}
       />
       <TextArea
         label="Description"
         name="description"
-        rows={3}
-        value={description}
-        onChange={(e) => setDescription(e.target.value)}
-        error={form.fieldError('description')}
+        rows={descriptionRows}
+        value={value.description}
+        onChange={(e) => onChange({ ...value, description: e.target.value })}
+        error={fieldError('description')}
       />
+    </>
+  );
+}
+
+function CreateForm() {
+  const [fields, setFields] = useState<CourseDraft>({ title: '', description: '' });
+  const form = useSubmit();
+  const submit = form.onSubmit(
+    () => api<{ course: Course }>('POST', '/courses', fields),
+    (r) => navigate(`/courses/${r.course.id}`),
+  );
+  return (
+    <form onSubmit={submit} className="card" aria-labelledby="create-heading">
+      <h2 id="create-heading">Create a course</h2>
+      <CourseFields value={fields} onChange={setFields} fieldError={form.fieldError} descriptionRows={3} />
       <ErrorMessage error={form.error} />
       <SubmitButton busy={form.busy}>Create course</SubmitButton>
     </form>

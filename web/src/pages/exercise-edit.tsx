@@ -1,10 +1,11 @@
 import { type FormEvent, useState } from 'react';
-import { api, describeError } from '../api/client.ts';
+import { api } from '../api/client.ts';
 import type { Course, Exercise, Language, Submission, TestCase } from '../api/types.ts';
 import { CodeEditor } from '../components/code-editor.tsx';
-import { Markdown } from '../components/markdown.tsx';
+import { MarkdownField } from '../components/markdown-field.tsx';
 import { SubmissionResult } from '../components/submission-view.tsx';
 import {
+  Breadcrumb,
   ErrorMessage,
   Input,
   Loaded,
@@ -231,7 +232,6 @@ function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exe
   const d = draft.value;
   const setD = draft.update;
   const [localErrors, setLocalErrors] = useState<Record<string, string>>({});
-  const [promptTab, setPromptTab] = useState<'write' | 'preview'>('write');
   const [savedAt, setSavedAt] = useState<string | null>(null);
   const form = useSubmit();
   const set = (patch: Partial<Draft>) => setD((x) => ({ ...x, ...patch }));
@@ -268,51 +268,15 @@ function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exe
           onChange={(e) => set({ title: e.target.value })}
           error={fieldError('title')}
         />
-        <div className="tabs" role="tablist" aria-label="Prompt">
-          <button
-            type="button"
-            role="tab"
-            id="ptab-write"
-            aria-selected={promptTab === 'write'}
-            aria-controls="ppanel-write"
-            onClick={() => setPromptTab('write')}
-          >
-            Write
-          </button>
-          <button
-            type="button"
-            role="tab"
-            id="ptab-preview"
-            aria-selected={promptTab === 'preview'}
-            aria-controls="ppanel-preview"
-            onClick={() => setPromptTab('preview')}
-          >
-            Preview
-          </button>
-        </div>
-        <div id="ppanel-write" role="tabpanel" aria-labelledby="ptab-write" hidden={promptTab !== 'write'}>
-          <TextArea
-            label="Prompt (Markdown)"
-            className="mono"
-            rows={8}
-            value={d.prompt}
-            onChange={(e) => set({ prompt: e.target.value })}
-            error={fieldError('prompt')}
-          />
-        </div>
-        <div
-          id="ppanel-preview"
-          role="tabpanel"
-          aria-labelledby="ptab-preview"
-          hidden={promptTab !== 'preview'}
-          className="preview"
-        >
-          {d.prompt.trim() ? (
-            <Markdown source={d.prompt} />
-          ) : (
-            <p className="empty">Nothing to preview yet.</p>
-          )}
-        </div>
+        <MarkdownField
+          label="Prompt (Markdown)"
+          tabsLabel="Prompt"
+          idPrefix="p"
+          rows={8}
+          value={d.prompt}
+          onChange={(v) => set({ prompt: v })}
+          error={fieldError('prompt')}
+        />
         <div className="row">
           <Select
             label="Language"
@@ -486,11 +450,7 @@ function Regrade({ exercise }: { exercise: Exercise }) {
       <span role="status" className="muted">
         {queued !== null && ` ${queued} ${queued === 1 ? 'submission' : 'submissions'} queued for regrading.`}
       </span>
-      {form.error ? (
-        <p className="error" role="alert">
-          {describeError(form.error)}
-        </p>
-      ) : null}
+      <ErrorMessage error={form.error} />
     </section>
   );
 }
@@ -526,10 +486,12 @@ export default function ExerciseEditPage({
     <Loaded state={state}>
       {({ data, lessonId: lid, lessonTitle, course }) => (
         <>
-          <nav aria-label="Breadcrumb" className="breadcrumb">
-            <Link href="/">My courses</Link> › <Link href={`/courses/${course.id}`}>{course.title}</Link> ›{' '}
-            <Link href={`/lessons/${lid}`}>{lessonTitle}</Link>
-          </nav>
+          <Breadcrumb
+            trail={[
+              [`/courses/${course.id}`, course.title],
+              [`/lessons/${lid}`, lessonTitle],
+            ]}
+          />
           <PageHeading>{data ? `Edit: ${data.exercise.title}` : 'New exercise'}</PageHeading>
           <ExerciseForm lessonId={lid} exercise={data?.exercise} />
           {data && <ReferenceCheck exercise={data.exercise} />}

@@ -5,7 +5,7 @@ import type { Course, Exercise, Page, Submission } from '../api/types.ts';
 import { CodeEditor } from '../components/code-editor.tsx';
 import { Markdown } from '../components/markdown.tsx';
 import { isPending, SubmissionResult } from '../components/submission-view.tsx';
-import { formatDate, isStaffRole, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
+import { Breadcrumb, formatDate, isStaffRole, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
 import { Link, useTitle } from '../router.tsx';
 import { useUser } from '../session.tsx';
 import { loadCourse } from './course.tsx';
@@ -288,10 +288,12 @@ export default function ExercisePage({ exerciseId }: { exerciseId: string }) {
         const staff = isStaffRole(course.role);
         return (
           <>
-            <nav aria-label="Breadcrumb" className="breadcrumb">
-              <Link href="/">My courses</Link> › <Link href={`/courses/${course.id}`}>{course.title}</Link> ›{' '}
-              <Link href={`/lessons/${exercise.lessonId}`}>{data.lessonTitle}</Link>
-            </nav>
+            <Breadcrumb
+              trail={[
+                [`/courses/${course.id}`, course.title],
+                [`/lessons/${exercise.lessonId}`, data.lessonTitle],
+              ]}
+            />
             <div className="title-row">
               <PageHeading>{exercise.title}</PageHeading>
               {staff && (

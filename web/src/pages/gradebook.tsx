@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { Gradebook } from '../api/types.ts';
-import { Loaded, PageHeading, useLoad } from '../components/ui.tsx';
+import { Breadcrumb, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
 import { Link, useTitle } from '../router.tsx';
 import { loadCourse } from './course.tsx';
 
@@ -151,9 +151,7 @@ export default function GradebookPage({ courseId }: { courseId: string }) {
     <Loaded state={state}>
       {({ course, gradebook }) => (
         <>
-          <nav aria-label="Breadcrumb" className="breadcrumb">
-            <Link href="/">My courses</Link> › <Link href={`/courses/${course.id}`}>{course.title}</Link>
-          </nav>
+          <Breadcrumb trail={[[`/courses/${course.id}`, course.title]]} />
           <div className="title-row">
             <PageHeading>Gradebook</PageHeading>
             <a

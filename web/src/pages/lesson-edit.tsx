@@ -1,15 +1,14 @@
-import { type FormEvent, useState } from 'react';
-import { api, describeError } from '../api/client.ts';
+import { api } from '../api/client.ts';
 import type { Lesson } from '../api/types.ts';
-import { Markdown } from '../components/markdown.tsx';
+import { MarkdownField } from '../components/markdown-field.tsx';
 import {
+  Breadcrumb,
   ErrorMessage,
   Input,
   Loaded,
   PageHeading,
   RestoredNotice,
   SubmitButton,
-  TextArea,
   useLoad,
   useStoredDraft,
   useSubmit,
@@ -39,24 +38,22 @@ function LessonForm({
   const setTitle = (v: string) => draft.update((d) => ({ ...d, title: v }));
   const setBody = (v: string) => draft.update((d) => ({ ...d, body: v }));
   const setPosition = (v: string) => draft.update((d) => ({ ...d, position: v }));
-  const [tab, setTab] = useState<'write' | 'preview'>('write');
   const form = useSubmit();
   const remove = useSubmit();
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const payload: Record<string, unknown> = { title, body };
-    if (position.trim() !== '') payload.position = Number(position);
-    const r = await form.run(() =>
-      lesson
+  const submit = form.onSubmit(
+    () => {
+      const payload: Record<string, unknown> = { title, body };
+      if (position.trim() !== '') payload.position = Number(position);
+      return lesson
         ? api<{ lesson: Lesson }>('PATCH', `/lessons/${lesson.id}`, payload)
-        : api<{ lesson: Lesson }>('POST', `/courses/${courseId}/lessons`, payload),
-    );
-    if (r) {
+        : api<{ lesson: Lesson }>('POST', `/courses/${courseId}/lessons`, payload);
+    },
+    (r) => {
       draft.clear();
       navigate(`/lessons/${r.lesson.id}`);
-    }
-  };
+    },
+  );
 
   const del = async () => {
     if (!lesson || !window.confirm(`Delete the lesson "${lesson.title}" and its exercises?`)) return;
@@ -69,15 +66,9 @@ function LessonForm({
 
   return (
     <>
-      <nav aria-label="Breadcrumb" className="breadcrumb">
-        <Link href="/">My courses</Link> › <Link href={`/courses/${courseId}`}>{courseTitle}</Link>
-        {lesson && (
-          <>
-            {' '}
-            › <Link href={`/lessons/${lesson.id}`}>{lesson.title}</Link>
-          </>
-        )}
-      </nav>
+      <Breadcrumb
+        trail={[[`/courses/${courseId}`, courseTitle], lesson && [`/lessons/${lesson.id}`, lesson.title]]}
+      />
       <PageHeading>{lesson ? 'Edit lesson' : 'New lesson'}</PageHeading>
       {draft.restored && <RestoredNotice onDiscard={() => draft.clear(saved())} />}
       <form onSubmit={submit} className="card" noValidate>
@@ -100,48 +91,16 @@ function LessonForm({
           onChange={(e) => setPosition(e.target.value)}
           error={form.fieldError('position')}
         />
-        <div className="tabs" role="tablist" aria-label="Lesson body">
-          <button
-            type="button"
-            role="tab"
-            id="tab-write"
-            aria-selected={tab === 'write'}
-            aria-controls="panel-write"
-            onClick={() => setTab('write')}
-          >
-            Write
-          </button>
-          <button
-            type="button"
-            role="tab"
-            id="tab-preview"
-            aria-selected={tab === 'preview'}
-            aria-controls="panel-preview"
-            onClick={() => setTab('preview')}
-          >
-            Preview
-          </button>
-        </div>
-        <div id="panel-write" role="tabpanel" aria-labelledby="tab-write" hidden={tab !== 'write'}>
-          <TextArea
-            label="Body (Markdown)"
-            className="mono"
-            rows={18}
-            value={body}
-            onChange={(e) => setBody(e.target.value)}
-            error={form.fieldError('body')}
-            hint="Markdown: # headings, **bold**, `code`, ```python fenced blocks```, ![image description](url). Scripts and styles are removed."
-          />
-        </div>
-        <div
-          id="panel-preview"
-          role="tabpanel"
-          aria-labelledby="tab-preview"
-          hidden={tab !== 'preview'}
-          className="preview"
-        >
-          {body.trim() ? <Markdown source={body} /> : <p className="empty">Nothing to preview yet.</p>}
-        </div>
+        <MarkdownField
+          label="Body (Markdown)"
+          tabsLabel="Lesson body"
+          idPrefix=""
+          rows={18}
+          value={body}
+          onChange={setBody}
+          error={form.fieldError('body')}
+          hint="Markdown: # headings, **bold**, `code`, ```python fenced blocks```, ![image description](url). Scripts and styles are removed."
+        />
         <ErrorMessage error={form.error} />
         <div className="button-row">
           <SubmitButton busy={form.busy}>{lesson ? 'Save lesson' : 'Create lesson'}</SubmitButton>
@@ -152,11 +111,7 @@ function LessonForm({
             </button>
           )}
         </div>
-        {remove.error ? (
-          <p className="error" role="alert">
-            {describeError(remove.error)}
-          </p>
-        ) : null}
+        <ErrorMessage error={remove.error} />
       </form>
     </>
   );

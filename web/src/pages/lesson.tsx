@@ -1,7 +1,7 @@
 import { api } from '../api/client.ts';
 import type { ExerciseSummary, Lesson } from '../api/types.ts';
 import { Markdown } from '../components/markdown.tsx';
-import { formatDate, isStaffRole, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
+import { Breadcrumb, formatDate, isStaffRole, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
 import { Link, useTitle } from '../router.tsx';
 import { loadCourse } from './course.tsx';
 
@@ -29,9 +29,7 @@ export default function LessonPage({ lessonId }: { lessonId: string }) {
         const staff = isStaffRole(course.role);
         return (
           <article>
-            <nav aria-label="Breadcrumb" className="breadcrumb">
-              <Link href="/">My courses</Link> › <Link href={`/courses/${course.id}`}>{course.title}</Link>
-            </nav>
+            <Breadcrumb trail={[[`/courses/${course.id}`, course.title]]} />
             <div className="title-row">
               <PageHeading>{lesson.title}</PageHeading>
               {staff && (

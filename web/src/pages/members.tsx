@@ -1,8 +1,8 @@
 import { useState } from 'react';
 import { api, describeError } from '../api/client.ts';
 import type { Member, Page, Role } from '../api/types.ts';
-import { Loaded, PageHeading, RoleBadge, useLoad } from '../components/ui.tsx';
-import { Link, useTitle } from '../router.tsx';
+import { Breadcrumb, Loaded, PageHeading, RoleBadge, useLoad } from '../components/ui.tsx';
+import { useTitle } from '../router.tsx';
 import { loadCourse } from './course.tsx';
 
 async function loadMembers(courseId: string, signal: AbortSignal): Promise<Member[]> {
@@ -95,9 +95,7 @@ export default function MembersPage({ courseId }: { courseId: string }) {
           state.set({ ...state.data!, members: members.map((x) => (x.user.id === m.user.id ? m : x)) });
         return (
           <>
-            <nav aria-label="Breadcrumb" className="breadcrumb">
-              <Link href="/">My courses</Link> › <Link href={`/courses/${course.id}`}>{course.title}</Link>
-            </nav>
+            <Breadcrumb trail={[[`/courses/${course.id}`, course.title]]} />
             <PageHeading>Members &amp; roles</PageHeading>
             <div className="table-wrap">
               <table>

@@ -1,7 +1,7 @@
 import { api } from '../api/client.ts';
 import type { Member, Page, Submission } from '../api/types.ts';
 import { SubmissionResult } from '../components/submission-view.tsx';
-import { formatDate, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
+import { Breadcrumb, formatDate, Loaded, PageHeading, useLoad } from '../components/ui.tsx';
 import { Link, useTitle } from '../router.tsx';
 import { type ExerciseData, loadExercise, loadSubmissions, useLiveSubmissions } from './exercise.tsx';
 
@@ -57,12 +57,13 @@ export default function SubmissionsPage({ exerciseId, userId }: { exerciseId: st
     <Loaded state={state}>
       {({ data, subs, names }) => (
         <>
-          <nav aria-label="Breadcrumb" className="breadcrumb">
-            <Link href="/">My courses</Link> ›{' '}
-            <Link href={`/courses/${data.course.id}`}>{data.course.title}</Link> ›{' '}
-            <Link href={`/courses/${data.course.id}/gradebook`}>Gradebook</Link> ›{' '}
-            <Link href={`/exercises/${data.exercise.id}`}>{data.exercise.title}</Link>
-          </nav>
+          <Breadcrumb
+            trail={[
+              [`/courses/${data.course.id}`, data.course.title],
+              [`/courses/${data.course.id}/gradebook`, 'Gradebook'],
+              [`/exercises/${data.exercise.id}`, data.exercise.title],
+            ]}
+          />
           <PageHeading>
             Submissions{who ? ` of ${who}` : ''}: {data.exercise.title}
           </PageHeading>
