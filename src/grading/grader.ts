@@ -65,7 +65,7 @@ export async function startGrader(
   const maxTries = options.maxTries ?? 3;
   const pollMs = options.pollMs ?? 2000;
   const stopGraceMs = options.stopGraceMs ?? 10_000;
-  const name = `lab:grader-${process.pid}`;
+  const name = `lab:${config.INSTANCE_NAME || `grader-${process.pid}`}`;
   const log = pino({ level: config.LOG_LEVEL, name });
   const latency = createGradingLatency(options.registry ?? new client.Registry());
 
