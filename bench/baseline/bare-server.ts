@@ -1,0 +1,60 @@
+// The Node ceiling for GET /api/v1/lessons/:id: node:http + pg running the same two statements as Lab,
+// with no framework, no validation and no error shaping. Started by the bench as its own process so its
+// CPU is measured the same way as a Lab instance's.
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import pg from 'pg';
+import { CALLER_BY_TOKEN, LESSON_DETAIL } from './sql.ts';
+
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.POOL_MAX ?? 4),
+  application_name: 'lab:bench-bare',
+});
+
+const server = http.createServer(async (req, res) => {
+  try {
+    if (req.url === '/readyz') {
+      res.writeHead(200).end('ok');
+      return;
+    }
+    const m = /^\/api\/v1\/lessons\/([0-9a-f-]{36})$/.exec(req.url ?? '');
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!m || !token) {
+      res.writeHead(404).end();
+      return;
+    }
+    const hash = createHash('sha256').update(token).digest('hex');
+    const caller = await pool.query({ name: 'caller_by_token', text: CALLER_BY_TOKEN, values: [hash] });
+    const user = caller.rows[0];
+    if (!user) {
+      res.writeHead(401).end();
+      return;
+    }
+    const r = await pool.query({ name: 'lesson_detail', text: LESSON_DETAIL, values: [m[1], user.id] });
+    const row = r.rows[0];
+    if (!row?.role) {
+      res.writeHead(404).end();
+      return;
+    }
+    const body = JSON.stringify({
+      lesson: {
+        id: row.id,
+        courseId: row.course_id,
+        title: row.title,
+        body: row.body,
+        position: row.position,
+      },
+      exercises: row.exercises,
+    });
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+  } catch (err) {
+    res.writeHead(500).end(String(err));
+  }
+});
+
+server.listen(Number(process.env.PORT), '127.0.0.1');
+process.on('SIGTERM', () => {
+  server.close();
+  void pool.end().then(() => process.exit(0));
+});

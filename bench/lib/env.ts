@@ -1,0 +1,248 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { type EmbeddedHandle, freePort, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { runMigrations } from '../../src/db/migrate.ts';
+import { postgresCpuMs } from './procstat.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BENCH_DB = 'lab_bench';
+export const BARE_ROLE = 'lab_bench_bare';
+
+export interface Machine {
+  cores: number;
+  cpuModel: string;
+  memoryGb: number;
+  node: string;
+  postgres: string;
+  pgbench: string | null;
+  platform: string;
+  /** 1, 5 and 15 minute load averages when the run started (other work on a shared machine). */
+  loadAverage: number[];
+}
+
+/** A spawned process (Lab API instance, grader, baseline server) that the bench owns and stops. */
+export interface Proc {
+  name: string;
+  pid: number;
+  url?: string;
+  child: ChildProcess;
+  stderrTail: () => string;
+  stop(): Promise<void>;
+}
+
+/** Everything the scenarios run against: one Postgres (embedded unless given), an admin pool, processes. */
+export class BenchEnv {
+  readonly procs = new Set<Proc>();
+  private embedded: EmbeddedHandle | null = null;
+  private tmpDir: string | null = null;
+  admin!: pg.Pool;
+  databaseUrl!: string;
+  /** Where the bare baseline connects: same database, its own role when the bench owns Postgres. */
+  bareDatabaseUrl!: string;
+  postmasterPid: number | null = null;
+  pgStatStatements = false;
+  /** Set when the bench targets an already running Lab (`--url`). */
+  externalUrl: string | null = null;
+  /** Per started instance: ms between /readyz 200 and the first API request not shed. */
+  readonly startupShedMs: number[] = [];
+
+  static async start(opts: { databaseUrl?: string; externalUrl?: string; log: (s: string) => void }) {
+    const env = new BenchEnv();
+    env.externalUrl = opts.externalUrl ?? null;
+    if (opts.databaseUrl) {
+      env.databaseUrl = opts.databaseUrl;
+      env.bareDatabaseUrl = opts.databaseUrl;
+    } else {
+      env.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-bench-'));
+      fs.chmodSync(env.tmpDir, 0o777);
+      const dataDir = path.join(env.tmpDir, 'data');
+      opts.log('starting embedded Postgres');
+      let handle = await startEmbeddedPostgres({ dataDir, persistent: true, maxConnections: 300 });
+      // pg_stat_statements tells where Postgres time goes per statement; it must be preloaded, so restart once.
+      const c = new pg.Client({ connectionString: handle.url() });
+      await c.connect();
+      await c.query(`alter system set shared_preload_libraries = 'pg_stat_statements'`);
+      await c.query(`alter system set pg_stat_statements.track = 'all'`);
+      await c.query(`create database ${BENCH_DB}`);
+      // The baseline server connects as its own role so pg_stat_statements keeps its statements apart
+      // from Lab's (it keys statistics by role, and the statements are otherwise the same).
+      await c.query(`create role ${BARE_ROLE} login superuser password 'lab'`);
+      await c.end();
+      await handle.stop();
+      handle = await startEmbeddedPostgres({ dataDir, persistent: true, maxConnections: 300 });
+      env.embedded = handle;
+      env.databaseUrl = handle.url(BENCH_DB);
+      const bare = new URL(env.databaseUrl);
+      bare.username = BARE_ROLE;
+      env.bareDatabaseUrl = bare.toString();
+      const pidText = fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8');
+      env.postmasterPid = Number(pidText.split('\n')[0]);
+    }
+    env.admin = new pg.Pool({ connectionString: env.databaseUrl, max: 4, application_name: 'lab:bench' });
+    env.admin.on('error', () => {});
+    if (!env.externalUrl) {
+      opts.log('migrating');
+      await runMigrations(env.databaseUrl);
+    }
+    try {
+      await env.admin.query('create extension if not exists pg_stat_statements');
+      await env.admin.query('select pg_stat_statements_reset()');
+      env.pgStatStatements = true;
+    } catch {
+      env.pgStatStatements = false;
+    }
+    return env;
+  }
+
+  /** Postgres CPU ms so far (all backends), or null when Postgres is not ours to observe. */
+  pgCpuMs(): number | null {
+    return this.postmasterPid ? postgresCpuMs(this.postmasterPid) : null;
+  }
+
+  async machine(): Promise<Machine> {
+    const { rows } = await this.admin.query<{ v: string }>("select current_setting('server_version') as v");
+    let pgbench: string | null = null;
+    try {
+      pgbench = execFileSync('pgbench', ['--version'], { encoding: 'utf8' }).trim();
+    } catch {
+      pgbench = null;
+    }
+    return {
+      cores: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memoryGb: Math.round(os.totalmem() / 1e9),
+      node: process.version,
+      postgres: rows[0]!.v,
+      pgbench,
+      platform: `${os.type()} ${os.release()}`,
+      loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    };
+  }
+
+  /** Starts a Node process (`node <args>`) and waits until GET <url><readyPath> answers 200. */
+  async spawnNode(
+    name: string,
+    args: string[],
+    extraEnv: Record<string, string>,
+    ready?: { port: number; path: string },
+  ): Promise<Proc> {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let tail = '';
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const proc: Proc = {
+      name,
+      pid: child.pid!,
+      url: ready ? `http://127.0.0.1:${ready.port}` : undefined,
+      child,
+      stderrTail: () => tail,
+      stop: async () => {
+        this.procs.delete(proc);
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+    this.procs.add(proc);
+    if (ready) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${tail}`);
+        try {
+          const res = await fetch(`${proc.url}${ready.path}`);
+          if (res.status === 200) break;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) {
+          await proc.stop();
+          throw new Error(`${name} not ready within 60 s:\n${tail}`);
+        }
+        await sleep(200);
+      }
+    }
+    return proc;
+  }
+
+  /** A Lab API instance (`node bin/lab.mjs serve`). */
+  async startLab(
+    index: number,
+    instances: number,
+    extra: Record<string, string> = {},
+    nodeArgs: string[] = [],
+  ): Promise<Proc> {
+    const port = await freePort();
+    const proc = await this.spawnNode(
+      `lab-api-${index}`,
+      [...nodeArgs, 'bin/lab.mjs', 'serve'],
+      {
+        DATABASE_URL: this.databaseUrl,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        // Everything else is Lab's default configuration (pools, limits, shedding); only per-request
+        // log lines are off, since the baseline writes none either.
+        LOG_LEVEL: 'warn',
+        INSTANCES: String(instances),
+        INSTANCE_NAME: `bench-api-${index}`,
+        ...extra,
+      },
+      { port, path: '/readyz' },
+    );
+    // A fresh instance may shed API requests (503) for a moment after /readyz turns 200, while its
+    // event-loop delay sample still holds the start-up cost; measure from when it really serves.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 10_000) {
+      const res = await fetch(`${proc.url}/api/v1/me`).catch(() => null);
+      if (res && res.status !== 503) break;
+      await sleep(50);
+    }
+    this.startupShedMs.push(Date.now() - t0);
+    return proc;
+  }
+
+  /** A grader process (`node bin/lab.mjs grader`). */
+  async startGrader(index: number, extra: Record<string, string> = {}): Promise<Proc> {
+    const proc = await this.spawnNode(`lab-grader-${index}`, ['bin/lab.mjs', 'grader'], {
+      DATABASE_URL: this.databaseUrl,
+      LOG_LEVEL: 'warn',
+      INSTANCE_NAME: `bench-grader-${index}`,
+      ...extra,
+    });
+    await sleep(1500);
+    if (proc.child.exitCode !== null) throw new Error(`grader exited:\n${proc.stderrTail()}`);
+    return proc;
+  }
+
+  async stopAll() {
+    await Promise.all([...this.procs].map((p) => p.stop()));
+  }
+
+  async close() {
+    await this.stopAll();
+    await this.admin?.end().catch(() => {});
+    if (this.embedded) await this.embedded.stop().catch(() => {});
+    if (this.tmpDir) fs.rmSync(this.tmpDir, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** True if `lab <command>` exists in src/cli.ts (routes and roles appear while others build them). */
+export function cliHas(command: string): boolean {
+  const cli = fs.readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8');
+  return cli.includes(`'${command}'`);
+}

@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+
+// CPU of another process is read from /proc (process.cpuUsage() only sees the calling process).
+const TICK_MS = 10; // USER_HZ is 100 on every Linux we run on
+
+function statFields(pid: number): string[] | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; everything after its closing parenthesis is fixed.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** User + system CPU ms of one process; with `reaped`, also of its exited and waited-for children. */
+export function cpuMs(pid: number, reaped = false): number {
+  const f = statFields(pid);
+  if (!f) return 0;
+  // After the name: [0]=state [1]=ppid ... [11]=utime [12]=stime [13]=cutime [14]=cstime
+  const own = Number(f[11]) + Number(f[12]);
+  const children = reaped ? Number(f[13]) + Number(f[14]) : 0;
+  return (own + children) * TICK_MS;
+}
+
+export function childPids(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f && Number(f[1]) === ppid) out.push(Number(entry));
+  }
+  return out;
+}
+
+/**
+ * CPU ms of a Postgres server: the postmaster, its exited backends (reaped into cutime/cstime) and its
+ * live backends and auxiliary processes.
+ */
+export function postgresCpuMs(postmasterPid: number): number {
+  let total = cpuMs(postmasterPid, true);
+  for (const pid of childPids(postmasterPid)) total += cpuMs(pid);
+  return total;
+}
+
+/** Resident memory in MB. */
+export function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Open sockets of a process (TCP connections, both client and server side, plus listeners). */
+export function socketCount(pid: number): number {
+  try {
+    let n = 0;
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n += 1;
+      } catch {
+        // the descriptor closed while we looked
+      }
+    }
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ms the whole machine spent busy (all cores, all processes: ours and anyone else's). */
+export function machineBusyMs(): number {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  // cpu user nice system idle iowait irq softirq steal
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) * TICK_MS;
+}
+
+/** CPU ms of this process (the load generator) so far. */
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}

@@ -1,0 +1,214 @@
+import { BoundedPool } from '../../src/db/pool.ts';
+import { LESSON_DETAIL } from '../baseline/sql.ts';
+import { type Ctx, resetStatements, statementMeanMs, withLab } from '../lib/context.ts';
+import { sleep } from '../lib/env.ts';
+import { type LoadResult, runLoad } from '../lib/load.ts';
+import { seedCourse } from '../lib/seed.ts';
+import { Recorder, ratio, round } from '../lib/stats.ts';
+
+/**
+ * Scenario 2: light reads with and without 1 % heavy requests (a big course's gradebook as CSV) on one
+ * Lab instance, in an open model (fixed arrival rate) so latency is not hidden by a slowed-down client.
+ * Separately, the async twin of the head-of-line trap with the driver itself: 1 % of queries hold
+ * 500 ms in Postgres (pg_sleep), on one connection, on one shared pool, and on Lab's split pools.
+ */
+export async function isolationScenario(ctx: Ctx) {
+  const quick = ctx.opts.quick;
+  const bigStudents = quick ? 1000 : 5000;
+  ctx.log(`seeding a big course: ${bigStudents} students × 20 exercises × 2 submissions`);
+  const t0 = Date.now();
+  const big = await seedCourse(ctx.env.admin, {
+    tag: `big${Date.now() % 1e6}`,
+    students: bigStudents,
+    lessons: 4,
+    exercisesPerLesson: 5,
+    submissionsPerStudent: 2,
+  });
+  const seedMs = Date.now() - t0;
+  const { rows } = await ctx.env.admin.query<{ n: string }>(
+    'select count(*) as n from submissions where course_id = $1',
+    [big.courseId],
+  );
+  const lightPath = `/api/v1/lessons/${ctx.course.lessonIds[0]}`;
+  const lightHeaders = { authorization: `Bearer ${ctx.course.students[0]!.token}` };
+  const heavyPath = `/api/v1/courses/${big.courseId}/gradebook?format=csv`;
+  const heavyHeaders = { authorization: `Bearer ${big.instructor.token}` };
+  const lightRate = quick ? 300 : 500;
+  const heavyRate = lightRate / 99; // 1 % of all requests
+  const D = ctx.opts.durationS;
+
+  const http = await withLab(
+    ctx,
+    1,
+    async ([url]) => {
+      // The heavy request alone, a few times: how heavy it is.
+      const heavyAlone = new Recorder();
+      let csvBytes = 0;
+      await resetStatements(ctx);
+      for (let i = 0; i < 5; i++) {
+        const s = performance.now();
+        const res = await fetch(url + heavyPath, { headers: heavyHeaders });
+        const text = await res.text();
+        if (res.status !== 200)
+          throw new Error(`gradebook CSV answered ${res.status}: ${text.slice(0, 200)}`);
+        csvBytes = text.length;
+        heavyAlone.record(performance.now() - s);
+      }
+      // Where the heavy request's time goes: the gradebook statement in Postgres vs. the rest (in Node).
+      // Both the JSON and the CSV form of the gradebook statement compute `max(score) as best`.
+      const heavyPgMs = await statementMeanMs(ctx, '%max(score) as best%');
+      ctx.log(
+        `heavy request alone: p50 ${heavyAlone.summary().p50} ms (${Math.round(csvBytes / 1000)} kB CSV), of which the gradebook statement ${heavyPgMs} ms in Postgres`,
+      );
+      await runLoad({
+        url: url + lightPath,
+        connections: 16,
+        durationS: 1,
+        headers: lightHeaders,
+        label: 'warm-up',
+      });
+      const light = () =>
+        runLoad({
+          url: url + lightPath,
+          connections: 32,
+          durationS: D,
+          headers: lightHeaders,
+          overallRate: lightRate,
+          label: 'light',
+          progress: ctx.progress,
+        });
+      const baseline = await light();
+      await sleep(500);
+      const [withHeavy, heavy] = await Promise.all([
+        light(),
+        runLoad({
+          url: url + heavyPath,
+          connections: 4,
+          durationS: D,
+          headers: heavyHeaders,
+          overallRate: heavyRate,
+          label: 'heavy',
+        }),
+      ]);
+      const summary = (r: LoadResult) => ({
+        rps: r.rps,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        max: r.latency.max,
+        errors: r.errors + r.non2xx + r.timeouts,
+      });
+      ctx.log(
+        `light p99 ${baseline.latency.p99} ms alone → ${withHeavy.latency.p99} ms with heavy (${heavy.requests} heavy, ${heavy.non2xx} shed)`,
+      );
+      return {
+        lightRate,
+        heavyRate: round(heavyRate, 2),
+        heavyAlone: heavyAlone.summary(),
+        heavyPgMs,
+        heavyNodeMs: heavyPgMs == null ? null : round(heavyAlone.summary().p50 - heavyPgMs, 1),
+        csvBytes,
+        baseline: summary(baseline),
+        withHeavy: summary(withHeavy),
+        heavy: { ...summary(heavy), requests: heavy.requests, shed: heavy.non2xx },
+        curves: { baseline: baseline.curve, withHeavy: withHeavy.curve },
+        p99Ratio: ratio(withHeavy.latency.p99, baseline.latency.p99),
+        target: { p99Ratio: 2, met: (ratio(withHeavy.latency.p99, baseline.latency.p99) ?? 99) <= 2 },
+      };
+    },
+    { SHUTDOWN_GRACE_MS: '0' },
+  );
+
+  const driver = await pipeliningTrap(ctx);
+  return {
+    bigCourse: { students: bigStudents, exercises: 20, submissions: Number(rows[0]!.n), seedMs },
+    http,
+    driver,
+  };
+}
+
+interface TrapVariant {
+  name: string;
+  fast: ReturnType<Recorder['summary']>;
+  slow: ReturnType<Recorder['summary']>;
+  fastErrors: number;
+  slowErrors: number;
+}
+
+/**
+ * The driver-level twin: fast queries (the lesson read) at a fixed rate with 1 % `pg_sleep(0.5)`.
+ * Latency is counted from the scheduled start, so time spent queued in the driver counts.
+ */
+async function pipeliningTrap(ctx: Ctx) {
+  const rate = ctx.opts.quick ? 150 : 200;
+  const durationS = ctx.opts.quick ? 3 : 6;
+  const lessonId = ctx.course.lessonIds[0]!;
+  const userId = ctx.course.students[0]!.id;
+  const mkPool = (max: number, name: string) =>
+    new BoundedPool({
+      connectionString: ctx.env.databaseUrl,
+      max,
+      acquireTimeoutMs: 2000,
+      maxWaiting: 200,
+      statementTimeoutMs: 5000,
+      applicationName: `lab:bench-${name}`,
+    });
+  const fastQuery = { name: 'bench_lesson', text: LESSON_DETAIL, values: [lessonId, userId] };
+
+  async function variant(
+    name: string,
+    fastPool: BoundedPool,
+    slowPool: BoundedPool,
+    slowShare: number,
+  ): Promise<TrapVariant> {
+    const fast = new Recorder();
+    const slow = new Recorder();
+    let fastErrors = 0;
+    let slowErrors = 0;
+    // warm the connections
+    await Promise.all(Array.from({ length: 4 }, () => fastPool.query(fastQuery)));
+    const bar = ctx.progress.phase(`driver: ${name}`, durationS, 's');
+    const inflight: Promise<void>[] = [];
+    const total = rate * durationS;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      if (i % rate === 0) bar.update(i / rate);
+      const isSlow = slowShare > 0 && i % Math.round(1 / slowShare) === 50;
+      // Counted from the scheduled time (so a late loop's delay counts, as an open model requires), or
+      // from now when the loop issues it a moment early.
+      const from = Math.min(due, performance.now());
+      inflight.push(
+        (isSlow ? slowPool.query('select pg_sleep(0.5)') : fastPool.query(fastQuery)).then(
+          () => (isSlow ? slow : fast).record(performance.now() - from),
+          () => {
+            if (isSlow) slowErrors += 1;
+            else fastErrors += 1;
+          },
+        ),
+      );
+    }
+    await Promise.race([Promise.all(inflight), sleep(15_000)]);
+    bar.done();
+    const r = { name, fast: fast.summary(), slow: slow.summary(), fastErrors, slowErrors };
+    ctx.log(`driver ${name}: fast p50 ${r.fast.p50} ms p99 ${r.fast.p99} ms (${fastErrors} errors)`);
+    return r;
+  }
+
+  const variants: TrapVariant[] = [];
+  // pg.Client runs one query at a time and queues the rest: what pipelining does to a connection.
+  const one = mkPool(1, 'one');
+  const shared = mkPool(4, 'shared');
+  const light = mkPool(4, 'light');
+  const heavy = mkPool(1, 'heavy');
+  try {
+    variants.push(await variant('no slow queries, pool of 4', shared, shared, 0));
+    variants.push(await variant('one connection shared (queued like a pipeline)', one, one, 0.01));
+    variants.push(await variant('one pool of 4 shared by fast and slow', shared, shared, 0.01));
+    variants.push(await variant("Lab's split: light pool 4 + heavy pool 1", light, heavy, 0.01));
+  } finally {
+    await Promise.all([one.end(), shared.end(), light.end(), heavy.end()]);
+  }
+  return { rate, durationS, slowShare: 0.01, slowQuery: 'select pg_sleep(0.5)', variants };
+}

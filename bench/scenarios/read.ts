@@ -1,0 +1,332 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { pgbenchScript } from '../baseline/sql.ts';
+import { type Ctx, resetStatements, statementStats, withLab } from '../lib/context.ts';
+import { BARE_ROLE, type Proc } from '../lib/env.ts';
+import { type LoadResult, runLoad } from '../lib/load.ts';
+import { cpuMs, machineBusyMs, selfCpuMs } from '../lib/procstat.ts';
+import { profileServer, startBare } from '../lib/profile.ts';
+import { ratio, round } from '../lib/stats.ts';
+
+const run = promisify(execFile);
+
+export interface HttpMeasure extends LoadResult {
+  label: string;
+  instances: number;
+  /** CPU ms of the server process(es) per request; null when the server is not ours (--url). */
+  appCpuMsPerRequest: number | null;
+  /** CPU ms of all Postgres processes per request (includes nothing else: the bench has its own pool idle). */
+  pgCpuMsPerRequest: number | null;
+  /** Share of the measured wall time the server processes were on a CPU (1 = one full core). */
+  appCores: number | null;
+  pgCores: number | null;
+  /** Cores busy in the load generator (this process) and in the whole machine during the run. */
+  loadGenCores: number;
+  machineCores: number;
+  /** Cores busy with processes outside this measurement (neighbours), when all of ours are known. */
+  othersCores: number | null;
+}
+
+/**
+ * Loads each URL with its own autocannon run at the same time (one per instance) after a warm-up,
+ * and divides the CPU the server processes and Postgres used by the requests served.
+ */
+export async function measureHttp(
+  ctx: Ctx,
+  label: string,
+  urls: string[],
+  procs: Proc[],
+  pathAndQuery: string,
+  headers: Record<string, string>,
+  connectionsPerUrl: number,
+  timing: { warmS?: number; durationS?: number } = {},
+): Promise<HttpMeasure> {
+  const warmS = timing.warmS ?? (ctx.opts.quick ? 1 : 2);
+  const durationS = timing.durationS ?? ctx.opts.durationS;
+  if (warmS > 0)
+    await Promise.all(
+      urls.map((u) =>
+        runLoad({
+          url: u + pathAndQuery,
+          connections: connectionsPerUrl,
+          durationS: warmS,
+          headers,
+          label: `${label} warm-up`,
+        }),
+      ),
+    );
+  const cpu0 = procs.reduce((s, p) => s + cpuMs(p.pid), 0);
+  const pg0 = ctx.env.pgCpuMs();
+  const self0 = selfCpuMs();
+  const machine0 = machineBusyMs();
+  const t0 = performance.now();
+  const results = await Promise.all(
+    urls.map((u, i) =>
+      runLoad({
+        url: u + pathAndQuery,
+        connections: connectionsPerUrl,
+        durationS,
+        headers,
+        label,
+        progress: i === 0 ? ctx.progress : undefined,
+      }),
+    ),
+  );
+  const wallMs = performance.now() - t0;
+  const cpu1 = procs.reduce((s, p) => s + cpuMs(p.pid), 0);
+  const pg1 = ctx.env.pgCpuMs();
+  const loadGenCores = round((selfCpuMs() - self0) / wallMs, 2);
+  const machineCores = round((machineBusyMs() - machine0) / wallMs, 2);
+  const requests = results.reduce((s, r) => s + r.requests, 0);
+  const merged = mergeLoads(results);
+  const own = procs.length > 0;
+  const m: HttpMeasure = {
+    ...merged,
+    label,
+    instances: urls.length,
+    appCpuMsPerRequest: own && requests ? round((cpu1 - cpu0) / requests, 4) : null,
+    pgCpuMsPerRequest: pg0 != null && pg1 != null && requests ? round((pg1 - pg0) / requests, 4) : null,
+    appCores: own ? round((cpu1 - cpu0) / wallMs, 2) : null,
+    pgCores: pg0 != null && pg1 != null ? round((pg1 - pg0) / wallMs, 2) : null,
+    loadGenCores,
+    machineCores,
+    othersCores:
+      own && pg0 != null && pg1 != null
+        ? round(Math.max(0, machineCores - loadGenCores - (cpu1 - cpu0 + pg1 - pg0) / wallMs), 2)
+        : null,
+  };
+  ctx.log(
+    `${label}: ${m.rps} rps, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, app ${m.appCpuMsPerRequest} ms CPU/req, pg ${m.pgCpuMsPerRequest} ms CPU/req, cores busy: app ${m.appCores} pg ${m.pgCores} loadgen ${m.loadGenCores} others ${m.othersCores} machine ${m.machineCores}, errors ${m.errors + m.non2xx}`,
+  );
+  return m;
+}
+
+/** Several simultaneous runs as one: summed throughput, the worst percentile of any run. */
+export function mergeLoads(rs: LoadResult[]): LoadResult {
+  if (rs.length === 1) return rs[0]!;
+  const worst = (f: (r: LoadResult) => number) => Math.max(...rs.map(f));
+  return {
+    rps: round(
+      rs.reduce((s, r) => s + r.rps, 0),
+      1,
+    ),
+    requests: rs.reduce((s, r) => s + r.requests, 0),
+    non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
+    errors: rs.reduce((s, r) => s + r.errors, 0),
+    timeouts: rs.reduce((s, r) => s + r.timeouts, 0),
+    durationS: worst((r) => r.durationS),
+    connections: rs.reduce((s, r) => s + r.connections, 0),
+    latency: {
+      p50: worst((r) => r.latency.p50),
+      p90: worst((r) => r.latency.p90),
+      p99: worst((r) => r.latency.p99),
+      p999: worst((r) => r.latency.p999),
+      max: worst((r) => r.latency.max),
+      mean: round(
+        rs.reduce((s, r) => s + r.latency.mean * r.requests, 0) / rs.reduce((s, r) => s + r.requests, 0),
+      ),
+    },
+    curve: rs[0]!.curve.map((c, i) => ({
+      percentile: c.percentile,
+      ms: Math.max(...rs.map((r) => r.curve[i]!.ms)),
+    })),
+  };
+}
+
+export interface PgbenchResult {
+  clients: number;
+  tps: number;
+  latency: { p50: number; p99: number; mean: number };
+  pgCpuMsPerTransaction: number | null;
+  command: string;
+}
+
+/** pgbench running the same two statements as one transaction script, with a per-transaction log. */
+export async function runPgbench(ctx: Ctx, clients: number, lessonId: string): Promise<PgbenchResult | null> {
+  const student = ctx.course.students[0]!;
+  const { rows } = await ctx.env.admin.query<{ h: string }>(
+    `select encode(sha256(convert_to($1, 'UTF8')), 'hex') as h`,
+    [student.token],
+  );
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-pgbench-'));
+  const script = path.join(dir, 'lesson.sql');
+  fs.writeFileSync(script, pgbenchScript(rows[0]!.h, lessonId, student.id));
+  const args = [
+    '-n',
+    '-M',
+    'prepared',
+    '-c',
+    String(clients),
+    '-j',
+    String(Math.min(clients, os.cpus().length)),
+    '-T',
+    String(ctx.opts.durationS),
+    '-f',
+    script,
+    '-l',
+    '--log-prefix',
+    path.join(dir, 'tx'),
+    ctx.env.databaseUrl,
+  ];
+  const bar = ctx.progress.phase(`pgbench -c ${clients}`, ctx.opts.durationS, 's');
+  const started = Date.now();
+  const tick = setInterval(() => bar.update((Date.now() - started) / 1000), 1000);
+  const pg0 = ctx.env.pgCpuMs();
+  try {
+    const { stdout } = await run('pgbench', args, { timeout: (ctx.opts.durationS + 30) * 1000 });
+    const pg1 = ctx.env.pgCpuMs();
+    const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? 0);
+    const latencies: number[] = [];
+    for (const f of fs.readdirSync(dir).filter((n) => n.startsWith('tx'))) {
+      for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+        const us = Number(line.split(' ')[2]);
+        if (line && Number.isFinite(us)) latencies.push(us / 1000);
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    const at = (p: number) =>
+      round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0, 3);
+    const mean = latencies.reduce((s, x) => s + x, 0) / Math.max(1, latencies.length);
+    const r: PgbenchResult = {
+      clients,
+      tps: round(tps, 1),
+      latency: { p50: at(50), p99: at(99), mean: round(mean, 3) },
+      pgCpuMsPerTransaction:
+        pg0 != null && pg1 != null && latencies.length ? round((pg1 - pg0) / latencies.length, 4) : null,
+      command: `pgbench ${args.slice(0, -6).join(' ')} -f lesson.sql <url>`,
+    };
+    ctx.log(`pgbench -c ${clients}: ${r.tps} tps, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
+    return r;
+  } catch (err) {
+    ctx.log(`pgbench failed: ${(err as Error).message.split('\n')[0]}`);
+    return null;
+  } finally {
+    clearInterval(tick);
+    bar.done();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Scenario 1: Lab's lesson read vs. a bare node:http server and pgbench running the same SQL. */
+/**
+ * Medians over interleaved rounds: on a shared machine a neighbour's burst hits one segment, not a
+ * whole configuration. Throughput and latency come from the median round; CPU per request from all.
+ */
+export function combineRounds(
+  rounds: HttpMeasure[],
+): HttpMeasure & { rounds: { rps: number; p99: number }[] } {
+  const sorted = [...rounds].sort((a, b) => a.rps - b.rps);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const requests = rounds.reduce((sum, r) => sum + r.requests, 0);
+  const cpu = (f: (r: HttpMeasure) => number | null) =>
+    rounds.every((r) => f(r) != null) && requests
+      ? round(rounds.reduce((sum, r) => sum + f(r)! * r.requests, 0) / requests, 4)
+      : null;
+  return {
+    ...median,
+    requests,
+    non2xx: rounds.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+    timeouts: rounds.reduce((sum, r) => sum + r.timeouts, 0),
+    appCpuMsPerRequest: cpu((r) => r.appCpuMsPerRequest),
+    pgCpuMsPerRequest: cpu((r) => r.pgCpuMsPerRequest),
+    rounds: rounds.map((r) => ({ rps: r.rps, p99: r.latency.p99 })),
+  };
+}
+
+export function median(xs: number[]): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Scenario 1: Lab's lesson read vs. a bare node:http server and pgbench running the same SQL. */
+export async function readScenario(ctx: Ctx) {
+  const lessonId = ctx.course.lessonIds[0]!;
+  const student = ctx.course.students[0]!;
+  const headers = { authorization: `Bearer ${student.token}` };
+  const path_ = `/api/v1/lessons/${lessonId}`;
+  const conns = ctx.opts.connections;
+  const rounds = ctx.opts.quick ? 2 : 3;
+  const segmentS = ctx.opts.quick ? 2 : Math.max(3, Math.round(ctx.opts.durationS / 2));
+
+  await resetStatements(ctx);
+  // Both servers stay up (an idle one costs nothing) and are loaded in turn: Lab, bare, Lab, bare, …
+  const { lab, bare } = await withLab(
+    ctx,
+    1,
+    async (urls, procs) => {
+      const bareProc = await startBare(ctx);
+      try {
+        const labRuns: HttpMeasure[] = [];
+        const bareRuns: HttpMeasure[] = [];
+        for (let r = 0; r < rounds; r++) {
+          const warmS = r === 0 ? undefined : 0;
+          labRuns.push(
+            await measureHttp(ctx, `Lab round ${r + 1}`, urls, procs, path_, headers, conns, {
+              warmS,
+              durationS: segmentS,
+            }),
+          );
+          bareRuns.push(
+            await measureHttp(
+              ctx,
+              `bare round ${r + 1}`,
+              [bareProc.url!],
+              [bareProc],
+              path_,
+              headers,
+              conns,
+              {
+                warmS,
+                durationS: segmentS,
+              },
+            ),
+          );
+        }
+        return { lab: combineRounds(labRuns), bare: combineRounds(bareRuns) };
+      } finally {
+        await bareProc.stop();
+      }
+    },
+    { SHUTDOWN_GRACE_MS: '0' },
+  );
+  const labRole = new URL(ctx.env.databaseUrl).username;
+  const labStatements = await statementStats(ctx, labRole, 4);
+  const bareStatements =
+    ctx.env.bareDatabaseUrl !== ctx.env.databaseUrl ? await statementStats(ctx, BARE_ROLE, 2) : [];
+
+  const pgbench = await runPgbench(ctx, 4, lessonId);
+  const profileS = ctx.opts.quick ? 3 : 5;
+  const profile = {
+    lab: await profileServer(ctx, 'lab', path_, headers, profileS),
+    bare: await profileServer(ctx, 'bare', path_, headers, profileS),
+  };
+  const roundRatios = lab.rounds.map((l, i) => l.rps / bare.rounds[i]!.rps);
+  const labVsBare = ratio(median(roundRatios), 1);
+  ctx.log(`Lab/bare per round: ${roundRatios.map((x) => x.toFixed(2)).join(', ')} → median ${labVsBare}`);
+  return {
+    profile,
+    connections: conns,
+    poolSize: 4,
+    rounds,
+    segmentS,
+    lab,
+    bare,
+    pgbench,
+    ratios: {
+      labVsBare,
+      roundRatios: roundRatios.map((x) => round(x, 3)),
+      labVsPgbench: ratio(lab.rps, pgbench?.tps),
+      bareVsPgbench: ratio(bare.rps, pgbench?.tps),
+      labCpuVsBareCpu: ratio(lab.appCpuMsPerRequest, bare.appCpuMsPerRequest),
+      // Throughput per core implied by CPU per request: less sensitive to neighbours than req/s.
+      labVsBareByCpu: ratio(bare.appCpuMsPerRequest, lab.appCpuMsPerRequest),
+    },
+    target: { labVsBare: 0.7, met: (labVsBare ?? 0) >= 0.7 },
+    statements: { lab: labStatements, bare: bareStatements },
+  };
+}
