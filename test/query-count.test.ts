@@ -116,9 +116,10 @@ describe('statements per request do not grow with the course', () => {
   it.each(READS)('%s', async (_name, url, who) => {
     const s = await statements(small[who], url(small));
     const b = await statements(big[who], url(big));
-    // Caller lookup + (role check) + the read itself.
+    // Caller lookup + (role check) + the read itself; the CSV export reads through a cursor instead:
+    // begin, declare, fetch (one per 500 students), commit.
     expect(s).toBeGreaterThanOrEqual(2);
-    expect(b).toBeLessThanOrEqual(3);
+    expect(b).toBeLessThanOrEqual(_name.endsWith('csv') ? 6 : 3);
     if (process.env.SHOW_COUNTS) console.log(`${_name}: ${b} statements`);
     expect(b).toBe(s);
   });

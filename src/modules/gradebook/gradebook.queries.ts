@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Tx } from '../../db/client.ts';
 
 export interface GradebookExercise {
@@ -86,4 +87,103 @@ export async function selectProgress(tx: Tx, courseId: string, userId: string): 
     bestScore: r.best === null ? null : Number(r.best),
     attempts: r.attempts,
   }));
+}
+
+/** SQL for a cell as `defuse` in the presenter renders it: a leading apostrophe on formula-like text. */
+const defused = (cell: string) =>
+  `case when left(${cell}, 1) in ('=', '+', '-', '@', E'\\t', E'\\r') then '''' || ${cell} else ${cell} end`;
+
+/** SQL for an RFC 4180 cell: quoted (inner quotes doubled) when it holds , " CR or LF. */
+const quoted = (cell: string) =>
+  `case when ${cell} ~ '[,"\\r\\n]' then '"' || replace(${cell}, '"', '""') || '"' else ${cell} end`;
+
+const textCell = (cell: string) => quoted(defused(cell));
+
+/**
+ * The CSV gradebook rendered by Postgres, one ready line per row: the header first, then one line per
+ * student in gradebook order. Numbers print as JavaScript's String(number) does: a float8 prints in
+ * its shortest round-trip form (they differ only in exponent notation: below 1e-4 or from 1e15 up);
+ * the total is summed in column order and rounded as `round2` does (Math.round is floor(x + 0.5) for
+ * the non-negative totals).
+ */
+const GRADEBOOK_CSV = `
+  with ex as (
+    select e.id, e.title,
+           row_number() over (order by l.position, l.created_at, e.created_at, e.id) as n
+    from exercises e join lessons l on l.id = e.lesson_id
+    where e.course_id = $1
+  ),
+  best as (
+    select user_id, exercise_id, max(score) as best
+    from submissions
+    where course_id = $1 and status in ('passed', 'failed', 'error') and score is not null
+    group by user_id, exercise_id
+  ),
+  -- Students and their best scores meet in one grouping, not a join: a join planned from stale
+  -- statistics (right after a bulk load) became a nested loop that took seconds on a big course.
+  per_student as (
+    select user_id,
+           array_agg(exercise_id) filter (where exercise_id is not null) as exercise_ids,
+           array_agg(best) filter (where exercise_id is not null) as bests
+    from (
+      select user_id, null::uuid as exercise_id, null::float8 as best
+      from course_members where course_id = $1 and role = 'student'
+      union all
+      select user_id, exercise_id, best from best
+    ) s
+    group by user_id
+    having bool_or(exercise_id is null)
+  )
+  select line from (
+    select 0 as k, null as lname, null as lemail, null::uuid as id,
+           'name,email' || coalesce((select string_agg(',' || ${textCell('title')}, '' order by n) from ex), '')
+             || ',total' as line
+    union all
+    select 1, lower(u.name), lower(u.email), u.id,
+           ${textCell('u.name')} || ',' || ${textCell('u.email')} || coalesce(c.cells, '') || ','
+             || (floor(coalesce(c.total, 0) * 100 + 0.5) / 100)::text
+    from per_student p
+    join users u on u.id = p.user_id
+    cross join lateral (
+      select string_agg(',' || coalesce(s.best::text, ''), '' order by x.n) as cells,
+             sum(s.best order by x.n) as total
+      from ex x
+      cross join lateral (select p.bests[array_position(p.exercise_ids, x.id)] as best) s
+    ) c
+  ) t
+  order by k, lname, lemail, id`;
+
+const CSV_BATCH = 500;
+
+/**
+ * The CSV gradebook as chunks of lines, fetched CSV_BATCH rows at a time through a server-side cursor
+ * so neither Postgres's result nor any single chunk grows with the course. Holds one heavy-pool
+ * connection (and its transaction) until the last chunk is read or the consumer stops early.
+ */
+export async function* gradebookCsvChunks(pool: pg.Pool, courseId: string): AsyncGenerator<string> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  let open = false;
+  try {
+    // A cursor is planned for its first 10 % of rows by default (cursor_tuple_fraction), favouring
+    // fast-start nested loops; every row is wanted here, so plan for all of them.
+    await client.query('begin read only; set local cursor_tuple_fraction = 1');
+    open = true;
+    await client.query(`declare gradebook_csv no scroll cursor for ${GRADEBOOK_CSV}`, [courseId]);
+    for (;;) {
+      const { rows } = await client.query<{ line: string }>(`fetch ${CSV_BATCH} from gradebook_csv`);
+      if (rows.length > 0) yield `${rows.map((r) => r.line).join('\n')}\n`;
+      if (rows.length < CSV_BATCH) break;
+    }
+    await client.query('commit');
+    open = false;
+  } catch (err) {
+    // A failure before the transaction opened may be a dead connection: do not return it to the pool.
+    if (!open) broken = err as Error;
+    throw err;
+  } finally {
+    // Stopped early (client went away) or failed: end the transaction before the connection is reused.
+    if (open) await client.query('rollback').catch((err: Error) => (broken ??= err));
+    client.release(broken);
+  }
 }

@@ -1,6 +1,8 @@
+import { stringify } from 'csv-stringify/sync';
 import { describe, expect, it } from 'vitest';
 import { anon, createActor, withTestApp } from '../../../test/app.ts';
 import {
+  addMembers,
   buildWorld,
   createExercise,
   createLesson,
@@ -8,7 +10,7 @@ import {
   joinCourse,
   type World,
 } from '../../../test/factories.ts';
-import { defuse, round2 } from './gradebook.presenter.ts';
+import { defuse, type presentGradebook, round2 } from './gradebook.presenter.ts';
 
 // Load shedding is tested elsewhere; a busy test machine must not turn these requests into 503s.
 const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
@@ -105,6 +107,156 @@ describe('GET /courses/:courseId/gradebook', () => {
     expect((await w.outsider.req('GET', url)).statusCode).toBe(404);
     expect((await w.outsider.req('GET', '/courses/x/gradebook')).statusCode).toBe(404);
     expect((await anon(ctx.app, 'GET', url)).statusCode).toBe(401);
+  });
+});
+
+/** The CSV as the JSON gradebook renders through csv-stringify: what the SQL-rendered export must equal. */
+function referenceCsv(gradebook: ReturnType<typeof presentGradebook>): string {
+  const header = ['name', 'email', ...gradebook.exercises.map((e) => defuse(e.title)), 'total'];
+  const lines = gradebook.rows.map((r) => [
+    defuse(r.user.name),
+    defuse(r.user.email),
+    ...gradebook.exercises.map((e) => r.scores[e.id] ?? ''),
+    r.total,
+  ]);
+  return stringify([header, ...lines]);
+}
+
+/** Students inserted straight into the course (names the API may not accept, e.g. with newlines). */
+async function addStudents(courseId: string, names: string[]) {
+  const tag = Math.random().toString(36).slice(2, 8);
+  await ctx.database.pool.query(
+    `with u as (
+       insert into users (email, name, password_hash)
+       select $2 || '-' || i || '@example.com', n, 'x' from unnest($1::text[]) with ordinality as t(n, i)
+       returning id
+     )
+     insert into course_members (course_id, user_id, role) select $3, id, 'student' from u`,
+    [names, tag, courseId],
+  );
+}
+
+const heavyPoolIsIdle = () =>
+  expect(ctx.database.heavyPool.idleCount).toBe(ctx.database.heavyPool.totalCount);
+
+describe('GET /courses/:courseId/gradebook?format=csv', () => {
+  it('quotes cells with commas, quotes, CR and LF and defuses formulas as csv-stringify did', async () => {
+    const w = await buildWorld(ctx.app, 'Quoting');
+    const lesson = await createLesson(w.instructor, w.course.id, { title: 'L', position: 1 });
+    for (const title of ['+1, "two"', '-minus', 'plain', '\ttab', 'multi\nline'])
+      await createExercise(w.instructor, lesson.id, { title });
+    await addStudents(w.course.id, [
+      'Smith, Jane',
+      'Say "hi"',
+      'two\nlines',
+      'carriage\rreturn',
+      '=HYPERLINK("x")',
+      '+plus',
+      '-minus, and "quote"',
+      '@at',
+      '\ttab',
+      '\rcr',
+      "'already",
+      ' space',
+      'Émilie',
+    ]);
+    await ctx.database.pool.query(
+      `insert into submissions (course_id, exercise_id, user_id, code, status, score, body_hash)
+       select $1, e.id, m.user_id, 'x', 'passed', 0.1 * (row_number() over (order by m.user_id, e.id)), 'h'
+       from exercises e, course_members m
+       where e.course_id = $1 and m.course_id = $1 and m.role = 'student'`,
+      [w.course.id],
+    );
+    const json = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    const csv = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.body).toBe(referenceCsv(json));
+    expect(csv.body).toContain('\n"two\nlines",');
+    expect(csv.body).toContain('\n"carriage\rreturn",');
+    expect(csv.body).toContain(`\n"'-minus, and ""quote""",`);
+    expect(csv.body).toContain(`\n"'=HYPERLINK(""x"")",`);
+    expect(csv.body).toContain(`\n"'\rcr",`);
+    expect(csv.body).toContain(`\n'\ttab,`);
+    expect(csv.body).toContain(`\n'already,`);
+    expect(csv.body.split('\n')[0]).toBe(
+      `name,email,${json.exercises[0].title},"'+1, ""two""",'-minus,plain,'\ttab,"multi`,
+    );
+    heavyPoolIsIdle();
+  });
+
+  it('a course with exercises and no students has only the header', async () => {
+    const w = await buildWorld(ctx.app, 'NoStudents');
+    await ctx.database.pool.query(`delete from course_members where course_id = $1 and role = 'student'`, [
+      w.course.id,
+    ]);
+    const json = (await w.instructor.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    expect(json.rows).toEqual([]);
+    const csv = await w.instructor.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
+    expect(csv.statusCode).toBe(200);
+    expect(csv.body).toBe(`name,email,${json.exercises[0].title},total\n`);
+  });
+
+  it('streams a big course in batches: one line per student, totals as in the JSON gradebook', async () => {
+    const w = await buildWorld(ctx.app, 'Big');
+    const pool = ctx.database.pool;
+    await pool.query(
+      `insert into exercises (course_id, lesson_id, title, language, tests, max_score, limits)
+       select $1, $2, 'Ex ' || i, 'python', '[{"name":"t","kind":"io","stdin":"","stdout":"","hidden":false}]', 10,
+              '{"timeMs":2000,"memoryMb":64}' from generate_series(1, 12) i`,
+      [w.course.id, w.lesson.id],
+    );
+    const users = await pool.query<{ id: string }>(
+      `insert into users (email, name, password_hash)
+       select 'big-' || i || '-' || $1 || '@example.com',
+              case when i % 7 = 0 then 'Student "' || i || '", x' else 'Student ' || i end, 'x'
+       from generate_series(1, 1200) i returning id`,
+      [w.course.id],
+    );
+    await addMembers(
+      pool,
+      w.course.id,
+      users.rows.map((r) => r.id),
+    );
+    // Fractions binary floating point cannot hold exactly, several attempts each, some students with none.
+    await pool.query(
+      `insert into submissions (course_id, exercise_id, user_id, code, status, score, body_hash)
+       select $1, e.id, m.user_id, 'x', 'failed',
+              (abs(hashtext(m.user_id::text || e.id::text || a)) % 1001) / 100.0 + 0.005 * a, 'h'
+       from course_members m, exercises e, generate_series(0, 2) a
+       where m.course_id = $1 and m.role = 'student' and e.course_id = $1
+         and abs(hashtext(m.user_id::text)) % 5 <> 0 and abs(hashtext(e.id::text || m.user_id::text)) % 4 <> 0`,
+      [w.course.id],
+    );
+    const json = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    const csv = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
+    expect(csv.statusCode, csv.body.slice(0, 500)).toBe(200);
+    const lines = csv.body.split('\n');
+    // Header, the world's student and the 1,200, and the final newline.
+    expect(lines).toHaveLength(1 + 1201 + 1);
+    expect(lines.at(-1)).toBe('');
+    expect(csv.body).toBe(referenceCsv(json));
+    const totals = lines.slice(1, -1).map((l) => Number(l.slice(l.lastIndexOf(',') + 1)));
+    expect(totals).toEqual(json.rows.map((r: { total: number }) => r.total));
+    expect(totals.filter((t) => t > 0).length).toBeGreaterThan(800);
+    heavyPoolIsIdle();
+  });
+
+  it('answers the API error shape when the database fails before the first byte', async () => {
+    const w = await buildWorld(ctx.app, 'Busy');
+    // The heavy pool's only connection is taken: the export waits for it, then gives up.
+    const held = await ctx.database.heavyPool.connect();
+    try {
+      const res = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.json().error.code).toBe('unavailable');
+    } finally {
+      held.release();
+    }
+    const res = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
+    expect(res.statusCode).toBe(200);
+    heavyPoolIsIdle();
   });
 });
 
