@@ -229,3 +229,27 @@ describe('grader', () => {
     expect((await waitGraded(w.student, id)).status).toBe('passed');
   });
 });
+
+describe('grader housekeeping', () => {
+  it('prunes expired sessions periodically', async () => {
+    await grader?.stop();
+    await sql(
+      `insert into sessions (token_hash, user_id, expires_at) values ('stale', $1, now() - interval '1 minute')`,
+      [w.student.id],
+    );
+    grader = await startGrader(ctx.config, ctx.url, { housekeepingMs: 50 });
+    const deadline = Date.now() + 5000;
+    let left = 1;
+    while (left > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      left = (
+        await sql<{ n: number }>(`select count(*)::int as n from sessions where token_hash = 'stale'`)
+      )[0]!.n;
+    }
+    expect(left).toBe(0);
+    // Live sessions are kept.
+    expect(
+      (await sql<{ n: number }>(`select count(*)::int as n from sessions where expires_at > now()`))[0]!.n,
+    ).toBeGreaterThan(0);
+  });
+});

@@ -3,6 +3,7 @@ import pino from 'pino';
 import client from 'prom-client';
 import type { Config } from '../config.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
+import { pruneExpired } from '../db/housekeeping.ts';
 import { BoundedPool } from '../db/pool.ts';
 import * as schema from '../db/schema/index.ts';
 import { startListener } from '../realtime/listener.ts';
@@ -30,6 +31,8 @@ export interface GraderOptions {
   pollMs?: number;
   /** On stop, wait this long for running jobs before handing them back to the queue. */
   stopGraceMs?: number;
+  /** How often to prune expired sessions, old login failures and old events (graders do the housekeeping). */
+  housekeepingMs?: number;
   registry?: client.Registry;
 }
 
@@ -65,6 +68,7 @@ export async function startGrader(
   const maxTries = options.maxTries ?? 3;
   const pollMs = options.pollMs ?? 2000;
   const stopGraceMs = options.stopGraceMs ?? 10_000;
+  const housekeepingMs = options.housekeepingMs ?? 5 * 60_000;
   const name = `lab:${config.INSTANCE_NAME || `grader-${process.pid}`}`;
   const log = pino({ level: config.LOG_LEVEL, name });
   const latency = createGradingLatency(options.registry ?? new client.Registry());
@@ -221,6 +225,12 @@ export async function startGrader(
       })
       .catch(() => {});
   }, watchdogMs);
+  // API instances stay free of background work; pruning from several graders at once is harmless.
+  const housekeeping = setInterval(() => {
+    pruneExpired(db)
+      .then((pruned) => log.info({ pruned }, 'housekeeping'))
+      .catch((err) => log.warn({ err: (err as Error).message }, 'housekeeping failed; will retry'));
+  }, housekeepingMs);
   const looping = loop();
   log.info({ concurrency: config.GRADER_CONCURRENCY }, 'grader started');
 
@@ -244,6 +254,7 @@ export async function startGrader(
       }
       clearInterval(heartbeat);
       clearInterval(watchdog);
+      clearInterval(housekeeping);
       await listener.stop();
       await pool.end().catch(() => {});
       runningGraders -= 1;

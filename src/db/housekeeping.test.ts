@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, withTestApp } from '../../test/app.ts';
+import { pruneExpired } from './housekeeping.ts';
+
+const ctx = withTestApp();
+
+describe('pruneExpired', () => {
+  it('deletes expired sessions, old login failures and old events, and keeps current ones', async () => {
+    const a = await createActor(ctx.app, 'Keeper');
+    const q = (text: string, params: unknown[] = []) => ctx.database.pool.query(text, params);
+    await q(
+      `insert into sessions (token_hash, user_id, expires_at) values ('old', $1, now() - interval '1 hour')`,
+      [a.id],
+    );
+    await q(`insert into login_failures (email, ip, at) values ('x@y', '1.2.3.4', now() - interval '2 days'),
+                                                               ('x@y', '1.2.3.4', now())`);
+    const course = await q(`insert into courses (title, join_code) values ('C', 'PRUNE001') returning id`);
+    const courseId = course.rows[0].id;
+    await q(
+      `insert into events (course_id, user_id, type, payload, created_at)
+       values ($1, $2, 'submission.updated', '{}', now() - interval '8 days'),
+              ($1, $2, 'submission.updated', '{}', now())`,
+      [courseId, a.id],
+    );
+
+    expect(await pruneExpired(ctx.database.db)).toEqual({ sessions: 1, loginFailures: 1, events: 1 });
+    expect(await pruneExpired(ctx.database.db)).toEqual({ sessions: 0, loginFailures: 0, events: 0 });
+    // The live session, the recent failure and the recent event are still there.
+    expect((await a.req('GET', '/me')).statusCode).toBe(200);
+    expect((await q(`select count(*)::int as n from login_failures`)).rows[0].n).toBe(1);
+    expect((await q(`select count(*)::int as n from events`)).rows[0].n).toBe(1);
+    const cookieMe = await ctx.app.inject({
+      method: 'GET',
+      url: '/api/v1/me',
+      headers: { cookie: a.cookie },
+    });
+    expect(cookieMe.statusCode).toBe(200);
+  });
+
+  it('works in batches', async () => {
+    const a = await createActor(ctx.app, 'Batch');
+    await ctx.database.pool.query(
+      `insert into sessions (token_hash, user_id, expires_at)
+       select 'b' || g, $1, now() - interval '1 hour' from generate_series(1, 5) g`,
+      [a.id],
+    );
+    expect((await pruneExpired(ctx.database.db, 3)).sessions).toBe(3);
+    expect((await pruneExpired(ctx.database.db, 3)).sessions).toBe(2);
+  });
+});

@@ -1,0 +1,35 @@
+import { sql } from 'drizzle-orm';
+import type { Tx } from './client.ts';
+
+/** How long rows that only serve a time window are kept. */
+export const RETENTION = {
+  // The login rate limit looks back 15 minutes; a day leaves room for investigating an attack.
+  loginFailuresHours: 24,
+  // SSE resume (Last-Event-ID) only needs recent events; a week covers a laptop closed over a weekend.
+  eventsDays: 7,
+};
+
+export interface Pruned {
+  sessions: number;
+  loginFailures: number;
+  events: number;
+}
+
+/**
+ * Deletes expired sessions, old login failures and old events, so these tables stay bounded. Each
+ * delete is capped per call (the caller runs it periodically), so one run never holds locks for long.
+ */
+export async function pruneExpired(tx: Tx, batch = 10_000): Promise<Pruned> {
+  const count = async (query: ReturnType<typeof sql>) => (await tx.execute(query)).rowCount ?? 0;
+  const sessions = await count(sql`
+    delete from sessions where id in (select id from sessions where expires_at < now() limit ${batch})`);
+  const loginFailures = await count(sql`
+    delete from login_failures where id in (
+      select id from login_failures
+      where at < now() - make_interval(hours => ${RETENTION.loginFailuresHours}) limit ${batch})`);
+  const events = await count(sql`
+    delete from events where id in (
+      select id from events
+      where created_at < now() - make_interval(days => ${RETENTION.eventsDays}) limit ${batch})`);
+  return { sessions, loginFailures, events };
+}
