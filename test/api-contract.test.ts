@@ -12,6 +12,7 @@ import {
   setRole,
   type World,
 } from './factories.ts';
+import { routesFromTree } from './routes.ts';
 import { openStream, type TestStream } from './sse.ts';
 
 /**
@@ -43,21 +44,6 @@ function checkShapes(value: unknown, path = '$'): string[] {
     }
   }
   return bad;
-}
-
-/** The routes of /api/v1, from Fastify's route tree (as the fuzz test reads them). */
-function routesFromTree(tree: string): { method: string; path: string }[] {
-  const out: { method: string; path: string }[] = [];
-  const stack: string[] = [];
-  for (const line of tree.split('\n')) {
-    const m = /^((?:│ {3}| {4})*)[├└]── (\S+)(?: \(([^)]+)\))?/.exec(line);
-    if (!m) continue;
-    stack.length = m[1]!.length / 4;
-    stack.push(m[2]!);
-    if (!m[3]) continue;
-    for (const method of m[3].split(', ')) out.push({ method, path: stack.join('') });
-  }
-  return out;
 }
 
 interface Route {

@@ -3,6 +3,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ORIGIN, withTestApp } from './app.ts';
 import { buildWorld, insertSubmission, type World } from './factories.ts';
+import { routesFromTree } from './routes.ts';
 
 /**
  * Property tests: random and malformed params, query strings, headers and bodies thrown at every
@@ -24,22 +25,6 @@ interface Route {
   /** Top-level body fields from the route's schema, so bodies get past "unknown field" sometimes. */
   fields: string[];
   streaming: boolean;
-}
-
-/** Parses Fastify's printRoutes tree ("├── /a (GET)" / "│   └── /:id (PUT)") into method + full path. */
-function routesFromTree(tree: string): { method: string; path: string }[] {
-  const out: { method: string; path: string }[] = [];
-  const stack: string[] = [];
-  for (const line of tree.split('\n')) {
-    const m = /^((?:│ {3}| {4})*)[├└]── (\S+)(?: \(([^)]+)\))?/.exec(line);
-    if (!m) continue;
-    const depth = m[1]!.length / 4;
-    stack.length = depth;
-    stack.push(m[2]!);
-    if (!m[3]) continue;
-    for (const method of m[3].split(', ')) out.push({ method, path: stack.join('') });
-  }
-  return out;
 }
 
 let w: World;
