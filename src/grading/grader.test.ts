@@ -154,6 +154,67 @@ describe('grader', () => {
     expect(ev!.n).toBe(1);
   });
 
+  it('keeps the previous verdict in the gradebook and progress until the regrade lands', async () => {
+    expect(grader).toBeNull();
+    const ex = await createExercise(w.instructor, w.lesson.id, {
+      tests: [{ name: 'one', kind: 'call', args: [1, 2], expected: 3, hidden: false }],
+    });
+    const id = await submit(w.student, ex.id, 'function add(a, b) { return a + b; }');
+    const best = async () => {
+      const book = (await w.instructor.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+      const row = book.rows.find((r: { user: { id: string } }) => r.user.id === w.student.id);
+      const progress = (await w.student.req('GET', `/courses/${w.course.id}/progress`)).json();
+      const mine = progress.exercises.find((e: { id: string }) => e.id === ex.id);
+      return { gradebook: row.scores[ex.id], progress: mine.bestScore };
+    };
+    // Never graded: counts nowhere.
+    expect(await best()).toEqual({ gradebook: null, progress: null });
+    grader = await startGrader(ctx.config, ctx.url);
+    const first = await waitGraded(w.student, id);
+    expect(first.score).toBe(10);
+    await grader.stop();
+    grader = null;
+
+    await w.instructor.req('PATCH', `/exercises/${ex.id}`, {
+      tests: [
+        { name: 'one', kind: 'call', args: [1, 2], expected: 3, hidden: false },
+        { name: 'two', kind: 'call', args: [2, 2], expected: 5, hidden: true },
+      ],
+    });
+    expect((await w.instructor.req('POST', `/exercises/${ex.id}/regrade`)).json()).toEqual({ queued: 1 });
+    const pending = (await w.student.req('GET', `/submissions/${id}`)).json().submission as Sub;
+    expect(pending).toMatchObject({ status: 'queued', score: 10, gradedAt: first.gradedAt });
+    expect(pending.results).toHaveLength(1);
+    expect(await best()).toEqual({ gradebook: 10, progress: 10 });
+    // Claimed by a grader (running), still the previous verdict.
+    const [job] = (await claimJobs(ctx.database.db, { limit: 10, lockerPid: null, leaseMs: 1 })).filter(
+      (j) => j.submissionId === id,
+    );
+    expect(job).toBeDefined();
+    expect(await best()).toEqual({ gradebook: 10, progress: 10 });
+    await sql(`update grading_jobs set locked_until = null, locker_pid = null where submission_id = $1`, [
+      id,
+    ]);
+
+    grader = await startGrader(ctx.config, ctx.url);
+    const again = await waitGraded(w.student, id);
+    expect(again).toMatchObject({ status: 'failed', score: 5 });
+    expect(again.results).toHaveLength(2);
+    expect(again.results[1]).toMatchObject({ hidden: true, message: null });
+    expect(await best()).toEqual({ gradebook: 5, progress: 5 });
+    // The claim made above is void: its late result changes nothing.
+    const stale = { status: 'passed' as const, score: 10, message: null, results: [], infrastructure: false };
+    expect(await recordOutcome(ctx.database.db, job!, stale)).toBeNull();
+    expect(await best()).toEqual({ gradebook: 5, progress: 5 });
+    const [ev] = await sql<{ n: number }>(
+      `select count(*)::int as n from events where payload->'submission'->>'id' = $1`,
+      [id],
+    );
+    expect(ev!.n).toBe(2);
+    await grader.stop();
+    grader = null;
+  });
+
   it('requeues jobs of a vanished grader and gives up after the retry limit without using an attempt', async () => {
     const ex = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 1 });
     const orphan = await submit(w.student, ex.id, ECHO);

@@ -31,13 +31,15 @@ export async function enqueueGrading(tx: Tx, job: { submissionId: string; course
 /**
  * Puts every submission of an exercise back in the queue (a regrade with the current tests).
  * The generation bump voids any result still being computed with the old tests.
+ * Only the status changes: the previous score, message, results and graded_at stay until
+ * recordOutcome replaces them all in one update, so the gradebook and the submission keep showing
+ * the previous verdict while a large regrade works through the queue.
  */
 export async function requeueExercise(tx: Tx, exerciseId: string): Promise<number> {
   const result = await tx.execute<{ n: number }>(sql`
     with subs as (
       update submissions
-         set status = 'queued', score = null, message = null, results = '[]'::jsonb, graded_at = null,
-             grading_generation = grading_generation + 1
+         set status = 'queued', grading_generation = grading_generation + 1
        where exercise_id = ${exerciseId}
       returning id, course_id
     ), jobs as (
@@ -149,8 +151,9 @@ export interface Recorded {
 
 /**
  * Records a verdict once: only for the generation this grader claimed and while the submission is
- * still queued/running. In the same transaction the job is deleted and a submission.updated event is
- * written and NOTIFYed. Returns null when the result was stale (another grader or a regrade won).
+ * still queued/running (a regraded one still holds its previous score: status, not score, tells
+ * whether a verdict is pending). In the same transaction the job is deleted and a submission.updated
+ * event is written and NOTIFYed. Returns null when the result was stale (another grader or a regrade won).
  */
 export async function recordOutcome(
   db: Db,

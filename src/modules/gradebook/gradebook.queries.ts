@@ -16,8 +16,15 @@ export interface GradebookStudent {
   scores: Record<string, number>;
 }
 
-// A submission counts toward the best score once graded: passed, failed, or error (which scores 0).
-const GRADED = sql`status in ('passed', 'failed', 'error') and score is not null`;
+/*
+ * A submission counts toward the best score once it has been graded (passed, failed, or error, which
+ * scores 0). A regrade sets it back to queued/running but keeps its previous score until the new
+ * verdict replaces it, so "graded" is judged by the score, not by status: the previous score keeps
+ * counting during a regrade, while a new submission (inserted with a null score, and every verdict
+ * has one) does not.
+ */
+const GRADED_SQL = 'score is not null';
+const GRADED = sql.raw(GRADED_SQL);
 
 /** Course order: lessons by position then creation, exercises by creation within a lesson. */
 const EXERCISE_ORDER = sql`l.position, l.created_at, e.created_at, e.id`;
@@ -116,7 +123,7 @@ const GRADEBOOK_CSV = `
   best as (
     select user_id, exercise_id, max(score) as best
     from submissions
-    where course_id = $1 and status in ('passed', 'failed', 'error') and score is not null
+    where course_id = $1 and ${GRADED_SQL}
     group by user_id, exercise_id
   ),
   -- Students and their best scores meet in one grouping, not a join: a join planned from stale

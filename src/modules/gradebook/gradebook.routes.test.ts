@@ -91,6 +91,32 @@ describe('GET /courses/:courseId/gradebook', () => {
     expect(json.json().rows).toHaveLength(2);
   });
 
+  it('counts the kept previous score of a submission being regraded, not a never-graded one', async () => {
+    const { w, b, other } = await gradedWorld();
+    // A regrade leaves the previous score on a queued/running submission until the new verdict lands.
+    await insertSubmission(ctx.database.pool, {
+      courseId: w.course.id,
+      exerciseId: b.id,
+      userId: other.id,
+      status: 'queued',
+      score: 4,
+    });
+    await insertSubmission(ctx.database.pool, {
+      courseId: w.course.id,
+      exerciseId: w.exercise.id,
+      userId: other.id,
+      status: 'running',
+      score: 2.5,
+    });
+    const body = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    const row = body.rows.find((r: { user: { id: string } }) => r.user.id === other.id);
+    expect(row).toMatchObject({ scores: { [w.exercise.id]: 2.5, [b.id]: 4 }, total: 6.5 });
+    const csv = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`)).body.split('\n');
+    expect(csv[1]).toMatch(/^'@Bob,bob-.*@example.com,2.5,,4,6.5$/);
+    const progress = (await other.req('GET', `/courses/${w.course.id}/progress`)).json();
+    expect(progress.exercises.map((e: { bestScore: number | null }) => e.bestScore)).toEqual([2.5, null, 4]);
+  });
+
   it('an empty course has no columns and no rows', async () => {
     const owner = await createActor(ctx.app, 'Empty');
     const course = (await owner.req('POST', '/courses', { title: 'Empty' })).json().course;

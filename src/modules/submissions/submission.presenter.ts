@@ -44,8 +44,23 @@ export function presentSubmission(row: SubmissionRow, viewer: { staff: boolean }
   );
 }
 
-/** Applies the hidden-test masking to already-presented JSON (events store it unmasked). */
-export function maskSubmission<T extends { results: TestResult[] }>(json: T, viewer: { staff: boolean }): T {
+/**
+ * Applies the hidden-test masking to already-presented JSON (events store it unmasked).
+ *
+ * A submission being regraded is `queued`/`running` yet still carries its previous verdict (score,
+ * message, results, gradedAt) until the new one replaces it: API.md's regrade runs "in the
+ * background" and the gradebook keeps that score meanwhile. Those results were graded with the old
+ * tests, whose `hidden` flags may since have changed (a test made hidden is a typical reason to
+ * regrade), so while a verdict is pending a student sees no per-test message at all.
+ */
+export function maskSubmission<T extends { status: string; results: TestResult[] }>(
+  json: T,
+  viewer: { staff: boolean },
+): T {
   if (viewer.staff) return json;
-  return { ...json, results: json.results.map((r) => (r.hidden ? { ...r, message: null } : r)) };
+  const pending = json.status === 'queued' || json.status === 'running';
+  return {
+    ...json,
+    results: json.results.map((r) => (r.hidden || pending ? { ...r, message: null } : r)),
+  };
 }

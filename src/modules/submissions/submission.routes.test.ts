@@ -230,10 +230,17 @@ describe('POST /exercises/:id/regrade', () => {
     const id = (await submit(w.student, ex.id, 'a')).json().submission.id;
     await submit(w.ta, ex.id, 'b');
     // As if graded: the job is gone.
+    const results = [
+      { name: 'shown', passed: false, hidden: false, message: 'expected 3', durationMs: 1 },
+      { name: 'secret', passed: false, hidden: true, message: 'expected 42', durationMs: 1 },
+    ];
     await ctx.database.pool.query(
-      `update submissions set status = 'passed', score = 10, graded_at = now() where id = $1`,
-      [id],
+      `update submissions set status = 'failed', score = 5, message = 'half', results = $2, graded_at = now()
+        where id = $1`,
+      [id, JSON.stringify(results)],
     );
+    const graded = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
+    expect(graded.results.map((r: { message: string | null }) => r.message)).toEqual(['expected 3', null]);
     await ctx.database.pool.query('delete from grading_jobs where submission_id = $1', [id]);
 
     expect((await w.student.req('POST', `/exercises/${ex.id}/regrade`)).statusCode).toBe(403);
@@ -243,8 +250,15 @@ describe('POST /exercises/:id/regrade', () => {
     const res = await w.ta.req('POST', `/exercises/${ex.id}/regrade`);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ queued: 2 });
+    // The previous verdict stays visible until the new one lands; while it is pending a student sees
+    // no test message at all (the old results may name tests that have since become hidden).
     const s = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
-    expect(s).toMatchObject({ status: 'queued', score: null, gradedAt: null });
+    expect(s).toMatchObject({ status: 'queued', score: 5, message: 'half', gradedAt: graded.gradedAt });
+    expect(s.results).toEqual(results.map((r) => ({ ...r, message: null })));
+    const staff = (await w.ta.req('GET', `/submissions/${id}`)).json().submission;
+    expect(staff).toMatchObject({ status: 'queued', score: 5, gradedAt: graded.gradedAt, results });
+    const listed = (await w.student.req('GET', `/exercises/${ex.id}/submissions`)).json();
+    expect(listed.items[0].results.every((r: { message: string | null }) => r.message === null)).toBe(true);
     expect(
       await countRows(
         'select count(*)::int as n from grading_jobs j join submissions s on s.id = j.submission_id where s.exercise_id = $1',
