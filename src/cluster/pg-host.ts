@@ -19,5 +19,8 @@ export async function runPgHost(dataDir: string): Promise<void> {
   });
   // The supervisor died without telling us: do not leave an orphan Postgres behind.
   process.on('disconnect', () => void stop());
+  // A signal sent to this process alone (kill, systemd) also stops Postgres cleanly first.
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
   process.send?.({ type: 'ready', url: handle.url('postgres'), port: handle.port });
 }
