@@ -1,6 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { constants } from 'node:os';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   MAX_OUTPUT_CHARS,
@@ -29,6 +40,26 @@ export interface PythonSandboxOptions {
 }
 
 const HARNESS = fileURLToPath(new URL('./harness.py', import.meta.url));
+
+/**
+ * bwrap runs as an unprivileged uid, which cannot read the harness where the project lives when that is
+ * a root-only folder (a clone under /root). So the sandbox binds a copy in the system temp folder, named
+ * by its content hash (a changed harness gets a new copy) and written atomically.
+ */
+function reachableHarness(): string {
+  const source = readFileSync(HARNESS);
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const dir = path.join(tmpdir(), `lab-python-harness-${hash}`);
+  const file = path.join(dir, 'harness.py');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const staging = `${file}.${process.pid}.tmp`;
+    writeFileSync(staging, source, { mode: 0o644 });
+    renameSync(staging, file);
+  }
+  return file;
+}
 const MAX_FRAMES_BYTES = 32 * 1024 * 1024;
 const MAX_STDERR_BYTES = 4096;
 const TMPFS_BYTES = 16 * 1024 * 1024;
@@ -74,6 +105,7 @@ export class PythonSandbox {
   private readonly python: string;
   private readonly setpriv: string | null;
   private readonly startupMs: number;
+  private readonly harness = reachableHarness();
 
   constructor(options: PythonSandboxOptions = {}) {
     this.bwrap = options.bwrap ?? 'bwrap';
@@ -118,7 +150,7 @@ export class PythonSandbox {
       '--tmpfs',
       '/tmp',
       '--ro-bind',
-      HARNESS,
+      this.harness,
       '/sandbox/harness.py',
       // The root and /dev are bwrap's own tmpfs mounts, unbounded in size: read-only, or a program
       // could fill the host's memory with files. Only the size-capped /tmp stays writable.
