@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { freePort } from '../db/embedded.ts';
 import { DEMO } from '../db/seed.ts';
-import { assertReachableByPostgres, pgDataDir, up } from './supervisor.ts';
+import { pgDataDir, reachableDataDir, unreachableAncestor, up } from './supervisor.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-up-'));
 fs.chmodSync(dir, 0o777);
@@ -72,14 +72,26 @@ describe('lab up', () => {
 });
 
 describe('root safety', () => {
-  it('explains a data folder the postgres user cannot reach', async () => {
+  it('keeps the data in a reachable folder when the project folder is root-only', async () => {
     const locked = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-locked-'));
+    const fallbackRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-fallback-'));
+    fs.chmodSync(fallbackRoot, 0o755);
     fs.chmodSync(locked, 0o700);
-    const dataDir = path.join(locked, '.lab', 'pgdata');
-    await expect(assertReachableByPostgres(dataDir, true)).rejects.toThrow(`chmod o+x ${locked}`);
-    await expect(assertReachableByPostgres(dataDir, false)).resolves.toBeUndefined();
+    const dataDir = path.join(locked, 'project', '.lab', 'pgdata');
+    expect(await unreachableAncestor(dataDir, true)).toBe(locked);
+    const moved = await reachableDataDir(dataDir, true, fallbackRoot);
+    expect(moved).toMatch(new RegExp(`^${fallbackRoot}/project-[0-9a-f]{8}/pgdata$`));
+    // Stable between runs, so the data is kept.
+    expect(await reachableDataDir(dataDir, true, fallbackRoot)).toBe(moved);
+    // Not root, or a reachable folder: the data stays under the project.
+    expect(await reachableDataDir(dataDir, false, fallbackRoot)).toBe(dataDir);
     fs.chmodSync(locked, 0o755);
-    await expect(assertReachableByPostgres(dataDir, true)).resolves.toBeUndefined();
+    expect(await reachableDataDir(dataDir, true, fallbackRoot)).toBe(dataDir);
+    // When the fallback is unreachable too, it says what to do.
+    fs.chmodSync(locked, 0o700);
+    await expect(reachableDataDir(dataDir, true, path.join(locked, 'x'))).rejects.toThrow('Set DATA_DIR');
+    fs.chmodSync(locked, 0o755);
     fs.rmSync(locked, { recursive: true });
+    fs.rmSync(fallbackRoot, { recursive: true });
   });
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,12 +43,15 @@ export async function up(config: Config, opts: UpOptions = {}) {
 
   let url = config.DATABASE_URL;
   if (!url) {
-    const dataDir = pgDataDir(config);
+    const dataDir = await reachableDataDir(pgDataDir(config));
+    if (dataDir !== pgDataDir(config))
+      log(
+        `the postgres user cannot reach ${pgDataDir(config)} (a root-only folder); keeping the data in ${dataDir} instead`,
+      );
     if (opts.fresh) {
       await fs.rm(dataDir, { recursive: true, force: true });
       log(`--fresh: removed ${dataDir}`);
     }
-    await assertReachableByPostgres(dataDir);
     const host = await startPgHost(dataDir);
     pgHost = host.child;
     url = await ensureDatabase(host.url, 'lab');
@@ -196,16 +200,40 @@ export async function up(config: Config, opts: UpOptions = {}) {
  * As root, the embedded Postgres runs as the `postgres` user, which must be able to traverse every
  * folder above its data directory; a project under /root (mode 700) is the usual trap.
  */
-export async function assertReachableByPostgres(dataDir: string, isRoot = process.getuid?.() === 0) {
-  if (!isRoot) return;
+/** The first folder above the data folder that the `postgres` user cannot enter, when we are root. */
+export async function unreachableAncestor(
+  dataDir: string,
+  isRoot = process.getuid?.() === 0,
+): Promise<string | null> {
+  if (!isRoot) return null;
   for (let dir = path.dirname(path.dirname(dataDir)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const stat = await fs.stat(dir).catch(() => null);
-    if (stat && (stat.mode & 0o001) === 0)
-      throw new Error(
-        `Postgres runs as the user "postgres" when Lab runs as root, and it cannot enter ${dir}. ` +
-          `Run \`chmod o+x ${dir}\`, or set DATA_DIR to a folder outside it (e.g. /var/lib/lab).`,
-      );
+    if (stat && (stat.mode & 0o001) === 0) return dir;
   }
+  return null;
+}
+
+/**
+ * Postgres runs as the user "postgres" when Lab runs as root, and cannot enter a root-only folder such as
+ * /root. Rather than fail (or loosen that folder's permissions), the data then lives under /var/lib/lab, in
+ * a folder named after the project, so it is still kept between runs and `--fresh` still wipes it.
+ */
+export async function reachableDataDir(
+  dataDir: string,
+  isRoot = process.getuid?.() === 0,
+  fallbackRoot = '/var/lib/lab',
+): Promise<string> {
+  if ((await unreachableAncestor(dataDir, isRoot)) === null) return dataDir;
+  const project = path.dirname(path.dirname(dataDir));
+  const id = createHash('sha256').update(dataDir).digest('hex').slice(0, 8);
+  const fallback = path.join(fallbackRoot, `${path.basename(project)}-${id}`, 'pgdata');
+  const blocked = await unreachableAncestor(fallback, isRoot);
+  if (blocked !== null)
+    throw new Error(
+      `Postgres runs as the user "postgres" when Lab runs as root, and it cannot enter ${blocked}. ` +
+        'Set DATA_DIR to a folder it can reach.',
+    );
+  return fallback;
 }
 
 async function startPgHost(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
