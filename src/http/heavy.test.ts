@@ -50,6 +50,24 @@ describe('heavy-route limiter', () => {
   });
 });
 
+describe('heavy-route limiter over real sockets', () => {
+  it('holds the slot until the response is sent, not only until the request body is read', async () => {
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const first = fetch(`${address}/slow-heavy`);
+    while (gates.length === 0) await tick();
+    const second = fetch(`${address}/slow-heavy`);
+    await tick();
+    await tick();
+    // The first handler is still running, so the second must be waiting for the slot.
+    expect(gates.length).toBe(1);
+    gates.shift()!();
+    expect((await first).status).toBe(200);
+    while (gates.length === 0) await tick();
+    gates.shift()!();
+    expect((await second).status).toBe(200);
+  });
+});
+
 describe('Limiter', () => {
   it('refuses a waiter that waited longer than maxWaitMs, and a release is idempotent', async () => {
     const limiter = new Limiter(1, 1, 30);

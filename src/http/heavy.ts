@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { AppDeps } from '../app.ts';
 import { overloaded } from './overload.ts';
@@ -59,12 +59,6 @@ export class Limiter {
   }
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    labHeavyRelease?: Release;
-  }
-}
-
 /**
  * Routes marked `config: { heavy: true }` (gradebook, CSV export, regrade) run at most
  * HEAVY_CONCURRENCY at a time per instance, with a queue of 4 × that; they also use the separate heavy
@@ -87,15 +81,12 @@ export function registerHeavyLimiter(app: FastifyInstance, deps: AppDeps): Limit
       this.set({ state: 'queued' }, limiter.queued);
     },
   });
-  app.addHook('preHandler', async (request) => {
+  app.addHook('preHandler', async (request, reply) => {
     if (!request.routeOptions.config?.heavy) return;
     const release = await limiter.acquire();
-    request.labHeavyRelease = release;
-    // 'close' fires whether the response finished or the client went away.
-    request.raw.once('close', release);
+    // The response's 'close' fires once it is sent or the client has gone away, whichever comes first.
+    // (The request's own 'close' fires as soon as its body is read, long before the handler ends.)
+    reply.raw.once('close', release);
   });
-  const release = async (request: FastifyRequest) => request.labHeavyRelease?.();
-  app.addHook('onResponse', release);
-  app.addHook('onRequestAbort', release);
   return limiter;
 }
