@@ -64,7 +64,6 @@ export async function buildApp(config: Config, database: Database, opts: { logge
     requestTimeout: config.REQUEST_TIMEOUT_MS * 2,
     // Requests already on an open connection while closing are served (drain sends Connection: close).
     return503OnClosing: false,
-    ajv: { customOptions: {} },
     // A URL the router cannot decode (bad %-escape) never reaches the error handler; without this
     // Fastify answers it in its own body shape instead of API.md's.
     frameworkErrors: (err, _request, reply) => {

@@ -10,24 +10,26 @@ export type EventRow = {
   staffIds: string[];
 };
 
-/** Events by id with their course's staff, in one round trip. */
-export async function selectEventsByIds(tx: Tx, ids: number[]): Promise<EventRow[]> {
+/** Events with their course's staff, in one round trip; `where` and `tail` narrow and order them. */
+async function selectEvents(tx: Tx, where: ReturnType<typeof sql>, tail: ReturnType<typeof sql>) {
   const result = await tx.execute<Omit<EventRow, 'id'> & { id: string }>(sql`
     select e.id, e.user_id as "userId", e.type, e.payload,
            coalesce((select array_agg(m.user_id) from course_members m
                       where m.course_id = e.course_id and m.role in ('instructor', 'ta')), '{}') as "staffIds"
       from events e
-     where e.id = any(${`{${ids.join(',')}}`}::bigint[])
-     order by e.id`);
+     where ${where}
+     order by e.id ${tail}`);
   return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
 }
 
+/** Events by id, for the ids a NOTIFY announced. */
+export function selectEventsByIds(tx: Tx, ids: number[]): Promise<EventRow[]> {
+  return selectEvents(tx, sql`e.id = any(${`{${ids.join(',')}}`}::bigint[])`, sql``);
+}
+
 /** Events after `afterId` (exclusive) in id order, for catching up after the listener reconnects. */
-export async function selectEventsAfter(tx: Tx, afterId: number, limit: number): Promise<EventRow[]> {
-  const result = await tx.execute<{ id: string }>(sql`
-    select id from events where id > ${afterId} order by id limit ${limit}`);
-  const ids = result.rows.map((r) => Number(r.id));
-  return ids.length ? selectEventsByIds(tx, ids) : [];
+export function selectEventsAfter(tx: Tx, afterId: number, limit: number): Promise<EventRow[]> {
+  return selectEvents(tx, sql`e.id > ${afterId}`, sql`limit ${limit}`);
 }
 
 export type VisibleEvent = {
