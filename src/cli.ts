@@ -132,18 +132,28 @@ export async function doctor(config: Config): Promise<string> {
       out.push('', formatBudget(computeBudget(fleetFromConfig(config), limits), limits));
     });
   }
-  out.push('', `Sandboxes: ${await sandboxReport()}`);
+  out.push('', `Sandboxes: ${await sandboxReport(config)}`);
   return out.join('\n');
 }
 
-async function sandboxReport(): Promise<string> {
-  const { closeSandboxes, sandboxStatus } = await import('./grading/grade.ts');
-  const status = await sandboxStatus();
-  await closeSandboxes();
-  return `\n${JSON.stringify(status, null, 2)
-    .split('\n')
-    .map((l) => `  ${l}`)
-    .join('\n')}`;
+async function sandboxReport(config: Config): Promise<string> {
+  const { createSandboxes, sandboxStatus } = await import('./grading/sandboxes.ts');
+  const sandboxes = createSandboxes(config);
+  try {
+    const status = await sandboxStatus(sandboxes);
+    const lines = [
+      `  javascript  ${status.javascript.ok ? 'ok' : 'FAILING'}: ${status.javascript.detail}`,
+      `  python      ${status.python.ok ? 'ok' : 'FAILING'}: ${status.python.detail}`,
+      '  Python isolation layers:',
+      ...status.pythonIsolation.map(
+        (l) =>
+          `    ${l.active ? '[x]' : '[ ]'} ${l.name.padEnd(11)} ${l.essential ? 'essential' : 'recommended'}  ${l.detail}`,
+      ),
+    ];
+    return `\n${lines.join('\n')}`;
+  } finally {
+    await sandboxes.close();
+  }
 }
 
 main().catch((err) => {

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClaimedJob, claimJobs, recordOutcome } from '../src/grading/queue.ts';
+import { recordOutcome } from '../src/grading/queue.ts';
 import { type Actor, anon, apiUrl, createActor, ORIGIN, withTestApp } from './app.ts';
 import {
   buildWorld,
@@ -12,6 +12,7 @@ import {
   setRole,
   type World,
 } from './factories.ts';
+import { claimSubmissionJob } from './grading.ts';
 import { routesFromTree } from './routes.ts';
 import { openStream, type TestStream } from './sse.ts';
 
@@ -54,13 +55,10 @@ interface Route {
 }
 let routes: Route[] = [];
 
-const claimed = new Map<string, ClaimedJob>();
 /** Records a verdict through the queue as a grader would, to control the outcome. */
 async function gradeByHand(id: string, results: { name: string; passed: boolean; hidden: boolean }[]) {
-  for (const j of await claimJobs(ctx.database.db, { limit: 100, lockerPid: null, leaseMs: 30_000 }))
-    claimed.set(j.submissionId, j);
   const passed = results.filter((r) => r.passed).length;
-  return recordOutcome(ctx.database.db, claimed.get(id)!, {
+  return recordOutcome(ctx.database.db, await claimSubmissionJob(ctx.database.pool, id), {
     status: passed === results.length ? 'passed' : 'failed',
     score: Math.round(((10 * passed) / results.length) * 100) / 100,
     message: null,
@@ -69,6 +67,8 @@ async function gradeByHand(id: string, results: { name: string; passed: boolean;
       ...r,
       message: r.passed ? null : `secret detail of ${r.name}`,
       durationMs: 1,
+      output: null,
+      points: 1,
     })),
   });
 }
@@ -515,7 +515,9 @@ describe('submissions', () => {
         passed: false,
         hidden: true,
         message: null,
-        durationMs: 1,
+        durationMs: 0,
+        output: null,
+        points: 1,
       });
       expect(v.results[0].message).toBe('secret detail of small');
       expect(JSON.stringify(v)).not.toContain('secret detail of echo');
@@ -621,7 +623,9 @@ describe('GET /events', () => {
       passed: false,
       hidden: true,
       message: null,
-      durationMs: 1,
+      durationMs: 0,
+      output: null,
+      points: 1,
     });
     expect(JSON.parse(mine(ta)[0]!.data).submission.results[1].message).toBe('secret detail of echo');
     expect(checkShapes(forAuthor)).toEqual([]);

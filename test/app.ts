@@ -27,6 +27,11 @@ export function withTestApp(overrides: Partial<Config> = {}): TestContext {
         LOG_LEVEL: 'silent',
         // A busy CI machine can show event-loop delay spikes at start-up; shedding is tested on its own.
         MAX_EVENT_LOOP_DELAY_MS: 0,
+        // Every actor registers from 127.0.0.1 and test files submit in bursts; the abuse limits are
+        // tested on their own, with their defaults.
+        REGISTRATIONS_PER_HOUR: 1_000_000,
+        JOIN_FAILURES_PER_HOUR: 1_000_000,
+        SUBMISSIONS_PER_MINUTE: 100_000,
         ...overrides,
       },
     );

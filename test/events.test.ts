@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { connectDatabase, type Database } from '../src/db/client.ts';
 import { startGrader } from '../src/grading/grader.ts';
-import { type ClaimedJob, claimJobs, recordOutcome } from '../src/grading/queue.ts';
+import { recordOutcome } from '../src/grading/queue.ts';
 import { createActor, withTestApp } from './app.ts';
 import { buildWorld, createExercise, type World } from './factories.ts';
+import { claimSubmissionJob } from './grading.ts';
 import { openStream, type TestStream } from './sse.ts';
 
 const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0, SSE_HEARTBEAT_MS: 150, MAX_SSE_STREAMS: 6 });
@@ -34,21 +35,25 @@ async function stream(base: string, headers: Record<string, string>) {
 const updatesOf = (s: TestStream, id: string) =>
   s.events.filter((e) => e.event === 'submission.updated' && JSON.parse(e.data).submission.id === id);
 
-const claimed = new Map<string, ClaimedJob>();
-
 /** Grades a submission by hand through the queue (as a grader would), to control the outcome. */
 async function gradeByHand(submissionId: string, hiddenMessage: string) {
-  for (const j of await claimJobs(ctx.database.db, { limit: 100, lockerPid: null, leaseMs: 30_000 }))
-    claimed.set(j.submissionId, j);
-  const job = claimed.get(submissionId)!;
+  const job = await claimSubmissionJob(ctx.database.pool, submissionId);
   return recordOutcome(ctx.database.db, job, {
     status: 'failed',
     score: 5,
     message: null,
     infrastructure: false,
     results: [
-      { name: 'small', passed: true, hidden: false, message: null, durationMs: 1 },
-      { name: 'echo', passed: false, hidden: true, message: hiddenMessage, durationMs: 1 },
+      { name: 'small', passed: true, hidden: false, message: null, durationMs: 1, output: null, points: 1 },
+      {
+        name: 'echo',
+        passed: false,
+        hidden: true,
+        message: hiddenMessage,
+        durationMs: 1,
+        output: null,
+        points: 1,
+      },
     ],
   });
 }

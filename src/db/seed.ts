@@ -14,6 +14,24 @@ export const DEMO = {
 // Any constant: two processes seeding at once serialise on it, and the second finds the marker.
 const SEED_LOCK = 7_240_102;
 
+const call = (name: string, argsJson: string, expectedJson: string, hidden: boolean): ExerciseTest => ({
+  name,
+  kind: 'call',
+  argsJson,
+  expectedJson,
+  hidden,
+  points: 1,
+  tolerance: 0,
+});
+const io = (name: string, stdin: string, stdout: string, hidden: boolean): ExerciseTest => ({
+  name,
+  kind: 'io',
+  stdin,
+  stdout,
+  hidden,
+  points: 1,
+});
+
 interface DemoExercise {
   title: string;
   prompt: string;
@@ -35,9 +53,9 @@ const LESSONS: { title: string; body: string; exercises: DemoExercise[] }[] = [
         entrypoint: 'add',
         starterCode: 'function add(a, b) {\n  // your code here\n}\n',
         tests: [
-          { name: 'small numbers', kind: 'call', args: [1, 2], expected: 3, hidden: false },
-          { name: 'negatives', kind: 'call', args: [-4, 1], expected: -3, hidden: false },
-          { name: 'large numbers', kind: 'call', args: [1e9, 1e9], expected: 2e9, hidden: true },
+          call('small numbers', '[1,2]', '3', false),
+          call('negatives', '[-4,1]', '-3', false),
+          call('large numbers', '[1e9,1e9]', '2e9', true),
         ],
       },
       {
@@ -46,10 +64,7 @@ const LESSONS: { title: string; body: string; exercises: DemoExercise[] }[] = [
         language: 'javascript',
         entrypoint: null,
         starterCode: 'let line;\nwhile ((line = readLine()) !== null) {\n  console.log(line);\n}\n',
-        tests: [
-          { name: 'one line', kind: 'io', stdin: 'hello\n', stdout: 'HELLO\n', hidden: false },
-          { name: 'two lines', kind: 'io', stdin: 'a\nb c\n', stdout: 'A\nB C\n', hidden: true },
-        ],
+        tests: [io('one line', 'hello\n', 'HELLO\n', false), io('two lines', 'a\nb c\n', 'A\nB C\n', true)],
       },
     ],
   },
@@ -64,9 +79,9 @@ const LESSONS: { title: string; body: string; exercises: DemoExercise[] }[] = [
         entrypoint: 'factorial',
         starterCode: 'def factorial(n):\n    pass\n',
         tests: [
-          { name: 'zero', kind: 'call', args: [0], expected: 1, hidden: false },
-          { name: 'five', kind: 'call', args: [5], expected: 120, hidden: false },
-          { name: 'twenty', kind: 'call', args: [20], expected: 2432902008176640000, hidden: true },
+          call('zero', '[0]', '1', false),
+          call('five', '[5]', '120', false),
+          call('twenty', '[20]', '2432902008176640000', true),
         ],
       },
       {
@@ -75,10 +90,7 @@ const LESSONS: { title: string; body: string; exercises: DemoExercise[] }[] = [
         language: 'python',
         entrypoint: null,
         starterCode: 'name = input()\nprint(name)\n',
-        tests: [
-          { name: 'Ada', kind: 'io', stdin: 'Ada\n', stdout: 'Hello, Ada!\n', hidden: false },
-          { name: 'Grace', kind: 'io', stdin: 'Grace\n', stdout: 'Hello, Grace!\n', hidden: true },
-        ],
+        tests: [io('Ada', 'Ada\n', 'Hello, Ada!\n', false), io('Grace', 'Grace\n', 'Hello, Grace!\n', true)],
       },
     ],
   },

@@ -1,21 +1,6 @@
+import { exactEqual, minifyJson, parseExact } from '../lib/json-text.ts';
 import type { ExerciseLimits, ExerciseTest, TestResult } from './grading.types.ts';
-import type { RawOutcome } from './sandbox.types.ts';
-
-/** Deep equality of two JSON values: key order ignored, array order kept, true ≠ 1, null ≠ missing. */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bArr = b as unknown[];
-    return a.length === bArr.length && a.every((x, i) => jsonEqual(x, bArr[i]));
-  }
-  const ao = a as Record<string, unknown>;
-  const bo = b as Record<string, unknown>;
-  const keys = Object.keys(ao);
-  if (keys.length !== Object.keys(bo).length) return false;
-  return keys.every((k) => Object.hasOwn(bo, k) && jsonEqual(ao[k], bo[k]));
-}
+import { MAX_SHOWN_OUTPUT, type Printed, type RawOutcome } from './sandbox.types.ts';
 
 /** Output as judged: trailing whitespace of each line and trailing empty lines do not count. */
 export function normaliseOutput(text: string): string {
@@ -31,81 +16,109 @@ export function truncate(text: string, max = 200): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
-function showJson(value: unknown): string {
-  return truncate(JSON.stringify(value) ?? 'undefined');
-}
-
 function describeOutputDifference(expected: string, received: string): string {
   const exp = expected.split('\n');
   const got = received.split('\n');
   const line = exp.findIndex((l, i) => l !== got[i]);
   const at = line === -1 ? exp.length : line;
-  const e = exp[at];
-  const g = got[at];
   const show = (l: string | undefined) =>
     l === undefined ? 'end of output' : JSON.stringify(truncate(l, 120));
-  return `Wrong output at line ${at + 1}: expected ${show(e)}, received ${show(g)}.`;
+  return `Wrong output at line ${at + 1}: expected ${show(exp[at])}, received ${show(got[at])}.`;
 }
 
-const HIDDEN_MESSAGES: Record<RawOutcome['kind'] | 'wrong', string> = {
-  value: 'Wrong answer.',
-  stdout: 'Wrong output.',
-  wrong: 'Wrong answer.',
-  raised: 'The code raised an exception.',
-  timeout: 'Time limit exceeded.',
-  memory: 'Memory limit exceeded.',
-  crashed: 'The program crashed.',
-};
+export const NOT_RUN_AFTER_TIMEOUT = 'Not run: an earlier test exceeded the time limit';
 
-/** Judges one raw observation against its test, on the host: the sandbox never saw `expected`. */
-export function judge(test: ExerciseTest, outcome: RawOutcome, limits: ExerciseLimits): TestResult {
-  const base = { name: test.name, hidden: test.hidden, durationMs: Math.round(outcome.durationMs) };
-  const fail = (kind: keyof typeof HIDDEN_MESSAGES, visible: string): TestResult => ({
-    ...base,
-    passed: false,
-    message: test.hidden ? HIDDEN_MESSAGES[kind] : visible,
-  });
+/** A test's printed output as a result shows it: at most MAX_SHOWN_OUTPUT characters, then a marker. */
+export function shownOutput(printed: Printed | string | undefined): string | null {
+  if (printed === undefined) return null;
+  const { text, size } = typeof printed === 'string' ? { text: printed, size: printed.length } : printed;
+  if (size <= MAX_SHOWN_OUTPUT) return text;
+  return `${text.slice(0, MAX_SHOWN_OUTPUT)}\n… [output truncated: ${size - MAX_SHOWN_OUTPUT} more characters]`;
+}
+
+function printedOf(outcome: RawOutcome): string | null {
   switch (outcome.kind) {
-    case 'timeout':
-      return fail('timeout', `Time limit exceeded (${limits.timeMs} ms).`);
-    case 'memory':
-      return fail('memory', `Memory limit exceeded (${limits.memoryMb} MB).`);
-    case 'crashed':
-      return fail('crashed', `The program crashed: ${truncate(outcome.detail)}`);
+    case 'stdout':
+      return shownOutput(outcome.stdout);
+    case 'value':
     case 'raised':
-      return fail('raised', truncate(outcome.error, 500));
+    case 'memory':
+      return shownOutput(outcome.printed);
+    default:
+      return null;
+  }
+}
+
+/**
+ * Judges one raw observation against its test, on the host: the sandbox never saw `expected`.
+ * `message` is what staff see; for hidden tests the presenter shows students none (API.md), and the
+ * stored message of a hidden test is the full one, so staff can tell why it failed.
+ */
+export function judge(
+  test: ExerciseTest,
+  outcome: RawOutcome,
+  limits: ExerciseLimits & { totalMs: number },
+  language: 'javascript' | 'python',
+): TestResult {
+  const base = {
+    name: test.name,
+    hidden: test.hidden,
+    points: test.points,
+    durationMs: outcome.kind === 'skipped' ? 0 : Math.round(outcome.durationMs),
+    output: printedOf(outcome),
+  };
+  const fail = (message: string): TestResult => ({ ...base, passed: false, message });
+  switch (outcome.kind) {
+    case 'skipped':
+      return fail(
+        outcome.reason === 'timeout'
+          ? NOT_RUN_AFTER_TIMEOUT
+          : `Not run: the submission used up its total grading time (${limits.totalMs / 1000} s)`,
+      );
+    case 'timeout':
+      return fail(`Time limit exceeded (${limits.timeMs} ms).`);
+    case 'memory':
+      return fail(`Memory limit exceeded (${limits.memoryMb} MB).`);
+    case 'crashed':
+      return fail(`The program crashed: ${truncate(outcome.detail)}`);
+    case 'raised':
+      return fail(truncate(outcome.error, 500));
     case 'value': {
-      if (test.kind !== 'call') return fail('crashed', 'The sandbox answered a different kind of test.');
-      let received: unknown;
-      let shown: string;
-      if (outcome.json === null) {
-        received = undefined;
-        shown = 'undefined (no JSON value)';
-      } else {
-        try {
-          received = JSON.parse(outcome.json);
-          shown = showJson(received);
-        } catch {
-          return fail('crashed', 'The return value could not be read.');
-        }
+      if (test.kind !== 'call') return fail('The sandbox answered a different kind of test.');
+      if (outcome.json === null)
+        return fail(`Expected ${truncate(test.expectedJson)}, received undefined (no JSON value).`);
+      let same: boolean;
+      let received: string;
+      try {
+        received = minifyJson(outcome.json);
+        same = exactEqual(parseExact(test.expectedJson), test.expectedJson, parseExact(received), received, {
+          tolerance: test.tolerance,
+          integers: language === 'python' ? 'exact' : 'double',
+        });
+      } catch {
+        return fail('The return value could not be read.');
       }
-      if (received !== undefined && jsonEqual(received, test.expected))
-        return { ...base, passed: true, message: null };
-      return fail('value', `Expected ${showJson(test.expected)}, received ${shown}.`);
+      if (same) return { ...base, passed: true, message: null };
+      return fail(`Expected ${truncate(test.expectedJson)}, received ${truncate(received)}.`);
     }
     case 'stdout': {
-      if (test.kind !== 'io') return fail('crashed', 'The sandbox answered a different kind of test.');
+      if (test.kind !== 'io') return fail('The sandbox answered a different kind of test.');
       const expected = normaliseOutput(test.stdout);
       const received = normaliseOutput(outcome.stdout);
       if (!outcome.truncated && expected === received) return { ...base, passed: true, message: null };
-      if (outcome.truncated) return fail('stdout', 'Output limit exceeded (1,000,000 characters).');
-      return fail('stdout', describeOutputDifference(expected, received));
+      if (outcome.truncated) return fail('Output limit exceeded (1,000,000 characters).');
+      return fail(describeOutputDifference(expected, received));
     }
   }
 }
 
-/** maxScore × passed / total, rounded to 2 decimals. */
-export function scoreOf(maxScore: number, passed: number, total: number): number {
+/** maxScore × points passed / points in all, rounded to 2 decimals. */
+export function scoreOf(
+  maxScore: number,
+  results: ReadonlyArray<{ passed: boolean; points: number }>,
+): number {
+  const total = results.reduce((s, r) => s + r.points, 0);
   if (total === 0) return 0;
+  const passed = results.reduce((s, r) => s + (r.passed ? r.points : 0), 0);
   return Math.round(((maxScore * passed) / total) * 100 + 1e-9) / 100;
 }

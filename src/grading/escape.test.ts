@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSandboxes, grade } from './grade.ts';
+import { callTest, closeTestSandboxes, gradeInTest as grade, ioTest } from '../../test/grading.ts';
 import type { ExerciseTest, GradeOutcome, GradeRequest } from './grading.types.ts';
 
 // The sandbox escape suite: every attack must stay contained (judged as a failed test or an error
 // that is the student's, never an infrastructure failure or a crashed grader), and the next, correct
 // submission must pass — the grader keeps working and nothing leaked from the attacker's run.
 
-afterAll(closeSandboxes);
+afterAll(closeTestSandboxes);
 
 // Small enough to keep the suite fast, large enough that passing probes never time out on a busy machine.
 const limits = { timeMs: 400, memoryMb: 32 };
 const probeTest = (expected: unknown, args: unknown[] = []): ExerciseTest[] => [
-  { name: 'probe', kind: 'call', args, expected, hidden: false },
+  callTest('probe', args, expected),
 ];
 
 function attack(
@@ -246,7 +246,7 @@ def probe():
       language: 'python',
       code: 'while True:\n    print("x" * 1000)\n',
       entrypoint: null,
-      tests: [{ name: 'flood', kind: 'io', stdin: '', stdout: 'x', hidden: false }],
+      tests: [ioTest('flood', '', 'x')],
       limits: { timeMs: 3000, memoryMb: 32 },
       maxScore: 1,
     });
@@ -264,10 +264,7 @@ def probe(n):
         return f(k + 1) + 1
     return f(0)
 `;
-    const out = await py(code, [
-      { name: 'deep', kind: 'call', args: [1], expected: 'ok', hidden: false },
-      { name: 'after', kind: 'call', args: [0], expected: 'ok', hidden: false },
-    ]);
+    const out = await py(code, [callTest('deep', [1], 'ok'), callTest('after', [0], 'ok')]);
     expect(out.status).toBe('failed');
     expect(out.results[0]!.passed).toBe(false);
     // Python 3.11 frames live on the heap: this ends at the time or memory limit (or CPython's own
@@ -278,14 +275,14 @@ def probe(n):
     const segfault = await py(
       'import ctypes\ndef probe(n):\n    return ctypes.string_at(0) if n else "ok"\n',
       [
-        { name: 'crash', kind: 'call', args: [1], expected: 'ok', hidden: false },
-        { name: 'hidden crash', kind: 'call', args: [1], expected: 'ok', hidden: true },
-        { name: 'after', kind: 'call', args: [0], expected: 'ok', hidden: false },
+        callTest('crash', [1], 'ok'),
+        callTest('hidden crash', [1], 'ok', { hidden: true }),
+        callTest('after', [0], 'ok'),
       ],
     );
     expect(segfault.results.map((r) => [r.passed, r.message])).toEqual([
       [false, 'The program crashed: the process ended (signal SIGSEGV)'],
-      [false, 'The program crashed.'],
+      [false, 'The program crashed: the process ended (signal SIGSEGV)'],
       [true, null],
     ]);
     await expectGraderHealthy('python');
@@ -303,10 +300,7 @@ class Int(int):
 def probe(kind):
     return Anything() if kind == 'object' else Int(99)
 `;
-    const faked = await py(eq, [
-      { name: 'object', kind: 'call', args: ['object'], expected: 3, hidden: false },
-      { name: 'int', kind: 'call', args: ['int'], expected: 3, hidden: false },
-    ]);
+    const faked = await py(eq, [callTest('object', ['object'], 3), callTest('int', ['int'], 3)]);
     expect(faked.results.map((r) => r.passed)).toEqual([false, false]);
     expect(faked.results[1]!.message).toBe('Expected 3, received 99.');
 
@@ -323,9 +317,9 @@ def probe():
     return any(secret in t for t in texts)
 `;
     const out = await py(snoop, [
-      { name: 'visible', kind: 'call', args: [], expected: 'VISIBLE-SECRET', hidden: false },
-      { name: 'hidden', kind: 'call', args: [], expected: 'HIDDEN-SECRET', hidden: true },
-      { name: 'io', kind: 'io', stdin: '', stdout: 'OUT-SECRET', hidden: true },
+      callTest('visible', [], 'VISIBLE-SECRET'),
+      callTest('hidden', [], 'HIDDEN-SECRET', { hidden: true }),
+      ioTest('io', '', 'OUT-SECRET', { hidden: true }),
     ]);
     expect(out.infrastructure).toBe(false);
     expect(out.results[0]!.message).toBe('Expected "VISIBLE-SECRET", received false.');
@@ -411,13 +405,56 @@ describe('javascript sandbox escape suite', () => {
       language: 'javascript',
       code: 'for (;;) console.log("x".repeat(1000));',
       entrypoint: null,
-      tests: [{ name: 'flood', kind: 'io', stdin: '', stdout: 'x', hidden: false }],
+      tests: [ioTest('flood', '', 'x')],
       limits: { timeMs: 3000, memoryMb: 32 },
       maxScore: 1,
     });
     expectContainedFailure(flood, /Output limit exceeded/);
     const deep = await js('function probe() { return probe() + 1; }', probeTest(1));
     expectContainedFailure(deep, /stack overflow/i);
+    await expectGraderHealthy('javascript');
+  });
+
+  it('times compiling too: a program slow to parse is stopped at its time limit (issue 9, finding 4)', async () => {
+    // Nested functions that call eval make QuickJS's parser cost grow with the square of the nesting:
+    // this one compiles for about 3.5 s here; the watchdog is armed before parsing starts.
+    let code = '';
+    for (let d = 0; d < 60; d++)
+      code += `function f${d}() { eval(""); ${Array.from({ length: 70 }, (_, i) => `var v${d}_${i} = ${i};`).join(' ')} `;
+    code += `${'}'.repeat(60)}\nfunction probe() { return 1; }`;
+    const started = performance.now();
+    const out = await grade({
+      language: 'javascript',
+      code,
+      entrypoint: 'probe',
+      tests: probeTest(1),
+      limits: { timeMs: 1000, memoryMb: 64 },
+      maxScore: 1,
+    });
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(out).toMatchObject({
+      status: 'error',
+      infrastructure: false,
+      message: 'Loading the program took longer than the time limit (1000 ms).',
+    });
+    await expectGraderHealthy('javascript');
+  });
+
+  it("treats a program nested too deeply to parse as the student's error, which uses an attempt (finding 7)", async () => {
+    for (const code of [
+      `${'('.repeat(30_000)}1${')'.repeat(30_000)};\nfunction probe() { return 1; }`,
+      `function probe() { return ${'['.repeat(30_000)}${']'.repeat(30_000)}; }`,
+    ]) {
+      const out = await js(code, probeTest(1));
+      expect(out).toMatchObject({ status: 'error', infrastructure: false });
+      expect(out.message).toMatch(/nested too deeply/);
+    }
+    const python = await attack(
+      'python',
+      `x = ${'('.repeat(30_000)}1${')'.repeat(30_000)}\ndef probe():\n    return 1\n`,
+      probeTest(1),
+    );
+    expect(python).toMatchObject({ status: 'error', infrastructure: false });
     await expectGraderHealthy('javascript');
   });
 

@@ -1,10 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSandboxes, configureSandboxes, grade, sandboxStatus } from './grade.ts';
+import {
+  callTest,
+  closeTestSandboxes,
+  gradeInTest as grade,
+  ioTest,
+  testSandboxes,
+} from '../../test/grading.ts';
 import type { ExerciseTest, GradeRequest } from './grading.types.ts';
 import { PythonSandbox } from './python/py-sandbox.ts';
+import { sandboxStatus } from './sandboxes.ts';
 
-afterAll(closeSandboxes);
+afterAll(closeTestSandboxes);
 
 const limits = { timeMs: 500, memoryMb: 64 };
 
@@ -13,18 +20,27 @@ function req(
   code: string,
   tests: ExerciseTest[],
   maxScore = 10,
-): GradeRequest {
+): Omit<GradeRequest, 'totalMs'> {
   return { language, code, entrypoint: 'add', tests, limits, maxScore };
 }
 
+const ioJob = {
+  code: '',
+  entrypoint: null,
+  tests: [{ kind: 'io' as const, stdin: '' }],
+  timeMs: 100,
+  memoryMb: 16,
+  totalMs: 5000,
+};
+
 const addTests: ExerciseTest[] = [
-  { name: 'small', kind: 'call', args: [1, 2], expected: 3, hidden: false },
-  { name: 'negative', kind: 'call', args: [-5, 2], expected: -3, hidden: false },
-  { name: 'hidden big', kind: 'call', args: [1e6, 1], expected: 1000001, hidden: true },
+  callTest('small', [1, 2], 3),
+  callTest('negative', [-5, 2], -3),
+  callTest('hidden big', [1e6, 1], 1000001, { hidden: true }),
 ];
 const echoTests: ExerciseTest[] = [
-  { name: 'echo', kind: 'io', stdin: 'hello\nworld\n', stdout: 'HELLO\nWORLD\n', hidden: false },
-  { name: 'empty', kind: 'io', stdin: '', stdout: '', hidden: true },
+  ioTest('echo', 'hello\nworld\n', 'HELLO\nWORLD\n'),
+  ioTest('empty', '', '', { hidden: true }),
 ];
 
 const programs = {
@@ -62,19 +78,108 @@ describe.each(['javascript', 'python'] as const)('grade (%s)', (language) => {
     for (const r of out.results) expect(r.durationMs).toBeGreaterThanOrEqual(0);
   });
 
-  it('fails wrong answers, explains visible tests and keeps hidden ones generic', async () => {
+  it('fails wrong answers and explains every test (students see no hidden message: the presenter masks it)', async () => {
     const out = await grade(req(language, p.wrongAdd, addTests));
     expect(out.status).toBe('failed');
     expect(out.score).toBe(0);
     expect(out.results[0]!.message).toBe('Expected 3, received -1.');
-    expect(out.results[2]!.message).toBe('Wrong answer.');
+    expect(out.results[2]!.message).toBe('Expected 1000001, received 999999.');
+  });
+
+  it('stops at the first test that exceeds its time limit: one time limit, not one per test', async () => {
+    const code =
+      language === 'javascript'
+        ? 'function add(a, b) { if (a === 2) for (;;); return a + b; }'
+        : 'def add(a, b):\n    while a == 2:\n        pass\n    return a + b\n';
+    const tests = [
+      callTest('first', [1, 1], 2),
+      callTest('loops', [2, 2], 4),
+      ...Array.from({ length: 8 }, (_, i) => callTest(`after ${i}`, [2, 2], 4)),
+    ];
+    const started = performance.now();
+    const out = await grade({ ...req(language, code, tests), limits: { timeMs: 300, memoryMb: 32 } });
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(out.status).toBe('failed');
+    expect(out.results.map((r) => [r.passed, r.message])).toEqual([
+      [true, null],
+      [false, 'Time limit exceeded (300 ms).'],
+      ...Array.from({ length: 8 }, () => [false, 'Not run: an earlier test exceeded the time limit']),
+    ]);
+    expect(out.score).toBe(1);
+  });
+
+  it("stops at the submission's total grading time, whatever tests × limits add up to", async () => {
+    const code =
+      language === 'javascript'
+        ? 'function add(a, b) { const end = Date.now() + 200; while (Date.now() < end); return a + b; }'
+        : 'import time\ndef add(a, b):\n    end = time.monotonic() + 0.2\n    while time.monotonic() < end:\n        pass\n    return a + b\n';
+    const tests = Array.from({ length: 10 }, (_, i) => callTest(`t${i}`, [1, 1], 2));
+    const started = performance.now();
+    const out = await grade({
+      ...req(language, code, tests),
+      limits: { timeMs: 1000, memoryMb: 32 },
+      totalMs: 700,
+    });
+    expect(performance.now() - started).toBeLessThan(3000);
+    const passed = out.results.filter((r) => r.passed).length;
+    expect(passed).toBeGreaterThanOrEqual(1);
+    expect(passed).toBeLessThanOrEqual(4);
+    expect(out.results.at(-1)!.message).toBe(
+      'Not run: the submission used up its total grading time (0.7 s)',
+    );
+  });
+
+  it('shows what each test printed, truncated at 4 kB', async () => {
+    const code =
+      language === 'javascript'
+        ? 'function add(a, b) { console.log("adding", a, b); if (a > 5) console.log("y".repeat(10000)); return a + b; }'
+        : 'def add(a, b):\n    print("adding", a, b)\n    if a > 5:\n        print("y" * 10000)\n    return a + b\n';
+    const out = await grade(req(language, code, [callTest('one', [1, 2], 3), callTest('big', [9, 1], 10)]));
+    expect(out.results[0]).toMatchObject({ passed: true, output: 'adding 1 2\n' });
+    expect(out.results[1]!.output).toMatch(
+      /^adding 9 1\ny{4085}\n… \[output truncated: 5916 more characters\]$/,
+    );
+    const io = await grade(req(language, p.echo, [ioTest('echo', 'hi\n', 'HI\n')]));
+    expect(io.results[0]!.output).toBe('HI   \n');
+  });
+
+  it('weights tests by points and compares numbers within a tolerance', async () => {
+    const out = await grade(
+      req(language, p.wrongAdd, [
+        callTest('heavy', [5, 0], 5, { points: 3 }),
+        callTest('light', [1, 2], 3, { points: 1 }),
+      ]),
+    );
+    expect(out).toMatchObject({ status: 'failed', score: 7.5 });
+    const code =
+      language === 'javascript'
+        ? 'function add(a, b) { return a / b; }'
+        : 'def add(a, b):\n    return a / b\n';
+    const third = await grade(
+      req(language, code, [
+        callTest('loose', [1, 3], 0.3333, { tolerance: 1e-3 }),
+        callTest('exact', [1, 3], 0.3333),
+      ]),
+    );
+    expect(third.results.map((r) => r.passed)).toEqual([true, false]);
+  });
+
+  it('hands arguments over with their key order as written', async () => {
+    const code =
+      language === 'javascript'
+        ? 'function add(o, b) { return Object.keys(o); }'
+        : 'def add(o, b):\n    return list(o.keys())\n';
+    const out = await grade(
+      req(language, code, [callTest('order', { json: '[{"bb":1,"a":2},0]' }, ['bb', 'a'])]),
+    );
+    expect(out.results[0]).toMatchObject({ passed: true });
   });
 
   it('rounds partial scores to 2 decimals', async () => {
     const tests: ExerciseTest[] = [
-      { name: 'a', kind: 'call', args: [1, 1], expected: 2, hidden: false },
-      { name: 'b', kind: 'call', args: [1, 1], expected: 3, hidden: false },
-      { name: 'c', kind: 'call', args: [1, 1], expected: 4, hidden: false },
+      callTest('a', [1, 1], 2),
+      callTest('b', [1, 1], 3),
+      callTest('c', [1, 1], 4),
     ];
     const out = await grade(req(language, p.add, tests, 10));
     expect(out).toMatchObject({ status: 'failed', score: 3.33, message: '1 of 3 tests passed.' });
@@ -82,13 +187,7 @@ describe.each(['javascript', 'python'] as const)('grade (%s)', (language) => {
 
   it('compares deep JSON values', async () => {
     const tests: ExerciseTest[] = [
-      {
-        name: 'deep',
-        kind: 'call',
-        args: [{ b: 1, a: 2 }, [1, 2, 3]],
-        expected: { t: true, none: null, total: 6, keys: ['a', 'b'] },
-        hidden: false,
-      },
+      callTest('deep', [{ b: 1, a: 2 }, [1, 2, 3]], { t: true, none: null, total: 6, keys: ['a', 'b'] }),
     ];
     expect((await grade(req(language, p.structured, tests))).status).toBe('passed');
   });
@@ -96,9 +195,7 @@ describe.each(['javascript', 'python'] as const)('grade (%s)', (language) => {
   it('runs io tests ignoring trailing whitespace', async () => {
     const out = await grade(req(language, p.echo, echoTests));
     expect(out.status).toBe('passed');
-    const wrong = await grade(
-      req(language, p.echo, [{ name: 'x', kind: 'io', stdin: 'a\n', stdout: 'B\n', hidden: false }]),
-    );
+    const wrong = await grade(req(language, p.echo, [ioTest('x', 'a\n', 'B\n')]));
     expect(wrong.results[0]!.message).toBe('Wrong output at line 1: expected "B", received "A".');
   });
 
@@ -162,8 +259,8 @@ describe.each(['javascript', 'python'] as const)('grade (%s)', (language) => {
         ? 'const seen = []; function add(a, b) { seen.push(a); return seen; }'
         : 'seen = []\ndef add(a, b):\n    seen.append(a)\n    return seen\n';
     const tests: ExerciseTest[] = [
-      { name: 'secret', kind: 'call', args: [424242, 0], expected: 0, hidden: true },
-      { name: 'shown', kind: 'call', args: [1, 2], expected: 3, hidden: false },
+      callTest('secret', [424242, 0], 0, { hidden: true }),
+      callTest('shown', [1, 2], 3),
     ];
     const out = await grade(req(language, remember, tests));
     expect(out.results.map((r) => r.name)).toEqual(['secret', 'shown']);
@@ -175,33 +272,45 @@ describe.each(['javascript', 'python'] as const)('grade (%s)', (language) => {
 });
 
 describe('python specifics', () => {
+  it('compares integers exactly (big ints), and keeps key order that JSON.parse would change', async () => {
+    const code = 'def add(a, b):\n    return a + b\n';
+    const out = await grade(
+      req('python', code, [
+        callTest('2**64', { json: '[18446744073709551615,1]' }, { json: '18446744073709551616' }),
+        callTest('off by one', { json: '[18446744073709551616,1]' }, { json: '18446744073709551616' }),
+      ]),
+    );
+    expect(out.results.map((r) => [r.passed, r.message])).toEqual([
+      [true, null],
+      [false, 'Expected 18446744073709551616, received 18446744073709551617.'],
+    ]);
+    const keys = await grade(
+      req('python', 'def add(o, b):\n    return list(o)\n', [
+        callTest('integer-like keys', { json: '[{"b":1,"2":2,"a":3},0]' }, ['b', '2', 'a']),
+      ]),
+    );
+    expect(keys.results[0]).toMatchObject({ passed: true });
+  });
+
   it('imports for call tests and runs as __main__ for io tests', async () => {
     const code =
       'def add(a, b):\n    return __name__\nif __name__ == "__main__":\n    print(input(), __name__)\n';
     const out = await grade({
-      ...req('python', code, [
-        { name: 'call', kind: 'call', args: [1, 2], expected: 'submission', hidden: false },
-        { name: 'io', kind: 'io', stdin: 'hi\n', stdout: 'hi __main__\n', hidden: false },
-      ]),
+      ...req('python', code, [callTest('call', [1, 2], 'submission'), ioTest('io', 'hi\n', 'hi __main__\n')]),
     });
     expect(out.results.map((r) => r.message)).toEqual([null, null]);
   });
 
   it('ends a program early with exit()', async () => {
     const code = 'print("before")\nexit()\nprint("after")\n';
-    const out = await grade(
-      req('python', code, [{ name: 'x', kind: 'io', stdin: '', stdout: 'before\n', hidden: false }]),
-    );
+    const out = await grade(req('python', code, [ioTest('x', '', 'before\n')]));
     expect(out.status).toBe('passed');
   });
 
   it('turns tuples into lists and refuses values with no JSON form', async () => {
     const code = 'def add(a, b):\n    return (a, b) if a else {1, 2}\n';
     const out = await grade(
-      req('python', code, [
-        { name: 'tuple', kind: 'call', args: [1, 2], expected: [1, 2], hidden: false },
-        { name: 'set', kind: 'call', args: [0, 2], expected: [1, 2], hidden: false },
-      ]),
+      req('python', code, [callTest('tuple', [1, 2], [1, 2]), callTest('set', [0, 2], [1, 2])]),
     );
     expect(out.results[0]!.passed).toBe(true);
     expect(out.results[1]!.message).toMatch(/ValueError: the return value is a set/);
@@ -209,52 +318,52 @@ describe('python specifics', () => {
 
   it('is an infrastructure error naming the package when bubblewrap is missing', async () => {
     const sandbox = new PythonSandbox({ bwrap: '/nonexistent/bwrap' });
-    const run = await sandbox.run({
-      code: '',
-      entrypoint: null,
-      tests: [{ kind: 'io', stdin: '' }],
-      timeMs: 100,
-      memoryMb: 16,
-    });
+    const run = await sandbox.run(ioJob);
     expect(run).toMatchObject({ kind: 'error', infrastructure: true });
     expect(run.kind === 'error' && run.message).toMatch(/apt-get install bubblewrap/);
+    expect(await sandbox.unavailable()).toMatch(/namespaces layer is missing.*apt-get install bubblewrap/);
+    const layers = (await sandbox.layers()).layers;
+    expect(layers.find((l) => l.name === 'namespaces')).toMatchObject({ active: false, essential: true });
+    // JavaScript is unaffected.
+    const js = await grade(req('javascript', programs.javascript.add, addTests));
+    expect(js.status).toBe('passed');
+  });
 
-    await configureSandboxes({ bwrap: '/nonexistent/bwrap' });
-    try {
-      const out = await grade(req('python', programs.python.add, addTests));
-      expect(out).toMatchObject({ status: 'error', score: 0, infrastructure: true });
-      const status = await sandboxStatus();
-      expect(status.python.ok).toBe(false);
-      expect(status.python.detail).toMatch(/bubblewrap/);
-    } finally {
-      await configureSandboxes({ bwrap: undefined });
-    }
+  it('refuses to grade Python without its seccomp filter (an essential layer), naming the package', async () => {
+    const sandbox = new PythonSandbox({ seccompPython: '/nonexistent/python3' });
+    const run = await sandbox.run(ioJob);
+    expect(run).toMatchObject({
+      kind: 'error',
+      infrastructure: true,
+      message: expect.stringMatching(
+        /seccomp layer is missing.*python3-seccomp.*does not count as an attempt/,
+      ),
+    });
   });
 
   it('is an infrastructure error when the sandbox cannot start', async () => {
-    const sandbox = new PythonSandbox({ bwrap: '/bin/false' });
-    const run = await sandbox.run({
-      code: '',
-      entrypoint: null,
-      tests: [{ kind: 'io', stdin: '' }],
-      timeMs: 100,
-      memoryMb: 16,
-    });
+    const noPython = new PythonSandbox({ python: '/nonexistent/python3' });
+    expect(await noPython.unavailable()).toMatch(/apt-get install python3/);
+    // Passes the probe (bwrap works), but every box then fails to start.
+    const sandbox = new PythonSandbox({ prlimit: '/bin/false' });
+    const run = await sandbox.run(ioJob);
     expect(run).toMatchObject({
       kind: 'error',
       infrastructure: true,
       message: expect.stringMatching(/could not start/),
     });
-    const noPython = new PythonSandbox({ python: '/nonexistent/python3' });
-    expect(noPython.unavailable()).toMatch(/apt-get install python3/);
   });
 });
 
 describe('sandboxStatus', () => {
-  it('reports both sandboxes working', async () => {
-    const status = await sandboxStatus();
+  it('reports both sandboxes working, and the Python isolation layers', async () => {
+    const status = await sandboxStatus(testSandboxes());
     expect(status.javascript).toMatchObject({ ok: true });
     expect(status.python).toMatchObject({ ok: true });
+    const layers = Object.fromEntries(status.pythonIsolation.map((l) => [l.name, l]));
+    for (const name of ['namespaces', 'seccomp', 'rlimits'])
+      expect(layers[name], name).toMatchObject({ active: true, essential: true });
+    expect(Object.keys(layers).sort()).toEqual(['box uids', 'cgroups', 'namespaces', 'rlimits', 'seccomp']);
   });
 });
 

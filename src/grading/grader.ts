@@ -1,13 +1,15 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
+import pRetry from 'p-retry';
 import pino from 'pino';
 import client from 'prom-client';
 import type { Config } from '../config.ts';
+import type { Db } from '../db/client.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { pruneExpired } from '../db/housekeeping.ts';
 import { BoundedPool } from '../db/pool.ts';
 import * as schema from '../db/schema/index.ts';
 import { startListener } from '../realtime/listener.ts';
-import { closeSandboxes, grade } from './grade.ts';
+import { grade } from './grade.ts';
 import type { GradeOutcome } from './grading.types.ts';
 import {
   type ClaimedJob,
@@ -19,6 +21,7 @@ import {
   renewLeases,
 } from './queue.ts';
 import { createGradingLatency } from './queue-metrics.ts';
+import { createSandboxes, type Sandboxes } from './sandboxes.ts';
 
 export interface GraderOptions {
   /** A claimed job's lease; renewed every third of it while the job runs. */
@@ -33,6 +36,8 @@ export interface GraderOptions {
   stopGraceMs?: number;
   /** How often to prune expired sessions, old login failures and old events (graders do the housekeeping). */
   housekeepingMs?: number;
+  /** Sandboxes to grade in; by default the grader creates its own from the config and closes them on stop. */
+  sandboxes?: Sandboxes;
   registry?: client.Registry;
 }
 
@@ -40,18 +45,62 @@ export const GAVE_UP_MESSAGE =
   'Grading failed repeatedly for reasons outside your code (a grader stopped mid-job). ' +
   'This submission does not count as an attempt; submit again.';
 
-const INFRA_ERROR: GradeOutcome = {
+const infrastructureError = (message: string): GradeOutcome => ({
   status: 'error',
   score: 0,
-  message: null,
+  message,
   results: [],
   infrastructure: true,
-};
+});
 
-// Sandboxes are per process; they close when the last grader of the process stops.
-let runningGraders = 0;
+/** Retrying while the database is down: 200 ms, doubling, at most 5 s apart. */
+const DB_BACKOFF = { forever: true, minTimeout: 200, maxTimeout: 5000, factor: 2, randomize: true } as const;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A job's verdict, from the sandboxes; never throws. */
+async function run(
+  sandboxes: Sandboxes,
+  config: Config,
+  job: ClaimedJob,
+  maxTries: number,
+  log: pino.Logger,
+) {
+  if (job.attempts > maxTries) return infrastructureError(GAVE_UP_MESSAGE);
+  try {
+    return await grade(sandboxes, {
+      language: job.language,
+      code: job.code,
+      entrypoint: job.entrypoint,
+      tests: job.tests,
+      limits: job.limits,
+      maxScore: job.maxScore,
+      totalMs: config.GRADING_MAX_SUBMISSION_MS,
+    });
+  } catch (err) {
+    log.error({ err, submissionId: job.submissionId }, 'sandbox failed');
+    return infrastructureError('The sandbox is unavailable; this submission does not count as an attempt.');
+  }
+}
+
+/**
+ * Stores a verdict, retrying with backoff while Postgres is unavailable, until it is stored or the
+ * job is handed back (`signal`). A verdict refused for another reason is replaced by an
+ * infrastructure error after three tries rather than retried forever.
+ */
+async function record(db: Db, job: ClaimedJob, verdict: GradeOutcome, signal: AbortSignal, log: pino.Logger) {
+  let outcome = verdict;
+  let refusals = 0;
+  return pRetry(() => recordOutcome(db, job, outcome), {
+    ...DB_BACKOFF,
+    signal,
+    onFailedAttempt: (err) => {
+      log.warn({ err: err.message, submissionId: job.submissionId }, 'could not record; retrying');
+      if (!isDatabaseUnavailable(err) && ++refusals >= 3)
+        outcome = infrastructureError(
+          'The result could not be stored; this submission does not count as an attempt.',
+        );
+    },
+  }).catch(() => null);
+}
 
 /**
  * A grader: claims jobs from the queue (woken by NOTIFY, polling as a fallback), runs up to
@@ -64,14 +113,13 @@ export async function startGrader(
   options: GraderOptions = {},
 ): Promise<{ stop(): Promise<void> }> {
   const leaseMs = options.leaseMs ?? 30_000;
-  const watchdogMs = options.watchdogMs ?? 1000;
   const maxTries = options.maxTries ?? 3;
   const pollMs = options.pollMs ?? 2000;
   const stopGraceMs = options.stopGraceMs ?? 10_000;
-  const housekeepingMs = options.housekeepingMs ?? 5 * 60_000;
   const name = `lab:${config.INSTANCE_NAME || `grader-${process.pid}`}`;
   const log = pino({ level: config.LOG_LEVEL, name });
   const latency = createGradingLatency(options.registry ?? new client.Registry());
+  const sandboxes = options.sandboxes ?? createSandboxes(config, { log });
 
   // GRADER_POOL_MAX in total: the LISTEN connection plus a pool for claims and results.
   const pool = new BoundedPool({
@@ -92,8 +140,7 @@ export async function startGrader(
     woken = true;
     wake?.();
   };
-  const inflight = new Map<number, ClaimedJob>();
-  const abandoned = new Set<number>();
+  const inflight = new Map<number, { job: ClaimedJob; handBack: AbortController }>();
 
   const renew = () =>
     renewLeases(db, [...inflight.keys()], leaseMs, listener.backendPid()).catch((err) =>
@@ -119,90 +166,49 @@ export async function startGrader(
   await new Promise<void>((resolve) => {
     listening = resolve;
   });
-  runningGraders += 1;
 
-  async function run(job: ClaimedJob) {
-    let outcome: GradeOutcome;
-    if (job.attempts > maxTries) {
-      outcome = { ...INFRA_ERROR, message: GAVE_UP_MESSAGE };
-    } else {
-      try {
-        outcome = await grade({
-          language: job.language,
-          code: job.code,
-          entrypoint: job.entrypoint,
-          tests: job.tests,
-          limits: job.limits,
-          maxScore: job.maxScore,
-        });
-      } catch (err) {
-        log.error({ err, submissionId: job.submissionId }, 'sandbox failed');
-        outcome = {
-          ...INFRA_ERROR,
-          message: 'The sandbox is unavailable; this submission does not count as an attempt.',
-        };
-      }
-    }
-    // Postgres may be down right now: keep trying until it is back, unless the job was handed back.
-    let failures = 0;
-    for (let backoff = 200; !abandoned.has(job.jobId); backoff = Math.min(backoff * 2, 5000)) {
-      try {
-        const recorded = await recordOutcome(db, job, outcome);
-        if (recorded) {
-          const seconds = (recorded.gradedAt.getTime() - job.createdAt.getTime()) / 1000;
-          latency.observe(seconds);
-          log.info(
-            { submissionId: job.submissionId, status: outcome.status, latencyMs: seconds * 1000 },
-            'graded',
-          );
-        } else {
-          log.info({ submissionId: job.submissionId }, 'result superseded (regraded or taken over); ignored');
-        }
-        break;
-      } catch (err) {
-        log.warn(
-          { err: (err as Error).message, submissionId: job.submissionId },
-          'could not record; retrying',
-        );
-        // A verdict the database refuses for another reason than being down would be retried forever.
-        if (!isDatabaseUnavailable(err) && ++failures >= 3)
-          outcome = {
-            ...INFRA_ERROR,
-            message: 'The result could not be stored; this submission does not count as an attempt.',
-          };
-        await sleep(backoff);
-      }
+  /** claim → run → record, for one job. */
+  async function handle(job: ClaimedJob, handBack: AbortController) {
+    const verdict = await run(sandboxes, config, job, maxTries, log);
+    const recorded = await record(db, job, verdict, handBack.signal, log);
+    if (recorded) {
+      const seconds = (recorded.gradedAt.getTime() - job.createdAt.getTime()) / 1000;
+      latency.observe(seconds);
+      log.info(
+        { submissionId: job.submissionId, status: verdict.status, latencyMs: seconds * 1000 },
+        'graded',
+      );
+    } else if (!handBack.signal.aborted) {
+      log.info({ submissionId: job.submissionId }, 'result superseded (regraded or taken over); ignored');
     }
     inflight.delete(job.jobId);
-    abandoned.delete(job.jobId);
     nudge();
   }
 
-  async function loop() {
-    let backoff = 200;
+  async function claimLoop() {
     while (!stopping) {
       woken = false;
       const free = config.GRADER_CONCURRENCY - inflight.size;
       let claimed = 0;
       if (free > 0) {
-        try {
-          const jobs = await claimJobs(db, { limit: free, lockerPid: listener.backendPid(), leaseMs });
-          backoff = 200;
-          claimed = jobs.length;
-          for (const job of jobs) {
-            inflight.set(job.jobId, job);
-            void run(job);
-          }
-        } catch (err) {
-          log.warn({ err: (err as Error).message }, 'cannot claim jobs (database unavailable?); retrying');
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
-          continue;
+        const jobs = await pRetry(
+          () => claimJobs(db, { limit: free, lockerPid: listener.backendPid(), leaseMs }),
+          {
+            ...DB_BACKOFF,
+            shouldRetry: () => !stopping,
+            onFailedAttempt: (err) =>
+              log.warn({ err: err.message }, 'cannot claim jobs (database unavailable?); retrying'),
+          },
+        ).catch(() => []);
+        claimed = jobs.length;
+        for (const job of jobs) {
+          const handBack = new AbortController();
+          inflight.set(job.jobId, { job, handBack });
+          void handle(job, handBack);
         }
       }
       // A full batch suggests more are waiting: claim again at once.
-      if (free > 0 && claimed === free) continue;
-      if (woken) continue;
+      if (stopping || (free > 0 && claimed === free) || woken) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollMs);
         wake = () => {
@@ -224,14 +230,17 @@ export async function startGrader(
         }
       })
       .catch(() => {});
-  }, watchdogMs);
+  }, options.watchdogMs ?? 1000);
   // API instances stay free of background work; pruning from several graders at once is harmless.
-  const housekeeping = setInterval(() => {
-    pruneExpired(db)
-      .then((pruned) => log.info({ pruned }, 'housekeeping'))
-      .catch((err) => log.warn({ err: (err as Error).message }, 'housekeeping failed; will retry'));
-  }, housekeepingMs);
-  const looping = loop();
+  const housekeeping = setInterval(
+    () => {
+      pruneExpired(db)
+        .then((pruned) => log.info({ pruned }, 'housekeeping'))
+        .catch((err) => log.warn({ err: (err as Error).message }, 'housekeeping failed; will retry'));
+    },
+    options.housekeepingMs ?? 5 * 60_000,
+  );
+  const looping = claimLoop();
   log.info({ concurrency: config.GRADER_CONCURRENCY }, 'grader started');
 
   return {
@@ -241,10 +250,10 @@ export async function startGrader(
       nudge();
       await looping;
       const deadline = Date.now() + stopGraceMs;
-      while (inflight.size > 0 && Date.now() < deadline) await sleep(50);
+      while (inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       if (inflight.size > 0) {
         const ids = [...inflight.keys()];
-        for (const id of ids) abandoned.add(id);
+        for (const { handBack } of inflight.values()) handBack.abort();
         await releaseJobs(db, ids).catch((err) =>
           log.warn(
             { err: (err as Error).message },
@@ -257,8 +266,7 @@ export async function startGrader(
       clearInterval(housekeeping);
       await listener.stop();
       await pool.end().catch(() => {});
-      runningGraders -= 1;
-      if (runningGraders === 0) await closeSandboxes();
+      if (!options.sandboxes) await sandboxes.close();
       log.info('grader stopped');
     },
   };

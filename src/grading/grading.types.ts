@@ -1,7 +1,7 @@
 import type { ExerciseLimits, ExerciseTest } from '../db/schema/exercises.ts';
 import type { TestResult } from '../db/schema/submissions.ts';
 
-/** What a grader hands to a sandbox: one submission against one exercise's tests. */
+/** What a grader hands to the sandboxes: one submission against one exercise's tests. */
 export interface GradeRequest {
   language: 'javascript' | 'python';
   code: string;
@@ -9,6 +9,8 @@ export interface GradeRequest {
   tests: ExerciseTest[];
   limits: ExerciseLimits;
   maxScore: number;
+  /** The submission's whole grading budget (GRADING_MAX_SUBMISSION_MS), whatever tests × limits add up to. */
+  totalMs: number;
 }
 
 /**

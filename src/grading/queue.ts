@@ -10,43 +10,61 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
  *  - pickup: pg-boss 10 only polls (minimum 500 ms, default 2 s); a NOTIFY in the submit
  *    transaction wakes an idle grader in a few ms, which keeps submit→result well under a second.
  *  - crash recovery: pg-boss 10 has no heartbeat, only a fixed per-job expiry checked by maintenance
- *    (started_on + expire_in < now()), and the expiry must exceed the longest legitimate job
- *    (100 tests × 10 s). Here a job's lease names the grader's Postgres backend; a grader killed with
- *    SIGKILL disappears from pg_stat_activity at once and its jobs are requeued on the next
- *    watchdog tick (1 s), and a lease renewed by heartbeat covers hung or partitioned graders.
+ *    (started_on + expire_in < now()), and the expiry must exceed the longest legitimate job.
+ *    Here a job's lease names the grader's Postgres backend; a grader killed with SIGKILL disappears
+ *    from pg_stat_activity at once and its jobs are requeued on the next watchdog tick (1 s), with
+ *    a backoff (run_at), and a lease renewed by heartbeat covers hung or partitioned graders.
  * Exactly-once: each claim bumps submissions.grading_generation and a result is recorded only for
  * the current generation while the submission is still queued/running, so a late duplicate from a
  * grader that was presumed dead changes nothing.
+ * Fairness: a user has at most one job running at a time (their others wait; everyone else's are
+ * claimed meanwhile), and new submissions (priority 0) go before regrades (priority 1).
+ * Lock order, everywhere: the job row, then the submission row (claim, record, regrade), so a
+ * regrade burst and a claim cannot deadlock.
  */
 
 export const JOBS_CHANNEL = 'lab_jobs';
 export const EVENTS_CHANNEL = 'lab_events';
 
+export const PRIORITY = { submission: 0, regrade: 1 } as const;
+
+// Claims take turns (a transaction-level advisory lock): "no other job of this user is running"
+// must be read after the previous claim committed, which one statement's snapshot cannot promise.
+const CLAIM_LOCK = 7_240_102;
+
 /** Queues grading of a new submission; call inside the transaction that inserts it. */
-export async function enqueueGrading(tx: Tx, job: { submissionId: string; courseId: string }) {
-  await tx.insert(gradingJobs).values(job);
+export async function enqueueGrading(
+  tx: Tx,
+  job: { submissionId: string; courseId: string; userId: string },
+) {
+  await tx.insert(gradingJobs).values({ ...job, priority: PRIORITY.submission });
   await tx.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
 }
 
 /**
- * Puts every submission of an exercise back in the queue (a regrade with the current tests).
- * The generation bump voids any result still being computed with the old tests.
+ * Puts every submission of an exercise back in the queue (a regrade with the current tests), behind
+ * new submissions. The generation bump voids any result still being computed with the old tests.
  * Only the status changes: the previous score, message, results and graded_at stay until
  * recordOutcome replaces them all in one update, so the gradebook and the submission keep showing
  * the previous verdict while a large regrade works through the queue.
  */
 export async function requeueExercise(tx: Tx, exerciseId: string): Promise<number> {
+  // Lock order: the jobs that exist first (waiting for a claim or a record in progress), then the submissions.
+  await tx.execute(sql`
+    select j.id from grading_jobs j join submissions s on s.id = j.submission_id
+     where s.exercise_id = ${exerciseId} order by j.id for update of j`);
   const result = await tx.execute<{ n: number }>(sql`
     with subs as (
       update submissions
          set status = 'queued', grading_generation = grading_generation + 1
        where exercise_id = ${exerciseId}
-      returning id, course_id
+      returning id, course_id, user_id
     ), jobs as (
-      insert into grading_jobs (submission_id, course_id)
-      select id, course_id from subs
+      insert into grading_jobs (submission_id, course_id, user_id, priority)
+      select id, course_id, user_id, ${PRIORITY.regrade} from subs
       on conflict (submission_id) do update
-         set attempts = 0, locker_pid = null, locked_until = null, run_at = now()
+         set attempts = 0, locker_pid = null, locked_until = null, run_at = now(),
+             priority = least(grading_jobs.priority, excluded.priority)
       returning 1
     )
     select count(*)::int as n, pg_notify(${JOBS_CHANNEL}, '') from jobs`);
@@ -56,6 +74,7 @@ export async function requeueExercise(tx: Tx, exerciseId: string): Promise<numbe
 export interface ClaimedJob {
   jobId: number;
   submissionId: string;
+  userId: string;
   /** Claims of this job so far, this one included. */
   attempts: number;
   generation: number;
@@ -68,40 +87,51 @@ export interface ClaimedJob {
   maxScore: number;
 }
 
-/** Claims up to `limit` runnable jobs (unlocked or with an expired lease) and marks them running. */
+/**
+ * Claims up to `limit` runnable jobs (unlocked or with an expired lease, run_at reached), at most
+ * one per user and none of a user who already has one running, and marks them running.
+ */
 export async function claimJobs(
   db: Db,
   opts: { limit: number; lockerPid: number | null; leaseMs: number },
 ): Promise<ClaimedJob[]> {
-  const result = await db.execute<Omit<ClaimedJob, 'createdAt'> & { createdAt: string }>(sql`
-    with picked as (
-      select id from grading_jobs
-       where run_at <= now() and (locked_until is null or locked_until < now())
-       order by run_at, id
-       limit ${opts.limit}
-       for update skip locked
-    ), claimed as (
-      update grading_jobs j
-         set locker_pid = ${opts.lockerPid}::int,
-             locked_until = now() + make_interval(secs => ${opts.leaseMs / 1000}),
-             attempts = j.attempts + 1
-        from picked
-       where j.id = picked.id
-      returning j.id, j.submission_id, j.attempts
-    ), started as (
-      update submissions s
-         set status = 'running', grading_generation = s.grading_generation + 1
-        from claimed
-       where s.id = claimed.submission_id
-      returning s.id, s.grading_generation, s.code, s.exercise_id, s.created_at
-    )
-    select c.id::int as "jobId", st.id as "submissionId", c.attempts, st.grading_generation as generation,
-           st.created_at as "createdAt", st.code, e.language, e.entrypoint, e.tests, e.limits,
-           e.max_score as "maxScore"
-      from claimed c
-      join started st on st.id = c.submission_id
-      join exercises e on e.id = st.exercise_id`);
-  return result.rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${CLAIM_LOCK})`);
+    const result = await tx.execute<Omit<ClaimedJob, 'createdAt'> & { createdAt: string }>(sql`
+      with candidates as (
+        select distinct on (j.user_id) j.id, j.priority, j.run_at
+          from grading_jobs j
+         where j.run_at <= now() and (j.locked_until is null or j.locked_until < now())
+           and not exists (select 1 from grading_jobs r
+                            where r.user_id = j.user_id and r.locked_until >= now())
+         order by j.user_id, j.priority, j.run_at, j.id
+      ), picked as (
+        select j.id from grading_jobs j
+         where j.id in (select id from candidates order by priority, run_at, id limit ${opts.limit})
+         for update skip locked
+      ), claimed as (
+        update grading_jobs j
+           set locker_pid = ${opts.lockerPid}::int,
+               locked_until = now() + make_interval(secs => ${opts.leaseMs / 1000}),
+               attempts = j.attempts + 1
+          from picked
+         where j.id = picked.id
+        returning j.id, j.submission_id, j.attempts
+      ), started as (
+        update submissions s
+           set status = 'running', grading_generation = s.grading_generation + 1
+          from claimed
+         where s.id = claimed.submission_id
+        returning s.id, s.user_id, s.grading_generation, s.code, s.exercise_id, s.created_at
+      )
+      select c.id::int as "jobId", st.id as "submissionId", st.user_id as "userId", c.attempts,
+             st.grading_generation as generation, st.created_at as "createdAt", st.code, e.language,
+             e.entrypoint, e.tests, e.limits, e.max_score as "maxScore"
+        from claimed c
+        join started st on st.id = c.submission_id
+        join exercises e on e.id = st.exercise_id`);
+    return result.rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
+  });
 }
 
 /**
@@ -119,12 +149,15 @@ export async function renewLeases(db: Db, jobIds: number[], leaseMs: number, loc
 
 /**
  * The watchdog: frees jobs whose lease expired or whose grader's backend is gone (killed, crashed),
- * so any grader can claim them again. Returns how many were freed.
+ * so any grader can claim them again after a backoff that doubles with each claim (1 s, 2 s, 4 s …,
+ * at most a minute): a submission that takes graders down with it does not take them all down at once.
  */
 export async function releaseOrphanedJobs(db: Db): Promise<number> {
   const result = await db.execute<{ n: number }>(sql`
     with freed as (
-      update grading_jobs j set locker_pid = null, locked_until = null
+      update grading_jobs j
+         set locker_pid = null, locked_until = null,
+             run_at = now() + make_interval(secs => least(60, power(2, greatest(j.attempts - 1, 0))))
        where j.locked_until is not null
          and (j.locked_until < now()
               or (j.locker_pid is not null
@@ -162,6 +195,9 @@ export async function recordOutcome(
 ): Promise<Recorded | null> {
   const outcome = storable(verdict);
   return db.transaction(async (tx) => {
+    // The job row first (see the lock order above); a regrade holding it makes this wait, then see
+    // the new generation and record nothing.
+    await tx.execute(sql`select 1 from grading_jobs where submission_id = ${job.submissionId} for update`);
     const updated = await tx.execute<Record<string, unknown>>(sql`
       update submissions
          set status = ${outcome.status}, score = ${outcome.score}, message = ${outcome.message},
@@ -191,17 +227,18 @@ export async function recordOutcome(
   });
 }
 
-// Postgres text and jsonb cannot hold U+0000, and a student program can print it.
-const noNul = (s: string) => s.replaceAll('\u0000', '\uFFFD');
+// Postgres text and jsonb cannot hold U+0000 (nor lone surrogates), and a student program can print them.
+const storableText = (s: string) => s.replaceAll('\u0000', '\uFFFD').toWellFormed();
 
 function storable(o: GradeOutcome): GradeOutcome {
   return {
     ...o,
-    message: o.message === null ? null : noNul(o.message),
+    message: o.message === null ? null : storableText(o.message),
     results: o.results.map((r) => ({
       ...r,
-      name: noNul(r.name),
-      message: r.message === null ? null : noNul(r.message),
+      name: storableText(r.name),
+      message: r.message === null ? null : storableText(r.message),
+      output: r.output === null ? null : storableText(r.output),
     })),
   };
 }

@@ -2,52 +2,58 @@
  * What crosses the sandbox boundary. A sandbox never sees `expected` values nor expected output: it
  * receives only what the student program needs to run, and hands back raw observations (a return
  * value serialised to JSON text, captured stdout, an exception) that the host judges in compare.ts.
+ * A call test's arguments travel as the JSON text the instructor wrote, so key order and big
+ * integers reach the program exactly.
  */
-export type SandboxTest = { kind: 'call'; args: unknown[] } | { kind: 'io'; stdin: string };
+export type SandboxTest = { kind: 'call'; argsJson: string } | { kind: 'io'; stdin: string };
 
 export interface SandboxJob {
   code: string;
   entrypoint: string | null;
   tests: SandboxTest[];
+  /** Per test (and for loading the program), measured by the host. */
   timeMs: number;
   memoryMb: number;
+  /** The whole job's budget, measured by the host from the start of the job. */
+  totalMs: number;
+}
+
+/** What the program printed during a test: the first MAX_SHOWN_OUTPUT characters and the full size. */
+export interface Printed {
+  text: string;
+  size: number;
 }
 
 export type RawOutcome =
   /** `json` is the JSON text of the return value, or null when it has no JSON form (undefined, a function). */
-  | { kind: 'value'; json: string | null; durationMs: number }
+  | { kind: 'value'; json: string | null; durationMs: number; printed?: Printed }
   | { kind: 'stdout'; stdout: string; truncated: boolean; durationMs: number }
-  | { kind: 'raised'; error: string; durationMs: number }
+  | { kind: 'raised'; error: string; durationMs: number; printed?: Printed }
   | { kind: 'timeout'; durationMs: number }
-  | { kind: 'memory'; durationMs: number }
-  | { kind: 'crashed'; detail: string; durationMs: number };
+  | { kind: 'memory'; durationMs: number; printed?: Printed }
+  | { kind: 'crashed'; detail: string; durationMs: number }
+  /** Not run: an earlier test exceeded its time limit, or the job used up its total time. */
+  | { kind: 'skipped'; reason: 'timeout' | 'total' };
 
 export type SandboxRun =
   | { kind: 'ran'; outcomes: RawOutcome[] }
   /** The program could not run at all; `infrastructure` when that is not the student's fault. */
   | { kind: 'error'; message: string; infrastructure: boolean };
 
+/** A language's sandbox. Instances are created from the config (sandboxes.ts) and passed in. */
+export interface Sandbox {
+  readonly language: 'javascript' | 'python';
+  /** Why this sandbox refuses to grade here (an essential isolation layer is missing), or null. */
+  unavailable(): Promise<string | null>;
+  run(job: SandboxJob): Promise<SandboxRun>;
+  close(): Promise<void>;
+}
+
 /** stdout kept per test; more is a failed test, not a bigger buffer. */
 export const MAX_OUTPUT_CHARS = 1_000_000;
 /** Longest JSON text of a return value taken out of a sandbox. */
 export const MAX_VALUE_CHARS = 1_000_000;
-/** Slack past `timeMs` before the outer watchdog kills a sandbox that ignored its own deadline. */
+/** What a result shows of a test's printed output (API v1.1 `output`). */
+export const MAX_SHOWN_OUTPUT = 4_096;
+/** Slack past `timeMs` before the host kills a test: pipe and scheduling latency, not student time. */
 export const WATCHDOG_GRACE_MS = 150;
-
-export function toSandboxJob(req: {
-  code: string;
-  entrypoint: string | null;
-  tests: ReadonlyArray<{ kind: 'call'; args: unknown[] } | { kind: 'io'; stdin: string }>;
-  limits: { timeMs: number; memoryMb: number };
-}): SandboxJob {
-  return {
-    code: req.code,
-    entrypoint: req.entrypoint,
-    // Copy only the inputs: expected values stay on the host.
-    tests: req.tests.map((t) =>
-      t.kind === 'call' ? { kind: 'call', args: t.args } : { kind: 'io', stdin: t.stdin },
-    ),
-    timeMs: req.limits.timeMs,
-    memoryMb: req.limits.memoryMb,
-  };
-}

@@ -72,11 +72,38 @@ export function registerErrorHandler(app: FastifyInstance) {
   });
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
-    if (appErr.statusCode >= 500 && appErr.statusCode !== 503) request.log.error({ err }, 'unhandled error');
-    else if (appErr.statusCode === 503) request.log.warn({ err: (err as Error).message }, 'unavailable');
+    if (appErr.statusCode >= 500 && appErr.statusCode !== 503)
+      request.log.error({ err: loggable(err) }, 'unhandled error');
+    else if (appErr.statusCode === 503) request.log.warn({ err: loggable(err).message }, 'unavailable');
     return send(reply, appErr);
   });
   app.setNotFoundHandler((request, reply) =>
     send(reply, new AppError(404, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
   );
+}
+
+/**
+ * What of an error goes into the log: never the parameters of a failed query (Drizzle puts them in
+ * the message and in `params`: a password hash on register, a session token's hash, a student's code).
+ */
+export function loggable(err: unknown): { type: string; message: string; code?: string; stack?: string } {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
+  const cause = (err as { cause?: unknown }).cause;
+  const query = (err as { query?: unknown }).query;
+  if (typeof query === 'string' && 'params' in err) {
+    // A DrizzleQueryError: keep the SQL text (placeholders only) and the database's own error.
+    const inner = cause instanceof Error ? cause : null;
+    return {
+      type: err.name,
+      message: `${inner?.message ?? 'query failed'} (in: ${query.slice(0, 500)})`,
+      code: (inner as { code?: string } | null)?.code,
+      stack: inner?.stack?.split('\n').slice(1).join('\n'),
+    };
+  }
+  return {
+    type: err.name,
+    message: err.message.split('\nparams:')[0]!,
+    code: (err as { code?: string }).code,
+    stack: err.stack?.split('\n').slice(1).join('\n'),
+  };
 }

@@ -12,6 +12,8 @@ const CATCH_UP_LIMIT = 1000;
 // A client this far behind on reading is dropped rather than buffered without bound; it resumes
 // with Last-Event-ID.
 const MAX_BUFFERED_BYTES = 1 << 20;
+// Enough to cover a backlog (BACKLOG_LIMIT) and the live events that raced it.
+const SENT_IDS_KEPT = 2048;
 
 export interface Credential {
   via: 'session' | 'token';
@@ -24,12 +26,14 @@ export interface Delivery {
   payload: unknown;
   /** The recipient is course staff: hidden-test details stay visible. */
   staff: boolean;
+  /** The exercise's currently visible tests, for masking a student's copy. */
+  visibleTests: string[];
 }
 
 function presentPayload(d: Delivery): unknown {
   const p = d.payload as { submission?: SubmissionJson } | null;
   if (!p?.submission) return p;
-  return { ...p, submission: maskSubmission(p.submission, { staff: d.staff }) };
+  return { ...p, submission: maskSubmission(p.submission, { staff: d.staff, visibleTests: d.visibleTests }) };
 }
 
 /** One open GET /events response, written directly on the socket. */
@@ -37,6 +41,12 @@ export class SseStream {
   private heartbeat: NodeJS.Timeout;
   /** While the Last-Event-ID backlog is being sent, live events wait here. */
   private held: Delivery[] | null = null;
+  /**
+   * Ids recently written, so an event is never sent twice: a NOTIFY handled after the backlog was
+   * read would repeat what the backlog had. Not a high-water mark: ids commit out of order, and a
+   * lower id arriving after a higher one is still new.
+   */
+  private readonly sent = new Set<number>();
   closed = false;
 
   constructor(
@@ -64,13 +74,12 @@ export class SseStream {
     this.held = [];
   }
 
-  /** Sends the backlog, then what arrived meanwhile minus what the backlog already had. */
+  /** Sends the backlog, then what arrived meanwhile (anything the backlog already had is skipped). */
   release(backlog: Delivery[]) {
     const held = this.held ?? [];
     this.held = null;
-    const seen = new Set(backlog.map((d) => d.id));
     for (const d of backlog) this.send(d);
-    for (const d of held) if (!seen.has(d.id)) this.send(d);
+    for (const d of held) this.send(d);
   }
 
   send(d: Delivery) {
@@ -78,6 +87,9 @@ export class SseStream {
       this.held.push(d);
       return;
     }
+    if (this.sent.has(d.id)) return;
+    this.sent.add(d.id);
+    if (this.sent.size > SENT_IDS_KEPT) this.sent.delete(this.sent.values().next().value!);
     this.write(`id: ${d.id}\nevent: ${d.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
   }
 
@@ -225,7 +237,13 @@ export class EventHub {
       for (const s of this.streams) {
         const isStaff = staff.has(s.userId);
         if (isStaff || s.userId === e.userId)
-          s.send({ id: e.id, type: e.type, payload: e.payload, staff: isStaff });
+          s.send({
+            id: e.id,
+            type: e.type,
+            payload: e.payload,
+            staff: isStaff,
+            visibleTests: e.visibleTests,
+          });
       }
     }
   }

@@ -8,14 +8,23 @@ export type EventRow = {
   payload: unknown;
   /** Course staff (instructor, ta) at fetch time: they receive the event unmasked. */
   staffIds: string[];
+  /** The exercise's tests visible to students at fetch time (masking follows the current flags). */
+  visibleTests: string[];
 };
+
+// The current visible test names of the exercise an event is about (none for other payloads).
+const VISIBLE_TESTS = sql`coalesce((
+  select array_agg(t->>'name') from exercises x, jsonb_array_elements(x.tests) t
+   where x.id = (e.payload->'submission'->>'exerciseId')::uuid
+     and not coalesce((t->>'hidden')::boolean, false)), '{}')`;
 
 /** Events with their course's staff, in one round trip; `where` and `tail` narrow and order them. */
 async function selectEvents(tx: Tx, where: ReturnType<typeof sql>, tail: ReturnType<typeof sql>) {
   const result = await tx.execute<Omit<EventRow, 'id'> & { id: string }>(sql`
     select e.id, e.user_id as "userId", e.type, e.payload,
            coalesce((select array_agg(m.user_id) from course_members m
-                      where m.course_id = e.course_id and m.role in ('instructor', 'ta')), '{}') as "staffIds"
+                      where m.course_id = e.course_id and m.role in ('instructor', 'ta')), '{}') as "staffIds",
+           ${VISIBLE_TESTS} as "visibleTests"
       from events e
      where ${where}
      order by e.id ${tail}`);
@@ -37,6 +46,7 @@ export type VisibleEvent = {
   type: string;
   payload: unknown;
   staff: boolean;
+  visibleTests: string[];
 };
 
 /**
@@ -53,7 +63,8 @@ export async function selectVisibleEventsAfter(
     with taught as (
       select course_id from course_members where user_id = ${userId} and role in ('instructor', 'ta')
     )
-    select e.id, e.type, e.payload, e.course_id in (select course_id from taught) as staff
+    select e.id, e.type, e.payload, e.course_id in (select course_id from taught) as staff,
+           ${VISIBLE_TESTS} as "visibleTests"
       from events e
      where e.id > ${afterId}
        and (e.user_id = ${userId} or e.course_id in (select course_id from taught))

@@ -14,9 +14,22 @@ import { lessons } from './lessons.ts';
 
 export const exerciseLanguage = pgEnum('exercise_language', ['javascript', 'python']);
 
+/**
+ * A test as stored. A call test's arguments and expected value are JSON *text*, as the instructor
+ * wrote them (minified): integers of any size and object key order survive (src/lib/json-text.ts).
+ */
 export type ExerciseTest =
-  | { name: string; kind: 'call'; args: unknown[]; expected: unknown; hidden: boolean }
-  | { name: string; kind: 'io'; stdin: string; stdout: string; hidden: boolean };
+  | {
+      name: string;
+      kind: 'call';
+      argsJson: string;
+      expectedJson: string;
+      hidden: boolean;
+      points: number;
+      /** Numbers compare equal within tolerance × max(1, |expected|); 0 = exactly. */
+      tolerance: number;
+    }
+  | { name: string; kind: 'io'; stdin: string; stdout: string; hidden: boolean; points: number };
 
 export interface ExerciseLimits {
   timeMs: number;

@@ -1,6 +1,7 @@
-import { bigserial, index, integer, pgTable, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, index, integer, pgTable, smallint, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { courses } from './courses.ts';
 import { submissions } from './submissions.ts';
+import { users } from './users.ts';
 
 /**
  * The grading queue (src/grading/queue.ts). A row is inserted in the same transaction as its
@@ -18,6 +19,12 @@ export const gradingJobs = pgTable(
     courseId: uuid('course_id')
       .notNull()
       .references(() => courses.id, { onDelete: 'cascade' }),
+    // Whose work this is: a user has at most one job running at a time (queue.ts).
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    // 0 = a new submission, 1 = a regrade: lower goes first.
+    priority: smallint('priority').notNull().default(0),
     // Not before this time (backoff after a grader vanished).
     runAt: timestamp('run_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     // Claims so far; past the grader's limit the submission ends `error` (infrastructure).
@@ -28,5 +35,8 @@ export const gradingJobs = pgTable(
     lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [index('grading_jobs_run_at_idx').on(t.runAt, t.id)],
+  (t) => [
+    index('grading_jobs_priority_run_at_idx').on(t.priority, t.runAt, t.id),
+    index('grading_jobs_user_idx').on(t.userId),
+  ],
 );

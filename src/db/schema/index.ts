@@ -6,6 +6,7 @@ export * from './exercises.ts';
 export * from './grading-jobs.ts';
 export * from './lessons.ts';
 export * from './login-failures.ts';
+export * from './rate-limits.ts';
 export * from './sessions.ts';
 export * from './submissions.ts';
 export * from './users.ts';

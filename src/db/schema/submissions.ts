@@ -30,6 +30,10 @@ export interface TestResult {
   hidden: boolean;
   message: string | null;
   durationMs: number;
+  /** What the code printed during the test (≤ 4 kB, truncated with a marker); null when nothing ran. */
+  output: string | null;
+  /** The test's weight in the score. */
+  points: number;
 }
 
 export const submissions = pgTable(
@@ -66,6 +70,8 @@ export const submissions = pgTable(
     index('submissions_exercise_user_idx').on(t.exerciseId, t.userId, t.createdAt),
     index('submissions_exercise_created_idx').on(t.exerciseId, t.createdAt),
     index('submissions_course_idx').on(t.courseId),
+    // Per-user rate limit on submitting (SUBMISSIONS_PER_MINUTE).
+    index('submissions_user_created_idx').on(t.userId, t.createdAt),
     uniqueIndex('submissions_idempotency_idx')
       .on(t.userId, t.exerciseId, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} is not null`),

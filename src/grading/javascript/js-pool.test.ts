@@ -2,19 +2,20 @@ import { describe, expect, it } from 'vitest';
 import type { SandboxJob } from '../sandbox.types.ts';
 import { JsPool } from './js-pool.ts';
 
-const job = (code: string, timeMs = 300): SandboxJob => ({
+const job = (code: string, timeMs = 300, totalMs = 30_000): SandboxJob => ({
   code,
   entrypoint: 'f',
   tests: [
-    { kind: 'call', args: [1] },
-    { kind: 'call', args: [2] },
+    { kind: 'call', argsJson: '[1]' },
+    { kind: 'call', argsJson: '[2]' },
   ],
   timeMs,
   memoryMb: 16,
+  totalMs,
 });
 
 describe('JsPool', () => {
-  it('queues jobs beyond its size and replaces a worker the watchdog killed', async () => {
+  it('queues jobs beyond its size, stops a job at its first timeout and replaces the killed worker', async () => {
     const pool = new JsPool(1);
     try {
       const hang = 'function f(n) { if (n === 1) Array(2 ** 32 - 1).indexOf(1); return n; }';
@@ -22,11 +23,12 @@ describe('JsPool', () => {
         pool.run(job(hang)),
         pool.run(job('function f(n) { return n * 10; }')),
       ]);
-      expect(a).toMatchObject({
+      // The builtin never checks the interrupt handler: the watchdog terminated the worker.
+      expect(a).toEqual({
         kind: 'ran',
         outcomes: [
           { kind: 'timeout', durationMs: 300 },
-          { kind: 'value', json: '2' },
+          { kind: 'skipped', reason: 'timeout' },
         ],
       });
       expect(b).toMatchObject({ kind: 'ran', outcomes: [{ json: '10' }, { json: '20' }] });
@@ -36,14 +38,39 @@ describe('JsPool', () => {
     }
   });
 
+  it('stops a job at its total budget, however the time limits add up', async () => {
+    const pool = new JsPool(1);
+    try {
+      const slow = 'function f(n) { const end = Date.now() + 250; while (Date.now() < end); return n; }';
+      const started = performance.now();
+      const run = await pool.run(job(slow, 1000, 400));
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(run).toMatchObject({
+        kind: 'ran',
+        outcomes: [
+          { kind: 'value', json: '1' },
+          { kind: 'skipped', reason: 'total' },
+        ],
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('refuses work once closed', async () => {
     const pool = new JsPool(1);
     const first = pool.run(job('function f(n) { return n; }'));
     const waiting = pool.run(job('function f(n) { return n; }'));
-    await first;
+    expect(await first).toMatchObject({ kind: 'ran' });
     await pool.close();
-    await expect(pool.run(job('function f() {}'))).rejects.toThrow(/closed/);
-    // The queued job either ran before the close or was refused: it never hangs.
-    await waiting.catch((e: Error) => expect(e.message).toMatch(/closed/));
+    expect(await pool.run(job('function f() {}'))).toMatchObject({
+      kind: 'error',
+      infrastructure: true,
+      message: expect.stringMatching(/closed/),
+    });
+    // The queued job either ran before the close or was refused as the platform's failure: it never hangs.
+    const queued = await waiting;
+    if (queued.kind === 'error') expect(queued).toMatchObject({ infrastructure: true });
+    else expect(queued).toMatchObject({ kind: 'ran', outcomes: [{ json: '1' }, { json: '2' }] });
   });
 });

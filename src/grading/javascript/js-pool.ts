@@ -2,20 +2,24 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type RawOutcome, type SandboxJob, type SandboxRun, WATCHDOG_GRACE_MS } from '../sandbox.types.ts';
+import {
+  type RawOutcome,
+  type Sandbox,
+  type SandboxJob,
+  type SandboxRun,
+  WATCHDOG_GRACE_MS,
+} from '../sandbox.types.ts';
+import { type AttemptEnd, type Phase, runAttempts } from '../sandbox-runner.ts';
 import { compileQuickJs } from './js-sandbox.ts';
-
-type Phase = 'load' | number;
-type Attempt =
-  | { kind: 'done'; run: SandboxRun }
-  | { kind: 'killed'; phase: Phase }
-  | { kind: 'died'; phase: Phase | null; detail: string };
 
 interface Slot {
   worker: Worker;
   busy: boolean;
   dead: boolean;
 }
+
+/** Host work between two phases (posting a result, starting the next test) gets this long. */
+const HOST_STEP_MS = 3000;
 
 // Workers load the TypeScript entry through tsx's API, whether or not this process runs under tsx.
 const BOOTSTRAP = `
@@ -34,123 +38,116 @@ const TSX = pathToFileURL(
 ).href;
 
 /**
- * A small pool of worker threads running QuickJS (js-sandbox.ts). Each phase of a job (loading the
- * program, each test) is watched from here: a worker that outlives the deadline by
- * WATCHDOG_GRACE_MS — a loop inside a builtin never checks the interrupt handler — is terminated
- * and replaced, its test fails with a timeout, and the job resumes on a fresh worker.
+ * The JavaScript sandbox: a small pool of worker threads running QuickJS (js-sandbox.ts). Every
+ * phase of a job is watched from here, from the moment the job is handed over (compiling counts):
+ * a worker that outlives its phase's deadline by WATCHDOG_GRACE_MS — a loop inside a builtin, or a
+ * program that takes long to parse, never checks the interrupt handler — is terminated and replaced.
  */
-export class JsPool {
+export class JsPool implements Sandbox {
+  readonly language = 'javascript';
   private readonly slots: Slot[] = [];
   private readonly waiting: Array<() => void> = [];
   private wasm: Promise<WebAssembly.Module> | null = null;
   private closed = false;
+  private spawning = 0;
   /** Workers terminated by the watchdog or lost to a crash, for tests and `doctor`. */
   replaced = 0;
 
   constructor(readonly size = availableParallelism()) {}
 
-  async run(job: SandboxJob): Promise<SandboxRun> {
-    const outcomes = Array.from<RawOutcome | undefined>({ length: job.tests.length });
-    let start = 0;
-    let lostWorkers = 0;
-    while (start < job.tests.length) {
-      const slot = await this.acquire();
-      let attempt: Attempt;
+  async unavailable(): Promise<string | null> {
+    return null;
+  }
+
+  run(job: SandboxJob): Promise<SandboxRun> {
+    return runAttempts(job, async (start, budget, outcomes) => {
+      let slot: Slot;
       try {
-        attempt = await this.attempt(slot, job, start, outcomes);
+        slot = await this.acquire();
+      } catch (e) {
+        return { kind: 'infrastructure', message: `The JavaScript sandbox failed: ${(e as Error).message}` };
+      }
+      try {
+        return await this.attempt(slot, job, start, budget.start(), outcomes);
       } finally {
         this.release(slot);
       }
-      if (attempt.kind === 'done') {
-        if (attempt.run.kind === 'error') return attempt.run;
-        break;
-      }
-      const phase = attempt.phase;
-      if (attempt.kind === 'killed') {
-        if (phase === 'load')
-          return {
-            kind: 'error',
-            message: `Loading the program took longer than the time limit (${job.timeMs} ms).`,
-            infrastructure: false,
-          };
-        outcomes[phase as number] = { kind: 'timeout', durationMs: job.timeMs };
-        start = (phase as number) + 1;
-        continue;
-      }
-      lostWorkers++;
-      if (phase === null || lostWorkers > 3) {
-        return {
-          kind: 'error',
-          message: `The JavaScript sandbox failed: ${attempt.detail}`,
-          infrastructure: true,
-        };
-      }
-      if (phase === 'load')
-        return {
-          kind: 'error',
-          message: `The program crashed while loading: ${attempt.detail}`,
-          infrastructure: false,
-        };
-      outcomes[phase] = { kind: 'crashed', detail: attempt.detail, durationMs: 0 };
-      start = phase + 1;
-    }
-    if (outcomes.includes(undefined))
-      return { kind: 'error', message: 'The JavaScript sandbox lost a test result.', infrastructure: true };
-    return { kind: 'ran', outcomes: outcomes as RawOutcome[] };
+    });
   }
 
   private attempt(
     slot: Slot,
     job: SandboxJob,
     startIndex: number,
+    deadline: number,
     outcomes: Array<RawOutcome | undefined>,
-  ): Promise<Attempt> {
+  ): Promise<AttemptEnd> {
     const worker = slot.worker;
     return new Promise((resolve) => {
       let phase: Phase | null = null;
       let timer: NodeJS.Timeout | undefined;
-      const finish = (attempt: Attempt) => {
+      const finish = (end: AttemptEnd) => {
         clearTimeout(timer);
         worker.off('message', onMessage);
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(attempt);
+        resolve(end);
+      };
+      const terminate = (end: AttemptEnd) => {
+        slot.dead = true;
+        void worker.terminate();
+        finish(end);
+      };
+      // The worker reports the phases itself (it is our code; the student's runs inside QuickJS).
+      const arm = (next: Phase | null) => {
+        phase = next;
+        clearTimeout(timer);
+        if (next === null) {
+          timer = setTimeout(
+            () =>
+              terminate({ kind: 'infrastructure', message: 'The JavaScript sandbox stopped responding.' }),
+            HOST_STEP_MS,
+          );
+          return;
+        }
+        const limit = job.timeMs + WATCHDOG_GRACE_MS;
+        const left = deadline - performance.now() + WATCHDOG_GRACE_MS;
+        const why = left < limit ? 'total' : 'time';
+        timer = setTimeout(
+          () => terminate({ kind: 'stopped', phase: next, why, detail: '' }),
+          Math.max(0, Math.min(limit, left)),
+        );
       };
       const onMessage = (msg: {
         type: string;
         phase?: Phase;
         index?: number;
         outcome?: RawOutcome;
-        run?: SandboxRun;
+        end?: AttemptEnd;
       }) => {
-        if (msg.type === 'phase') {
-          phase = msg.phase!;
-          const watched = phase;
-          clearTimeout(timer);
-          timer = setTimeout(() => {
-            slot.dead = true;
-            void worker.terminate();
-            finish({ kind: 'killed', phase: watched });
-          }, job.timeMs + WATCHDOG_GRACE_MS);
-        } else if (msg.type === 'outcome') {
-          clearTimeout(timer);
+        if (msg.type === 'phase') arm(msg.phase!);
+        else if (msg.type === 'outcome') {
           outcomes[msg.index!] = msg.outcome!;
-        } else if (msg.type === 'done') {
-          finish({ kind: 'done', run: msg.run! });
-        }
+          arm(null);
+        } else if (msg.type === 'end') finish(msg.end!);
       };
-      const onError = (e: Error) => {
+      const died = (detail: string) => {
         slot.dead = true;
-        finish({ kind: 'died', phase, detail: e.message });
+        // Closing the pool terminates busy workers too: that is never the program's doing.
+        finish(
+          phase === null || this.closed
+            ? { kind: 'infrastructure', message: `The JavaScript sandbox failed: ${detail}` }
+            : { kind: 'stopped', phase, why: 'crash', detail },
+        );
       };
-      const onExit = (code: number) => {
-        slot.dead = true;
-        finish({ kind: 'died', phase, detail: `the worker exited with code ${code}` });
-      };
+      const onError = (e: Error) => died(e.message);
+      const onExit = (code: number) => died(`the worker exited with code ${code}`);
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
-      worker.postMessage({ job, startIndex });
+      // Timed from here: compiling the program is part of loading it.
+      arm('load');
+      worker.postMessage({ job, startIndex, totalLeftMs: deadline - performance.now() });
     });
   }
 
@@ -163,10 +160,16 @@ export class JsPool {
         idle.worker.ref();
         return idle;
       }
-      if (this.slots.length < this.size) {
-        const slot: Slot = { worker: await this.spawn(), busy: true, dead: false };
-        this.slots.push(slot);
-        return slot;
+      if (this.slots.length + this.spawning < this.size) {
+        // Counted while it boots, so that callers arriving meanwhile do not start one each.
+        this.spawning++;
+        try {
+          const slot: Slot = { worker: await this.spawn(), busy: true, dead: false };
+          this.slots.push(slot);
+          return slot;
+        } finally {
+          this.spawning--;
+        }
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
@@ -199,6 +202,26 @@ export class JsPool {
     // Nothing a worker prints is part of a result; do not let a full pipe block it.
     worker.stdout.resume();
     worker.stderr.resume();
+    // A worker that cannot boot is the platform's failure, not the next submission's.
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (msg: { type: string }) => {
+        if (msg.type !== 'ready') return;
+        cleanup();
+        resolve();
+      };
+      const onFailure = (e: Error | number) => {
+        cleanup();
+        reject(e instanceof Error ? e : new Error(`the worker exited with code ${e} while starting`));
+      };
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onFailure);
+        worker.off('exit', onFailure);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onFailure);
+      worker.on('exit', onFailure);
+    });
     return worker;
   }
 

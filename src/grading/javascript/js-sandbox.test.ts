@@ -13,19 +13,21 @@ async function run(code: string, tests: SandboxTest[], extra: Partial<SandboxJob
   const phases: Array<'load' | number> = [];
   const seen: RawOutcome[] = [];
   const result = await runJsJob(
-    { code, entrypoint: 'f', tests, timeMs: 300, memoryMb: 16, ...extra },
+    { code, entrypoint: 'f', tests, timeMs: 300, memoryMb: 16, totalMs: 30_000, ...extra },
     instances,
-    { phase: (p) => phases.push(p), outcome: (_i, o) => seen.push(o) },
+    { phase: (p) => phases.push(p), outcome: (i, o) => (seen[i] = o) },
+    0,
+    Date.now() + (extra.totalMs ?? 30_000),
   );
   return { result, phases, seen };
 }
 
-const call = (...args: unknown[]): SandboxTest => ({ kind: 'call', args });
+const call = (...args: unknown[]): SandboxTest => ({ kind: 'call', argsJson: JSON.stringify(args) });
 const io = (stdin: string): SandboxTest => ({ kind: 'io', stdin });
 
 function outcomes(r: Awaited<ReturnType<typeof run>>): RawOutcome[] {
-  if (r.result.kind !== 'ran') throw new Error(`expected a run, got ${JSON.stringify(r.result)}`);
-  return r.result.outcomes;
+  if (r.result.kind !== 'done') throw new Error(`expected a run, got ${JSON.stringify(r.result)}`);
+  return r.seen;
 }
 
 describe('runJsJob', () => {
@@ -34,7 +36,8 @@ describe('runJsJob', () => {
       call({ x: 1 }, [2]),
       call({ x: 'a' }, ['b']),
     ]);
-    expect(r.phases).toEqual(['load', 0, 1]);
+    // 'load' twice: compiling (timed from the start), then evaluating the module for call tests.
+    expect(r.phases).toEqual(['load', 'load', 0, 1]);
     expect(outcomes(r).map((o) => (o.kind === 'value' ? JSON.parse(o.json!) : o))).toEqual([
       { sum: 3, list: [{ x: 1 }, [2]] },
       { sum: 'ab', list: [{ x: 'a' }, ['b']] },
@@ -52,34 +55,33 @@ describe('runJsJob', () => {
 
   it('reports syntax errors and load failures as errors', async () => {
     expect((await run('function f( {', [call()])).result).toMatchObject({
-      kind: 'error',
+      kind: 'fatal',
       message: expect.stringMatching(/^SyntaxError/),
     });
     expect((await run('throw new TypeError("nope")', [call()])).result).toMatchObject({
-      kind: 'error',
+      kind: 'fatal',
       message: 'The program raised an exception while loading: TypeError: nope (line 1)',
     });
-    expect((await run('for(;;);', [call()])).result).toMatchObject({
-      kind: 'error',
-      message: expect.stringMatching(/took longer/),
+    expect((await run('for(;;);', [call()])).result).toEqual({
+      kind: 'stopped',
+      phase: 'load',
+      why: 'time',
+      detail: '',
     });
     expect(
       (await run('globalThis.a = []; for(;;) a.push(new ArrayBuffer(1e6));', [call()])).result,
     ).toMatchObject({
-      kind: 'error',
-      message: expect.stringMatching(/out of memory/),
+      kind: 'stopped',
+      phase: 'load',
+      why: 'memory',
     });
   });
 
   it('is an error (not a failed test) when the entrypoint is missing or not a function', async () => {
     const missing = await run('function g() {}', [call(), io('')]);
-    expect(missing.result).toEqual({
-      kind: 'error',
-      message: 'entrypoint `f` is not defined',
-      infrastructure: false,
-    });
+    expect(missing.result).toEqual({ kind: 'fatal', message: 'entrypoint `f` is not defined' });
     expect((await run('const f = 3;', [call()])).result).toMatchObject({
-      kind: 'error',
+      kind: 'fatal',
       message: 'entrypoint `f` is not a function (it is a number)',
     });
     expect((await run('const f = {};', [call()])).result).toMatchObject({
@@ -88,7 +90,7 @@ describe('runJsJob', () => {
     // A name that is not an identifier is never evaluated.
     const odd = await run('function g() {}', [call()], { entrypoint: 'f; globalThis.x = 1' });
     expect(odd.result).toMatchObject({
-      kind: 'error',
+      kind: 'fatal',
       message: 'entrypoint `f; globalThis.x = 1` is not defined',
     });
     // io tests alone need no entrypoint.
@@ -133,16 +135,24 @@ describe('runJsJob', () => {
     expect(got[4]).toMatchObject({ error: expect.stringMatching(/stack overflow|call stack/i) });
     expect(got[5]).toMatchObject({ json: null });
     expect(got[7]).toMatchObject({ error: 'The return value is too large.' });
-    const [loop] = outcomes(await run(code, [call('loop')]));
-    expect(loop).toMatchObject({ kind: 'timeout' });
+    // A timeout ends the job: the host marks the remaining tests as not run.
+    expect((await run(code, [call('loop'), call('throw')])).result).toMatchObject({
+      kind: 'stopped',
+      phase: 0,
+      why: 'time',
+    });
   });
 
   it('settles promises returned by async entrypoints', async () => {
     const code = `async function f(x) { await null; if (x === 'no') throw new Error('rejected'); if (x === 'spin') for (;;) await null; return x * 2; }`;
-    const got = outcomes(await run(code, [call(21), call('no'), call('spin')]));
+    const got = outcomes(await run(code, [call(21), call('no')]));
     expect(got[0]).toMatchObject({ kind: 'value', json: '42' });
     expect(got[1]).toMatchObject({ kind: 'raised', error: expect.stringMatching(/rejected/) });
-    expect(got[2]).toMatchObject({ kind: 'timeout' });
+    expect((await run(code, [call('spin')])).result).toMatchObject({
+      kind: 'stopped',
+      phase: 0,
+      why: 'time',
+    });
     const never = outcomes(await run('function f() { return new Promise(() => {}); }', [call()]));
     expect(never[0]).toMatchObject({ kind: 'raised', error: expect.stringMatching(/never settled/) });
   });

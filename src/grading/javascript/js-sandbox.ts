@@ -11,11 +11,14 @@ import {
 } from 'quickjs-emscripten';
 import {
   MAX_OUTPUT_CHARS,
+  MAX_SHOWN_OUTPUT,
   MAX_VALUE_CHARS,
+  type Printed,
   type RawOutcome,
   type SandboxJob,
-  type SandboxRun,
+  type SandboxTest,
 } from '../sandbox.types.ts';
+import type { AttemptEnd } from '../sandbox-runner.ts';
 
 /*
  * QuickJS compiled to WebAssembly: student code has no host objects at all (no require, process,
@@ -171,13 +174,32 @@ class Program {
     json.dispose();
   }
 
-  toVm(value: unknown): QuickJSHandle {
-    const text = this.vm.newString(JSON.stringify(value) ?? 'null');
+  /** The call's arguments, parsed inside the VM from the JSON text the instructor wrote. */
+  argumentsFrom(argsJson: string): QuickJSHandle[] {
+    const text = this.vm.newString(argsJson);
+    let list: QuickJSHandle;
     try {
-      return this.vm.unwrapResult(this.vm.callFunction(this.parse, this.vm.undefined, text));
+      list = this.vm.unwrapResult(this.vm.callFunction(this.parse, this.vm.undefined, text));
     } finally {
       text.dispose();
     }
+    try {
+      const lengthHandle = this.vm.getProp(list, 'length');
+      const length = this.vm.getNumber(lengthHandle);
+      lengthHandle.dispose();
+      return Array.from({ length }, (_, i) => this.vm.getProp(list, i));
+    } finally {
+      list.dispose();
+    }
+  }
+
+  resetOutput(): void {
+    this.output = '';
+    this.truncated = false;
+  }
+
+  printed(): Printed {
+    return { text: this.output.slice(0, MAX_SHOWN_OUTPUT), size: this.output.length };
   }
 
   /** JSON text of a VM value, or null for undefined / functions. Throws the VM error it raised. */
@@ -248,41 +270,44 @@ class VmError extends Error {
 }
 
 /**
- * Runs tests `startIndex..` of a job. The caller (a worker) reports each phase so the pool can
- * kill it when a builtin ignores the deadline; a fresh runtime per job means nothing a student does
- * survives into the next job.
+ * Runs tests `startIndex..` of a job in this worker. The worker reports each phase so the pool can
+ * kill it when a builtin ignores the deadline (the pool's watchdog is armed before this starts, so
+ * compiling is timed too); a fresh runtime per job means nothing a student does survives into the
+ * next job. `totalDeadline` (Date.now() clock) is the whole job's budget.
  */
 export async function runJsJob(
   job: SandboxJob,
   instances: QuickJsInstances,
   hooks: JsHooks,
-  startIndex = 0,
-): Promise<SandboxRun> {
-  const outcomes: RawOutcome[] = [];
+  startIndex: number,
+  totalDeadline: number,
+): Promise<AttemptEnd> {
   let session: Session | null = null;
   try {
     for (let index = startIndex; index < job.tests.length; index++) {
       const test = job.tests[index]!;
       if (!session) {
-        session = new Session(instances, await instances.get(job.memoryMb), job);
+        hooks.phase('load');
+        session = new Session(instances, await instances.get(job.memoryMb), job, totalDeadline);
         const syntax = session.checkSyntax();
-        if (syntax) return { kind: 'error', message: syntax, infrastructure: false };
+        if (syntax) return syntax;
       }
       if (test.kind === 'call' && !session.module) {
         hooks.phase('load');
         const failure = session.load();
-        if (failure) return { kind: 'error', message: failure, infrastructure: false };
+        if (failure) return failure;
       }
       hooks.phase(index);
       const outcome = session.run(test);
+      if (outcome.kind === 'timeout') return { kind: 'stopped', phase: index, why: 'time', detail: '' };
+      if (outcome.kind === 'skipped') return { kind: 'stopped', phase: index, why: 'total', detail: '' };
       hooks.outcome(index, outcome);
-      outcomes.push(outcome);
       if (session.instance.broken) {
         session.dispose();
         session = null;
       }
     }
-    return { kind: 'ran', outcomes };
+    return { kind: 'done' };
   } finally {
     session?.dispose();
     instances.tidy();
@@ -298,6 +323,7 @@ class Session {
     instances: QuickJsInstances,
     readonly instance: Instance,
     private readonly job: SandboxJob,
+    private readonly totalDeadline: number,
   ) {
     this.runtime = instance.module.newRuntime();
     // Under-counts (see the top of this file), but still stops some allocations early and cleanly.
@@ -306,15 +332,36 @@ class Session {
     this.runtime.setInterruptHandler(() => Date.now() > this.deadline);
   }
 
-  checkSyntax(): string | null {
+  /** Starts a timed phase: the time limit, or what is left of the job's total, whichever ends first. */
+  private arm(): void {
+    this.deadline = Math.min(Date.now() + this.job.timeMs, this.totalDeadline);
+  }
+
+  private pastTotal(): boolean {
+    return Date.now() >= this.totalDeadline;
+  }
+
+  /** A syntax error, or a program the parser cannot take (nested too deeply): the student's `error`. */
+  checkSyntax(): AttemptEnd | null {
     const vm = this.runtime.newContext();
     try {
       const result = vm.evalCode(this.job.code, 'submission.js', { compileOnly: true });
-      if (result.error) return new VmError(vm, result.error).message;
+      if (result.error) return { kind: 'fatal', message: new VmError(vm, result.error).message };
       result.value.dispose();
       return null;
+    } catch (e) {
+      // The parser recursed past the host stack (e.g. tens of thousands of nested brackets).
+      this.instance.broken = true;
+      return {
+        kind: 'fatal',
+        message: `The program could not be compiled: it is nested too deeply (${e instanceof Error ? e.message : String(e)}).`,
+      };
     } finally {
-      vm.dispose();
+      try {
+        vm.dispose();
+      } catch {
+        this.instance.broken = true;
+      }
     }
   }
 
@@ -346,9 +393,9 @@ class Session {
   }
 
   /** Evaluates the program for call tests; returns why it could not be loaded, or null. */
-  load(): string | null {
-    this.deadline = Date.now() + this.job.timeMs;
-    return this.guarded(
+  load(): AttemptEnd | null {
+    this.arm();
+    return this.guarded<AttemptEnd | null>(
       () => {
         const program = new Program(this.runtime.newContext(), '');
         this.module = { program, fn: null };
@@ -371,46 +418,46 @@ class Session {
           }
         }
         // No function to call: the program cannot be graded at all (an `error`, not N failed tests).
-        if (!this.module.fn) return missingEntrypoint(name, kind);
+        if (!this.module.fn) return { kind: 'fatal', message: missingEntrypoint(name, kind) };
         return null;
       },
       (e) => {
-        if (e instanceof TimedOut)
-          return `Loading the program took longer than the time limit (${this.job.timeMs} ms).`;
-        if (this.isMemory(e))
-          return `The program ran out of memory while loading (limit ${this.job.memoryMb} MB).`;
-        if (e instanceof HostFailure) return `The program crashed while loading: ${e.detail}`;
-        if (e.interrupted)
-          return `Loading the program took longer than the time limit (${this.job.timeMs} ms).`;
-        return `The program raised an exception while loading: ${e.message}`;
+        if (e instanceof TimedOut || (e instanceof VmError && e.interrupted))
+          return { kind: 'stopped', phase: 'load', why: this.pastTotal() ? 'total' : 'time', detail: '' };
+        if (this.isMemory(e)) return { kind: 'stopped', phase: 'load', why: 'memory', detail: '' };
+        if (e instanceof HostFailure)
+          return { kind: 'stopped', phase: 'load', why: 'crash', detail: e.detail };
+        return { kind: 'fatal', message: `The program raised an exception while loading: ${e.message}` };
       },
     );
   }
 
-  run(test: SandboxJob['tests'][number]): RawOutcome {
+  run(test: SandboxTest): RawOutcome {
     const started = performance.now();
-    this.deadline = Date.now() + this.job.timeMs;
+    this.arm();
     const elapsed = () => performance.now() - started;
+    if (this.module) this.module.program.resetOutput();
     return this.guarded<RawOutcome>(
-      () => (test.kind === 'call' ? this.call(test.args, elapsed) : this.io(test.stdin, elapsed)),
+      () => (test.kind === 'call' ? this.call(test.argsJson, elapsed) : this.io(test.stdin, elapsed)),
       (e) => {
         const durationMs = elapsed();
-        if (e instanceof TimedOut) return { kind: 'timeout', durationMs };
-        if (this.isMemory(e)) {
+        const printed = this.module?.program.printed();
+        if (this.isMemory(e as VmError | HostFailure)) {
           // Even a clean "out of memory" leaves a grown, fragmented instance: start the next job anew.
           this.instance.broken = true;
-          return { kind: 'memory', durationMs };
+          return { kind: 'memory', durationMs, printed };
         }
         if (e instanceof HostFailure) return { kind: 'crashed', detail: e.detail, durationMs };
         // Past the deadline an interrupt can also surface as a secondary error (e.g. a promise job
         // left half done): anything thrown after the time limit is the time limit.
-        if (e.interrupted || durationMs > this.job.timeMs) return { kind: 'timeout', durationMs };
-        return { kind: 'raised', error: e.message, durationMs };
+        if (e instanceof TimedOut || e.interrupted || durationMs > this.job.timeMs)
+          return this.pastTotal() ? { kind: 'skipped', reason: 'total' } : { kind: 'timeout', durationMs };
+        return { kind: 'raised', error: e.message, durationMs, printed };
       },
     );
   }
 
-  private call(args: unknown[], elapsed: () => number): RawOutcome {
+  private call(argsJson: string, elapsed: () => number): RawOutcome {
     const { program, fn } = this.module!;
     const vm = program.vm;
     if (!fn) {
@@ -420,7 +467,7 @@ class Session {
         durationMs: elapsed(),
       };
     }
-    const argHandles = args.map((a) => program.toVm(a));
+    const argHandles = program.argumentsFrom(argsJson);
     let value: QuickJSHandle;
     try {
       const result = vm.callFunction(fn, vm.undefined, ...argHandles);
@@ -432,9 +479,10 @@ class Session {
     try {
       value = this.settle(vm, value);
       const json = program.toJson(value);
+      const printed = program.printed();
       if (json !== null && json.length > MAX_VALUE_CHARS)
-        return { kind: 'raised', error: 'The return value is too large.', durationMs: elapsed() };
-      return { kind: 'value', json, durationMs: elapsed() };
+        return { kind: 'raised', error: 'The return value is too large.', durationMs: elapsed(), printed };
+      return { kind: 'value', json, durationMs: elapsed(), printed };
     } finally {
       if (value.alive) value.dispose();
     }

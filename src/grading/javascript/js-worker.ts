@@ -7,8 +7,8 @@ import { QuickJsInstances, runJsJob } from './js-sandbox.ts';
 const port = parentPort!;
 const instances = new QuickJsInstances(workerData.wasm as WebAssembly.Module);
 
-port.on('message', async (msg: { job: SandboxJob; startIndex: number }) => {
-  const run = await runJsJob(
+port.on('message', async (msg: { job: SandboxJob; startIndex: number; totalLeftMs: number }) => {
+  const end = await runJsJob(
     msg.job,
     instances,
     {
@@ -16,11 +16,11 @@ port.on('message', async (msg: { job: SandboxJob; startIndex: number }) => {
       outcome: (index, outcome) => port.postMessage({ type: 'outcome', index, outcome }),
     },
     msg.startIndex,
+    Date.now() + msg.totalLeftMs,
   ).catch((e: unknown) => ({
-    kind: 'error' as const,
+    kind: 'infrastructure' as const,
     message: `The JavaScript sandbox failed: ${e instanceof Error ? e.message : String(e)}`,
-    infrastructure: true,
   }));
-  port.postMessage({ type: 'done', run });
+  port.postMessage({ type: 'end', end });
 });
 port.postMessage({ type: 'ready' });

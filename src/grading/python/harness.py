@@ -1,27 +1,34 @@
-# Trusted harness, run inside the bubblewrap sandbox (py-sandbox.ts) as: python3 -I -S -B harness.py
-# It reads one job (code, entrypoint, test inputs, limits) as JSON from fd 0, sets its own limits,
-# then runs the student's code and reports one JSON object per line on fd 3.
+# The in-box harness (py-sandbox.ts), run inside bubblewrap as: python3 -I -S -B harness.py MEMORY_MB
+# It reads one request per line on fd 0 and answers one JSON line per request on fd 3:
+#   {"op": "load", "n": NONCE, "code": ..., "entrypoint": ..., "module": bool}
+#       -> {"t": "loaded", "n": NONCE} | {"t": "fatal", "n": NONCE, "message": ...}
+#   {"op": "test", "n": NONCE, "kind": "call", "args": "<JSON text of the argument list>"}
+#   {"op": "test", "n": NONCE, "kind": "io", "stdin": "..."}
+#       -> {"t": "result", "n": NONCE, "kind": "value" | "stdout" | "raised" | "memory", ...}
 #
-# Nothing here is a security boundary: the student's code runs in this same process and can tamper
-# with anything, including this file's functions and fd 3. That is fine because the job holds no
-# secret (expected values never enter the sandbox), and the host only takes raw observations from
-# these frames (a return value, captured output, an error text), judges them itself, and enforces
-# time with its own watchdog. The sandbox (namespaces, read-only filesystem, rlimits) is the boundary.
+# Nothing here is trusted once the student's code has run: it shares this process and can rewrite
+# these functions, read this frame or write to fd 3. The design makes that pointless rather than
+# impossible (the host, py-sandbox.ts, enforces it):
+#   - the host sends a test's inputs only when that test runs, so nothing here ever holds another
+#     test's inputs, and never holds an expected value;
+#   - the host accepts one reply per request, tagged with that request's random nonce, so a frame
+#     forged now cannot answer a later request, and it judges the raw value itself;
+#   - the host owns time: it kills the box when a test outlives its limit, whatever is written here.
 #
 # Only C modules are imported: `json` and `signal` pull in re, enum and functools, which doubled the
 # interpreter's start-up CPU time (7 ms -> 15 ms per submission on the reference machine).
 import _json
-import _signal
 import builtins
 import io
 import os
 import resource
 import sys
-import time
 import types
 
+REQUESTS_FD = 0
 RESULTS_FD = 3
 MAX_OUTPUT = 1_000_000
+MAX_SHOWN_OUTPUT = 4_096
 MAX_VALUE = 1_000_000
 MAX_DEPTH = 200
 
@@ -50,7 +57,7 @@ _encode = _json.make_encoder(None, _no_default, _json.encode_basestring_ascii, N
 def json_loads(text):
     value, end = _scan(text, 0)
     if end != len(text):
-        raise ValueError("trailing data in the job")
+        raise ValueError("trailing data")
     return value
 
 
@@ -65,8 +72,19 @@ def emit(frame):
         data = data[written:]
 
 
-class TimeLimit(BaseException):
-    pass
+_pending = b""
+
+
+def read_request():
+    """The next request line from the host, or None at end of input."""
+    global _pending
+    while b"\n" not in _pending:
+        chunk = os.read(REQUESTS_FD, 1 << 16)
+        if not chunk:
+            return None
+        _pending += chunk
+    line, _pending = _pending.split(b"\n", 1)
+    return json_loads(line.decode("utf-8"))
 
 
 class OutputLimit(Exception):
@@ -174,147 +192,118 @@ def describe(error):
     return message + (" (line %d)" % line if line else "")
 
 
-def on_alarm(signum, frame):
-    raise TimeLimit()
-
-
-def set_limits(job):
+def set_limits(memory_mb):
+    # A second layer under the box-wide rlimits the host set before bubblewrap started (those cover
+    # every process of the box; these are tighter for this one). RLIMIT_DATA counts the heap and
+    # private mappings (not the interpreter's shared libraries), so it is close to "the memory the
+    # program may use"; the interpreter itself needs about 8 MB.
     mb = 1024 * 1024
-    # RLIMIT_DATA counts the heap and private mappings (not the interpreter's shared libraries), so
-    # it is close to "the memory the program may use"; the interpreter itself needs about 8 MB.
-    data = (job["memoryMb"] + job.get("headroomMb", 24)) * mb
+    data = (memory_mb + 24) * mb
     resource.setrlimit(resource.RLIMIT_DATA, (data, data))
-    # Shared mappings (mmap.mmap(-1, n) is MAP_SHARED) and memfds are not DATA: also cap the address
-    # space, with room for the interpreter's code and libraries (about 15 MB mapped at start).
-    space = data + 64 * mb
-    resource.setrlimit(resource.RLIMIT_AS, (space, space))
-    cpu = job["cpuSeconds"]
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))  # no fork, no threads
     resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
     resource.setrlimit(resource.RLIMIT_FSIZE, (mb, mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def read_job():
-    chunks = []
-    while True:
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    return json_loads(b"".join(chunks).decode("utf-8"))
-
-
 def _exit(code=None):
     raise SystemExit(code)
 
 
+def shown(capture):
+    text = capture.text()
+    return text[:MAX_SHOWN_OUTPUT], capture.size
+
+
+def load(request):
+    """Compiles the program, and for call tests runs it once as a module; the reply or an error text."""
+    try:
+        code = compile(request["code"], "<submission>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+        return None, None, describe(e)
+    if not request["module"]:
+        return code, None, None
+    module = types.ModuleType("submission")
+    module.__file__ = "<submission>"
+    sys.modules["submission"] = module
+    sys.stdout = Capture()
+    try:
+        exec(code, module.__dict__)
+    except MemoryError:
+        return None, None, "The program ran out of memory while loading."
+    except BaseException as e:
+        return None, None, "The program raised an exception while loading: " + describe(e)
+    # No function to call: the program cannot be graded at all (an error, not N failed tests).
+    name = request["entrypoint"] or ""
+    if name not in module.__dict__:
+        return None, None, "entrypoint `%s` is not defined" % name[:100]
+    entry = module.__dict__[name]
+    if not callable(entry):
+        kind = type(entry).__name__
+        return None, None, "entrypoint `%s` is not a function (it is %s %s)" % (
+            name[:100], "an" if kind[:1] in "aeiou" else "a", kind)
+    return code, entry, None
+
+
+def run_test(request, code, entry):
+    capture = Capture()
+    sys.stdout = capture
+    try:
+        if request["kind"] == "call":
+            result = entry(*json_loads(request["args"]))
+            text = json_dumps(to_json(result))
+            if len(text) > MAX_VALUE:
+                frame = {"kind": "raised", "error": "The return value is too large."}
+            else:
+                frame = {"kind": "value", "json": text}
+        else:
+            sys.stdin = io.StringIO(request["stdin"])
+            try:
+                exec(code, {"__name__": "__main__", "__builtins__": builtins, "__file__": "<submission>"})
+            except SystemExit:
+                pass
+            frame = {"kind": "stdout", "stdout": capture.text(), "truncated": capture.truncated}
+    except MemoryError:
+        frame = {"kind": "memory"}
+    except OutputLimit:
+        frame = {"kind": "stdout", "stdout": capture.text(), "truncated": True}
+    except BaseException as e:
+        if capture.truncated:
+            frame = {"kind": "stdout", "stdout": capture.text(), "truncated": True}
+        else:
+            frame = {"kind": "raised", "error": describe(e)}
+    sys.stdin = io.StringIO("")
+    frame["output"], frame["outputSize"] = shown(capture)
+    return frame
+
+
 def main():
+    set_limits(int(sys.argv[1]))
     # `python -S` skips site, which is what normally defines exit() and quit().
     builtins.exit = builtins.quit = _exit
-    job = read_job()
-    emit({"t": "hello"})
-    set_limits(job)
-    _signal.signal(_signal.SIGALRM, on_alarm)
-    time_s = job["timeMs"] / 1000.0
-    tests = job["tests"]
-    start = job["startIndex"]
-    sys.stdout = Capture()
     sys.stderr = Sink()
     sys.stdin = io.StringIO("")
-
-    try:
-        code = compile(job["code"], "<submission>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as e:
-        emit({"t": "fatal", "message": describe(e)})
-        return
-
-    module = None
-    # Loaded once, before any test runs: what the program does at load time (and so an error
-    # message from loading) cannot depend on a test's input, hidden ones included.
-    if any(t["kind"] == "call" for t in tests[start:]):
-        emit({"t": "phase", "phase": "load"})
-        module = types.ModuleType("submission")
-        module.__file__ = "<submission>"
-        sys.modules["submission"] = module
-        sys.stdout = Capture()
-        try:
-            _signal.setitimer(_signal.ITIMER_REAL, time_s)
-            exec(code, module.__dict__)
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-        except TimeLimit:
-            emit({"t": "fatal", "message": "Loading the program took longer than the time limit (%d ms)." % job["timeMs"]})
+    devnull = os.open("/dev/null", os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    emit({"t": "hello"})
+    code = entry = None
+    while True:
+        request = read_request()
+        if request is None:
             return
-        except MemoryError:
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            emit({"t": "fatal", "message": "The program ran out of memory while loading (limit %d MB)." % job["memoryMb"]})
-            return
-        except BaseException as e:
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            emit({"t": "fatal", "message": "The program raised an exception while loading: " + describe(e)})
-            return
-        # No function to call: the program cannot be graded at all (an error, not N failed tests).
-        name = job["entrypoint"] or ""
-        if name not in module.__dict__:
-            emit({"t": "fatal", "message": "entrypoint `%s` is not defined" % name[:100]})
-            return
-        if not callable(module.__dict__[name]):
-            kind = type(module.__dict__[name]).__name__
-            emit({"t": "fatal", "message": "entrypoint `%s` is not a function (it is %s %s)"
-                  % (name[:100], "an" if kind[:1] in "aeiou" else "a", kind)})
-            return
-
-    for index in range(start, len(tests)):
-        test = tests[index]
-        emit({"t": "phase", "phase": index})
-        capture = Capture()
-        sys.stdout = capture
-        began = time.perf_counter()
-        frame = None
-        try:
-            _signal.setitimer(_signal.ITIMER_REAL, time_s)
-            if test["kind"] == "call":
-                fn = module.__dict__.get(job["entrypoint"] or "")
-                if not callable(fn):
-                    raise NameError("the program defines no top-level function named %s" % job["entrypoint"])
-                result = fn(*test["args"])
-                _signal.setitimer(_signal.ITIMER_REAL, 0)
-                text = json_dumps(to_json(result))
-                if len(text) > MAX_VALUE:
-                    frame = {"kind": "raised", "error": "The return value is too large."}
-                else:
-                    frame = {"kind": "value", "json": text}
-            else:
-                sys.stdin = io.StringIO(test["stdin"])
-                try:
-                    exec(code, {"__name__": "__main__", "__builtins__": builtins, "__file__": "<submission>"})
-                except SystemExit:
-                    pass
-                _signal.setitimer(_signal.ITIMER_REAL, 0)
-                frame = {"kind": "stdout", "stdout": capture.text(), "truncated": capture.truncated}
-        except TimeLimit:
-            frame = {"kind": "timeout"}
-        except MemoryError:
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            frame = {"kind": "memory"}
-        except OutputLimit:
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            frame = {"kind": "stdout", "stdout": capture.text(), "truncated": True}
-        except BaseException as e:
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            if capture.truncated:
-                frame = {"kind": "stdout", "stdout": capture.text(), "truncated": True}
-            else:
-                frame = {"kind": "raised", "error": describe(e)}
-        frame["durationMs"] = (time.perf_counter() - began) * 1000.0
-        frame["t"] = "outcome"
-        frame["index"] = index
-        emit(frame)
-    emit({"t": "done"})
+        nonce = request["n"]
+        if request["op"] == "load":
+            code, entry, error = load(request)
+            if error is not None:
+                emit({"t": "fatal", "n": nonce, "message": error})
+                return
+            emit({"t": "loaded", "n": nonce})
+        else:
+            frame = run_test(request, code, entry)
+            frame["t"] = "result"
+            frame["n"] = nonce
+            emit(frame)
 
 
 main()

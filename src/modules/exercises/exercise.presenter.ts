@@ -1,5 +1,6 @@
 import type { ExerciseLimits, ExerciseTest } from '../../db/schema/index.ts';
 import { isStaff, type Role } from '../courses/course.policy.ts';
+import { presentTest } from './exercise-tests.ts';
 
 export interface ExerciseRow {
   id: string;
@@ -19,12 +20,11 @@ export interface ExerciseRow {
   updatedAt: Date;
 }
 
-export type PresentedTest = ExerciseTest | { name: string; kind: ExerciseTest['kind']; hidden: true };
-
 /** Students learn that a hidden test exists and its name, never its inputs or expected output. */
-export function presentTests(tests: ExerciseTest[], staff: boolean): PresentedTest[] {
-  if (staff) return tests;
-  return tests.map((t) => (t.hidden ? { name: t.name, kind: t.kind, hidden: true as const } : t));
+export function presentTests(tests: ExerciseTest[], staff: boolean) {
+  return tests.map((t) =>
+    t.hidden && !staff ? { name: t.name, kind: t.kind, hidden: true as const } : presentTest(t),
+  );
 }
 
 /** The exercise as `role` may see it: staff see every test in full. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { anon, withTestApp } from '../../../test/app.ts';
 import { buildWorld, createExercise, exerciseBody, type World } from '../../../test/factories.ts';
+import { ioTest } from '../../../test/grading.ts';
 import { presentTests } from './exercise.presenter.ts';
 
 // Load shedding is tested elsewhere; a busy test machine must not turn these requests into 503s.
@@ -29,7 +30,7 @@ describe('POST /lessons/:lessonId/exercises', () => {
       language: 'python',
       entrypoint: null,
       starterCode: '',
-      tests: [{ name: 'one', kind: 'io', stdin: '', stdout: 'x\n', hidden: false }],
+      tests: [{ name: 'one', kind: 'io', stdin: '', stdout: 'x\n', hidden: false, points: 1 }],
       maxScore: 2.5,
       dueAt: null,
       maxAttempts: null,
@@ -123,7 +124,72 @@ describe('POST /lessons/:lessonId/exercises', () => {
       tests: [{ name: 'n', kind: 'call', args: [{ a: [1, null] }, 'x'], expected: null, hidden: true }],
     });
     expect(ex.tests).toEqual([
-      { name: 'n', kind: 'call', args: [{ a: [1, null] }, 'x'], expected: null, hidden: true },
+      {
+        name: 'n',
+        kind: 'call',
+        args: [{ a: [1, null] }, 'x'],
+        expected: null,
+        hidden: true,
+        points: 1,
+        tolerance: 0,
+      },
+    ]);
+  });
+
+  it('stores and returns arguments and expected values exactly as written: key order, big integers', async () => {
+    const w = await world();
+    // Sent as text: JSON.parse would round 2**64 + 1 and move the key "2" first.
+    const body = `{"title":"Exact","language":"python","entrypoint":"f","maxScore":1,"tests":[
+      {"name":"n","kind":"call","args":[{"bb":1,"a":2,"2":3}, 18446744073709551617],
+       "expected": {"z": [1.50, 1e2], "a": 123456789012345678901234567890}, "points": 2, "tolerance": 0.5}]}`;
+    const res = await w.instructor.req('POST', `/lessons/${w.lesson.id}/exercises`, body, {
+      'content-type': 'application/json',
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const args = '"args":[{"bb":1,"a":2,"2":3},18446744073709551617]';
+    const expected = '"expected":{"z":[1.50,1e2],"a":123456789012345678901234567890}';
+    expect(res.body).toContain(args);
+    expect(res.body).toContain(expected);
+    const again = await w.student.req('GET', `/exercises/${res.json().exercise.id}`);
+    expect(again.body).toContain(args);
+    expect(again.json().exercise.tests[0]).toMatchObject({ points: 2, tolerance: 0.5 });
+    // A PATCH keeps what it is sent just as exactly.
+    const patched = await w.instructor.req(
+      'PATCH',
+      `/exercises/${res.json().exercise.id}`,
+      '{"tests":[{"name":"m","kind":"call","args":[{"y":1,"x":2}],"expected":9007199254740993}]}',
+      { 'content-type': 'application/json' },
+    );
+    expect(patched.body).toContain('"args":[{"y":1,"x":2}],"expected":9007199254740993');
+  });
+
+  it('refuses a key written twice, weights that are not positive and a tolerance on io tests', async () => {
+    const w = await world();
+    const url = `/lessons/${w.lesson.id}/exercises`;
+    const dup = await w.instructor.req(
+      'POST',
+      url,
+      '{"title":"D","language":"python","entrypoint":"f","maxScore":1,"tests":[{"name":"n","kind":"call","args":[{"a":1,"a":2}],"expected":1}]}',
+      { 'content-type': 'application/json' },
+    );
+    expect(dup.statusCode).toBe(400);
+    expect(dup.json().error.details).toEqual([
+      { field: 'tests.0.args.0.a', message: 'is a key written twice in one object' },
+    ]);
+    const zero = await w.instructor.req(
+      'POST',
+      url,
+      exerciseBody({ tests: [{ name: 'x', kind: 'io', stdout: '', points: 0 }] }),
+    );
+    expect(zero.statusCode).toBe(400);
+    expect(zero.json().error.details[0].field).toBe('tests.0.points');
+    const tol = await w.instructor.req(
+      'POST',
+      url,
+      exerciseBody({ tests: [{ name: 'x', kind: 'io', stdout: '', tolerance: 1 }] }),
+    );
+    expect(tol.json().error.details).toEqual([
+      { field: 'tests.0.tolerance', message: 'is only accepted for a call test' },
     ]);
   });
 
@@ -142,12 +208,19 @@ describe('GET /exercises/:exerciseId', () => {
     const w = await world();
     const url = `/exercises/${w.exercise.id}`;
     const staff = (await w.ta.req('GET', url)).json().exercise;
-    expect(staff.tests[1]).toEqual({ name: 'echo', kind: 'io', stdin: 'hi\n', stdout: 'hi\n', hidden: true });
+    expect(staff.tests[1]).toEqual({
+      name: 'echo',
+      kind: 'io',
+      stdin: 'hi\n',
+      stdout: 'hi\n',
+      hidden: true,
+      points: 1,
+    });
     const res = await w.student.req('GET', url);
     expect(res.statusCode).toBe(200);
     const { exercise } = res.json();
     expect(exercise.tests).toEqual([
-      { name: 'small', kind: 'call', args: [1, 2], expected: 3, hidden: false },
+      { name: 'small', kind: 'call', args: [1, 2], expected: 3, hidden: false, points: 1, tolerance: 0 },
       { name: 'echo', kind: 'io', hidden: true },
     ]);
     expect(res.body).not.toContain('hi\\n');
@@ -165,11 +238,8 @@ describe('GET /exercises/:exerciseId', () => {
   });
 
   it('presentTests masks only hidden tests for students', () => {
-    const tests = [
-      { name: 'a', kind: 'io' as const, stdin: '', stdout: 'x', hidden: true },
-      { name: 'b', kind: 'io' as const, stdin: '', stdout: 'y', hidden: false },
-    ];
-    expect(presentTests(tests, true)).toBe(tests);
+    const tests = [ioTest('a', '', 'x', { hidden: true }), ioTest('b', '', 'y')];
+    expect(presentTests(tests, true)).toEqual(tests);
     expect(presentTests(tests, false)).toEqual([{ name: 'a', kind: 'io', hidden: true }, tests[1]]);
   });
 });

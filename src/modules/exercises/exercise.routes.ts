@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { notFound } from '../../http/errors.ts';
+import { sendJson } from '../../http/raw-json.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
 import { LessonParams } from '../lessons/lesson.schemas.ts';
 import { presentExercise } from './exercise.presenter.ts';
@@ -28,8 +29,14 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
     },
     async (request, reply) => {
       const caller = await requireCaller(request);
-      const r = await service.createExercise(db, caller, request.params.lessonId, request.body);
-      return reply.status(201).send({ exercise: presentExercise(r.exercise, r.role) });
+      const r = await service.createExercise(
+        db,
+        caller,
+        request.params.lessonId,
+        request.body,
+        request.rawBody,
+      );
+      return sendJson(reply.status(201), { exercise: presentExercise(r.exercise, r.role) });
     },
   );
 
@@ -38,12 +45,12 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
     {
       schema: { tags, params: ExerciseParams, response: { 200: ExerciseResponse, ...errors(401, 404) } },
     },
-    async (request) => {
+    async (request, reply) => {
       const caller = await requireCaller(request);
       const { exerciseId } = request.params;
       const row = isUuid(exerciseId) ? await exerciseDetail(exerciseId, caller.id) : null;
       if (!row || row.role === null) throw notFound('Exercise');
-      return { exercise: presentExercise(row, row.role) };
+      return sendJson(reply, { exercise: presentExercise(row, row.role) });
     },
   );
 
@@ -57,10 +64,16 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
         response: { 200: ExerciseResponse, ...errors(400, 401, 403, 404) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const caller = await requireCaller(request);
-      const r = await service.updateExercise(db, caller, request.params.exerciseId, request.body);
-      return { exercise: presentExercise(r.exercise, r.role) };
+      const r = await service.updateExercise(
+        db,
+        caller,
+        request.params.exerciseId,
+        request.body,
+        request.rawBody,
+      );
+      return sendJson(reply, { exercise: presentExercise(r.exercise, r.role) });
     },
   );
 }

@@ -16,6 +16,8 @@ export const TestBody = Type.Object(
     stdin: Type.Optional(Type.String({ maxLength: 100_000 })),
     stdout: Type.Optional(Type.String({ maxLength: 100_000 })),
     hidden: Type.Optional(Type.Boolean()),
+    points: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 })),
+    tolerance: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000 })),
   },
   { additionalProperties: false },
 );

@@ -1,45 +1,16 @@
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../../db/client.ts';
-import type { ExerciseTest } from '../../db/schema/index.ts';
 import { AppError, type ErrorDetail, notFound } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { authorize, can } from '../courses/course.policy.ts';
 import { selectLessonWithRole } from '../lessons/lesson.queries.ts';
 import * as q from './exercise.queries.ts';
-import {
-  type CreateExerciseBody,
-  DEFAULT_LIMITS,
-  type PatchExerciseBody,
-  type TestBody,
-} from './exercise.schemas.ts';
+import { type CreateExerciseBody, DEFAULT_LIMITS, type PatchExerciseBody } from './exercise.schemas.ts';
+import { normaliseTests, testsSource } from './exercise-tests.ts';
 
 type CreateInput = Static<typeof CreateExerciseBody>;
 type PatchInput = Static<typeof PatchExerciseBody>;
-type TestInput = Static<typeof TestBody>;
-
-const has = (o: object, key: string) => Object.hasOwn(o, key);
-
-/** Checks the kind-specific fields of each test and fills defaults; every problem is reported at once. */
-export function normaliseTests(tests: TestInput[], details: ErrorDetail[]): ExerciseTest[] {
-  const seen = new Set<string>();
-  return tests.map((t, i) => {
-    const at = (f: string) => `tests.${i}.${f}`;
-    const reject = (f: string, message: string) => details.push({ field: at(f), message });
-    if (seen.has(t.name)) reject('name', 'must be unique within the exercise');
-    seen.add(t.name);
-    const hidden = t.hidden ?? false;
-    if (t.kind === 'call') {
-      if (!Array.isArray(t.args)) reject('args', 'is required for a call test (an array of arguments)');
-      if (!has(t, 'expected')) reject('expected', 'is required for a call test');
-      for (const f of ['stdin', 'stdout']) if (has(t, f)) reject(f, 'is only accepted for an io test');
-      return { name: t.name, kind: 'call', args: t.args ?? [], expected: t.expected ?? null, hidden };
-    }
-    if (typeof t.stdout !== 'string') reject('stdout', 'is required for an io test');
-    for (const f of ['args', 'expected']) if (has(t, f)) reject(f, 'is only accepted for a call test');
-    return { name: t.name, kind: 'io', stdin: t.stdin ?? '', stdout: t.stdout ?? '', hidden };
-  });
-}
 
 function fail(details: ErrorDetail[]): never {
   const first = details[0]!;
@@ -55,7 +26,14 @@ function checkWhole(values: q.ExerciseValues, details: ErrorDetail[]) {
 
 const toDate = (s: string | null | undefined) => (s ? new Date(s) : null);
 
-export async function createExercise(db: Db, caller: Caller, lessonId: string, input: CreateInput) {
+/** `rawBody`: the request body as sent, where the tests' arguments and expected values are read exactly. */
+export async function createExercise(
+  db: Db,
+  caller: Caller,
+  lessonId: string,
+  input: CreateInput,
+  rawBody?: string,
+) {
   const details: ErrorDetail[] = [];
   const values: q.ExerciseValues = {
     title: input.title,
@@ -63,7 +41,7 @@ export async function createExercise(db: Db, caller: Caller, lessonId: string, i
     language: input.language,
     entrypoint: input.entrypoint ?? null,
     starterCode: input.starterCode ?? '',
-    tests: normaliseTests(input.tests, details),
+    tests: normaliseTests(input.tests, testsSource(rawBody, ['tests']), details),
     maxScore: input.maxScore,
     dueAt: toDate(input.dueAt),
     maxAttempts: input.maxAttempts ?? null,
@@ -81,9 +59,17 @@ export async function createExercise(db: Db, caller: Caller, lessonId: string, i
   });
 }
 
-export async function updateExercise(db: Db, caller: Caller, exerciseId: string, input: PatchInput) {
+export async function updateExercise(
+  db: Db,
+  caller: Caller,
+  exerciseId: string,
+  input: PatchInput,
+  rawBody?: string,
+) {
   const details: ErrorDetail[] = [];
-  const tests = input.tests ? normaliseTests(input.tests, details) : undefined;
+  const tests = input.tests
+    ? normaliseTests(input.tests, testsSource(rawBody, ['tests']), details)
+    : undefined;
   return db.transaction(async (tx) => {
     const current = isUuid(exerciseId) ? await q.selectExerciseForUpdate(tx, exerciseId, caller.id) : null;
     if (!current) throw notFound('Exercise');

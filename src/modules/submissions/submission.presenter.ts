@@ -15,12 +15,23 @@ export interface SubmissionRow {
 
 export type SubmissionJson = ReturnType<typeof presentSubmission>;
 
+export interface Viewer {
+  /** Course staff see every result in full. */
+  staff: boolean;
+  /**
+   * Names of the exercise's tests that are visible *now*. A result is shown as hidden when its test
+   * was hidden at grading time or is not visible any more (made hidden or renamed since): masking
+   * follows the exercise's current flags. Omitted = trust the flags stored with the results.
+   */
+  visibleTests?: readonly string[];
+}
+
 /**
  * API JSON of a submission. `staff` viewers see everything; anyone else (the author as a student)
- * sees a hidden test only as name, passed, hidden and durationMs, so failure messages cannot leak
- * the hidden inputs or expected values.
+ * sees a hidden test only as name, passed and hidden — no message, output or duration — so nothing
+ * of the hidden inputs or expected values leaks, not even through how long a test ran.
  */
-export function presentSubmission(row: SubmissionRow, viewer: { staff: boolean }) {
+export function presentSubmission(row: SubmissionRow, viewer: Viewer) {
   return maskSubmission(
     {
       id: row.id,
@@ -38,29 +49,24 @@ export function presentSubmission(row: SubmissionRow, viewer: { staff: boolean }
         hidden: r.hidden,
         message: r.message,
         durationMs: r.durationMs,
+        output: r.output ?? null,
+        points: r.points ?? 1,
       })),
     },
     viewer,
   );
 }
 
-/**
- * Applies the hidden-test masking to already-presented JSON (events store it unmasked).
- *
- * A submission being regraded is `queued`/`running` yet still carries its previous verdict (score,
- * message, results, gradedAt) until the new one replaces it: API.md's regrade runs "in the
- * background" and the gradebook keeps that score meanwhile. Those results were graded with the old
- * tests, whose `hidden` flags may since have changed (a test made hidden is a typical reason to
- * regrade), so while a verdict is pending a student sees no per-test message at all.
- */
-export function maskSubmission<T extends { status: string; results: TestResult[] }>(
-  json: T,
-  viewer: { staff: boolean },
-): T {
+/** Applies the hidden-test masking to already-presented JSON (events store it unmasked). */
+export function maskSubmission<T extends { results: TestResult[] }>(json: T, viewer: Viewer): T {
   if (viewer.staff) return json;
-  const pending = json.status === 'queued' || json.status === 'running';
+  const visible = viewer.visibleTests ? new Set(viewer.visibleTests) : null;
   return {
     ...json,
-    results: json.results.map((r) => (r.hidden || pending ? { ...r, message: null } : r)),
+    results: json.results.map((r) =>
+      r.hidden || (visible !== null && !visible.has(r.name))
+        ? { ...r, hidden: true, message: null, output: null, durationMs: 0 }
+        : r,
+    ),
   };
 }

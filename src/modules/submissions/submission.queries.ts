@@ -25,7 +25,14 @@ export interface ExerciseAccess {
   maxAttempts: number | null;
   /** Past dueAt by the database clock. */
   late: boolean;
+  /** Names of the tests visible to students now (results of other tests are masked for them). */
+  visibleTests: string[];
 }
+
+/** The names of an exercise's tests that are visible now. */
+export const visibleTestNames = sql<string[]>`coalesce((
+  select array_agg(t->>'name') from jsonb_array_elements(${exercises.tests}) t
+   where not coalesce((t->>'hidden')::boolean, false)), '{}')`;
 
 /** The exercise's course, the caller's role there and the submit rules, in one round trip; null = no such exercise. */
 export async function selectOptionalExerciseAccess(
@@ -40,6 +47,7 @@ export async function selectOptionalExerciseAccess(
       role: courseMembers.role,
       maxAttempts: exercises.maxAttempts,
       late: sql<boolean>`coalesce(${exercises.dueAt} < now(), false)`,
+      visibleTests: visibleTestNames,
     })
     .from(exercises)
     .leftJoin(
@@ -81,6 +89,31 @@ export async function selectOptionalSubmissionByKey(
   return row ?? null;
 }
 
+/**
+ * Submissions the user made (to any exercise) in the last `seconds`, and when the oldest of them
+ * leaves that window: the submit rate limit.
+ */
+export async function recentSubmissions(
+  tx: Tx,
+  userId: string,
+  seconds: number,
+): Promise<{ count: number; retryAfterSeconds: number }> {
+  const [row] = await tx
+    .select({
+      count: sql<number>`count(*)::int`,
+      retryAfterSeconds: sql<number>`coalesce(ceil(extract(epoch from min(${submissions.createdAt})
+        + make_interval(secs => ${seconds}) - now())), 1)::int`,
+    })
+    .from(submissions)
+    .where(
+      and(
+        eq(submissions.userId, userId),
+        sql`${submissions.createdAt} > now() - make_interval(secs => ${seconds})`,
+      ),
+    );
+  return { count: row?.count ?? 0, retryAfterSeconds: Math.max(1, row?.retryAfterSeconds ?? 1) };
+}
+
 export async function countAttempts(tx: Tx, userId: string, exerciseId: string): Promise<number> {
   const [row] = await tx
     .select({ n: sql<number>`count(*)::int` })
@@ -119,11 +152,12 @@ export async function selectOptionalSubmissionWithRole(
   tx: Tx,
   submissionId: string,
   userId: string,
-): Promise<{ submission: SubmissionRow; role: Role | null } | null> {
+): Promise<{ submission: SubmissionRow; role: Role | null; visibleTests: string[] } | null> {
   if (!isUuid(submissionId)) return null;
   const [row] = await tx
-    .select({ submission: submissionColumns, role: courseMembers.role })
+    .select({ submission: submissionColumns, role: courseMembers.role, visibleTests: visibleTestNames })
     .from(submissions)
+    .innerJoin(exercises, eq(exercises.id, submissions.exerciseId))
     .leftJoin(
       courseMembers,
       and(eq(courseMembers.courseId, submissions.courseId), eq(courseMembers.userId, userId)),

@@ -166,18 +166,80 @@ describe('GET /submissions/:id', () => {
       ],
     );
     const mine = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
+    // Not even how long it ran: a duration can carry a hidden input out (busy-wait `secret % 1000` ms).
     expect(mine.results[1]).toEqual({
       name: 'echo',
       passed: false,
       hidden: true,
       message: null,
-      durationMs: 2,
+      durationMs: 0,
+      output: null,
+      points: 1,
     });
     expect(mine.score).toBe(5);
     const staff = (await w.ta.req('GET', `/submissions/${id}`)).json().submission;
     expect(staff.results[1].message).toBe('expected "hi" got "ho"');
     const listed = (await w.student.req('GET', `/exercises/${w.exercise.id}/submissions`)).json().items;
     expect(listed.find((s: { id: string }) => s.id === id).results[1].message).toBeNull();
+  });
+
+  it('masks by the exercise’s current flags: a test made hidden later no longer shows its old message', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const id = (await submit(w.student, ex.id, 'graded')).json().submission.id;
+    await ctx.database.pool.query(
+      `update submissions set status = 'failed', score = 0, graded_at = now(), results = $2::jsonb where id = $1`,
+      [
+        id,
+        JSON.stringify([
+          {
+            name: 'small',
+            passed: false,
+            hidden: false,
+            message: 'Expected 3, received 4.',
+            durationMs: 7,
+            output: 'dbg',
+            points: 1,
+          },
+          {
+            name: 'echo',
+            passed: false,
+            hidden: true,
+            message: 'Wrong output.',
+            durationMs: 2,
+            output: null,
+            points: 1,
+          },
+        ]),
+      ],
+    );
+    const before = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
+    expect(before.results[0]).toMatchObject({
+      message: 'Expected 3, received 4.',
+      output: 'dbg',
+      durationMs: 7,
+    });
+    const patch = await w.instructor.req('PATCH', `/exercises/${ex.id}`, {
+      tests: [
+        { name: 'small', kind: 'call', args: [1, 2], expected: 3, hidden: true },
+        { name: 'echo', kind: 'io', stdin: 'hi\n', stdout: 'hi\n', hidden: true },
+      ],
+    });
+    expect(patch.statusCode).toBe(200);
+    const after = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
+    expect(after.results[0]).toEqual({
+      name: 'small',
+      passed: false,
+      hidden: true,
+      message: null,
+      durationMs: 0,
+      output: null,
+      points: 1,
+    });
+    const listed = (await w.student.req('GET', `/exercises/${ex.id}/submissions`)).json().items[0];
+    expect(listed.results[0].message).toBeNull();
+    // Staff still read everything.
+    const staff = (await w.ta.req('GET', `/submissions/${id}`)).json().submission;
+    expect(staff.results[0]).toMatchObject({ message: 'Expected 3, received 4.', output: 'dbg' });
   });
 });
 
@@ -231,8 +293,24 @@ describe('POST /exercises/:id/regrade', () => {
     await submit(w.ta, ex.id, 'b');
     // As if graded: the job is gone.
     const results = [
-      { name: 'shown', passed: false, hidden: false, message: 'expected 3', durationMs: 1 },
-      { name: 'secret', passed: false, hidden: true, message: 'expected 42', durationMs: 1 },
+      {
+        name: 'small',
+        passed: false,
+        hidden: false,
+        message: 'expected 3',
+        durationMs: 1,
+        output: null,
+        points: 1,
+      },
+      {
+        name: 'echo',
+        passed: false,
+        hidden: true,
+        message: 'expected 42',
+        durationMs: 1,
+        output: null,
+        points: 1,
+      },
     ];
     await ctx.database.pool.query(
       `update submissions set status = 'failed', score = 5, message = 'half', results = $2, graded_at = now()
@@ -250,15 +328,15 @@ describe('POST /exercises/:id/regrade', () => {
     const res = await w.ta.req('POST', `/exercises/${ex.id}/regrade`);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ queued: 2 });
-    // The previous verdict stays visible until the new one lands; while it is pending a student sees
-    // no test message at all (the old results may name tests that have since become hidden).
+    // The previous verdict stays visible until the new one lands, masked by the current flags.
     const s = (await w.student.req('GET', `/submissions/${id}`)).json().submission;
     expect(s).toMatchObject({ status: 'queued', score: 5, message: 'half', gradedAt: graded.gradedAt });
-    expect(s.results).toEqual(results.map((r) => ({ ...r, message: null })));
+    expect(s.results).toEqual([results[0], { ...results[1], message: null, durationMs: 0 }]);
     const staff = (await w.ta.req('GET', `/submissions/${id}`)).json().submission;
     expect(staff).toMatchObject({ status: 'queued', score: 5, gradedAt: graded.gradedAt, results });
     const listed = (await w.student.req('GET', `/exercises/${ex.id}/submissions`)).json();
-    expect(listed.items[0].results.every((r: { message: string | null }) => r.message === null)).toBe(true);
+    const mine = listed.items.find((x: { id: string }) => x.id === id);
+    expect(mine.results.map((r: { message: string | null }) => r.message)).toEqual(['expected 3', null]);
     expect(
       await countRows(
         'select count(*)::int as n from grading_jobs j join submissions s on s.id = j.submission_id where s.exercise_id = $1',

@@ -12,7 +12,7 @@ import * as service from './submission.service.ts';
 
 const ExerciseParams = Type.Object({ exerciseId: Id });
 
-export function submissionRoutes(app: TypedApp, { database }: AppDeps) {
+export function submissionRoutes(app: TypedApp, { config, database }: AppDeps) {
   const { db, heavyDb } = database;
 
   app.post(
@@ -23,17 +23,25 @@ export function submissionRoutes(app: TypedApp, { database }: AppDeps) {
         params: ExerciseParams,
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: CreateSubmissionBody,
-        response: { 200: SubmissionResponse, 202: SubmissionResponse, ...errors(400, 401, 403, 404, 409) },
+        response: {
+          200: SubmissionResponse,
+          202: SubmissionResponse,
+          ...errors(400, 401, 403, 404, 409, 429),
+        },
       },
     },
     async (request, reply) => {
       const caller = await requireCaller(request);
-      const r = await service.submit(db, {
-        exerciseId: request.params.exerciseId,
-        userId: caller.id,
-        code: request.body.code,
-        idempotencyKey: request.headers['idempotency-key'],
-      });
+      const r = await service.submit(
+        db,
+        {
+          exerciseId: request.params.exerciseId,
+          userId: caller.id,
+          code: request.body.code,
+          idempotencyKey: request.headers['idempotency-key'],
+        },
+        { perMinute: config.SUBMISSIONS_PER_MINUTE },
+      );
       return reply.status(r.created ? 202 : 200).send({ submission: r.submission });
     },
   );

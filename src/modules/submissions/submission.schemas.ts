@@ -14,7 +14,10 @@ export const TestResultSchema = Type.Object({
   passed: Type.Boolean(),
   hidden: Type.Boolean(),
   message: Type.Union([Type.String(), Type.Null()]),
+  /** To students, 0 for hidden tests: how long a hidden test ran could carry its input out. */
   durationMs: Type.Number(),
+  output: Type.Union([Type.String(), Type.Null()]),
+  points: Type.Number(),
 });
 
 export const SubmissionSchema = Type.Object({

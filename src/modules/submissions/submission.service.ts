@@ -21,25 +21,29 @@ export interface SubmitResult {
  * One submit = one transaction: the submission row and its grading job commit together, so a
  * job exists iff its submission does. Replays of an Idempotency-Key return the original.
  */
+export interface SubmitLimits {
+  /** SUBMISSIONS_PER_MINUTE: new submissions one user may make per minute, across exercises. */
+  perMinute: number;
+}
+
 export async function submit(
   db: Db,
   input: { exerciseId: string; userId: string; code: string; idempotencyKey: string | undefined },
+  limits: SubmitLimits,
 ): Promise<SubmitResult> {
   const key = input.idempotencyKey;
   if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY))
     throw validationFailed('Idempotency-Key', `must be 1..${MAX_IDEMPOTENCY_KEY} characters`);
   if (Buffer.byteLength(input.code, 'utf8') > MAX_CODE_BYTES)
     throw validationFailed('code', 'must be at most 100 kB');
-  // Postgres text cannot hold U+0000; refuse it here rather than fail in the insert.
-  if (input.code.includes('\u0000')) throw validationFailed('code', 'must not contain NUL characters');
   const hash = bodyHash(input.code);
   try {
-    return await submitOnce(db, input, key ?? null, hash);
+    return await submitOnce(db, input, key ?? null, hash, limits);
   } catch (err) {
     // The advisory lock serialises submits of one user and exercise, so this is a belt-and-braces
     // path: a parallel duplicate committed first, and the retry returns it as a replay.
     if (key !== undefined && isUniqueViolation(err, 'submissions_idempotency_idx'))
-      return submitOnce(db, input, key, hash);
+      return submitOnce(db, input, key, hash, limits);
     throw err;
   }
 }
@@ -49,6 +53,7 @@ async function submitOnce(
   input: { exerciseId: string; userId: string; code: string },
   key: string | null,
   hash: string,
+  limits: SubmitLimits,
 ): Promise<SubmitResult> {
   return db.transaction(async (tx) => {
     const access = await q.selectOptionalExerciseAccess(tx, input.exerciseId, input.userId);
@@ -65,9 +70,23 @@ async function submitOnce(
             'idempotency_conflict',
             'This Idempotency-Key was already used with a different body; use a new key for new code.',
           );
-        return { created: false, submission: presentSubmission(existing, { staff }) };
+        return {
+          created: false,
+          submission: presentSubmission(existing, { staff, visibleTests: access.visibleTests }),
+        };
       }
     }
+    // Counted from the submissions themselves (no separate counter to drift), after the replay
+    // check: a client retrying with its Idempotency-Key is not the flood this stops.
+    const recent = await q.recentSubmissions(tx, input.userId, 60);
+    if (recent.count >= limits.perMinute)
+      throw new AppError(
+        429,
+        'rate_limited',
+        `At most ${limits.perMinute} submissions a minute; wait a little before submitting again.`,
+        undefined,
+        { 'retry-after': String(recent.retryAfterSeconds) },
+      );
     if (access.maxAttempts !== null) {
       const used = await q.countAttempts(tx, input.userId, input.exerciseId);
       if (used >= access.maxAttempts)
@@ -86,8 +105,11 @@ async function submitOnce(
       idempotencyKey: key,
       bodyHash: hash,
     });
-    await enqueueGrading(tx, { submissionId: row.id, courseId: row.courseId });
-    return { created: true, submission: presentSubmission(row, { staff }) };
+    await enqueueGrading(tx, { submissionId: row.id, courseId: row.courseId, userId: input.userId });
+    return {
+      created: true,
+      submission: presentSubmission(row, { staff, visibleTests: access.visibleTests }),
+    };
   });
 }
 
@@ -97,7 +119,7 @@ export async function getSubmission(db: Db, submissionId: string, userId: string
   if (!found) throw notFound('Submission');
   const staff = isStaff(found.role);
   if (!staff && found.submission.userId !== userId) throw notFound('Submission');
-  return presentSubmission(found.submission, { staff });
+  return presentSubmission(found.submission, { staff, visibleTests: found.visibleTests });
 }
 
 /**
@@ -162,7 +184,7 @@ export async function listSubmissions(
     rows,
     input.limit,
     (r) => ({ k: r.cursorKey, id: r.id }),
-    (r) => presentSubmission(r, { staff }),
+    (r) => presentSubmission(r, { staff, visibleTests: access.visibleTests }),
   );
 }
 
