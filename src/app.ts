@@ -14,13 +14,14 @@ import type { Database } from './db/client.ts';
 import { registerQueueMetrics } from './grading/queue-metrics.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerCsrf } from './http/csrf.ts';
-import { registerErrorHandler } from './http/error-handler.ts';
+import { clientErrorHandler, registerErrorHandler } from './http/error-handler.ts';
 import { validationFailed } from './http/errors.ts';
 import { type Lifecycle, registerHealth } from './http/health.ts';
 import { registerHeavyLimiter } from './http/heavy.ts';
 import { registerLifecycle } from './http/lifecycle.ts';
 import { createMetrics, type Metrics, registerMetrics } from './http/metrics.ts';
 import { registerOverload } from './http/overload.ts';
+import { createIpLimits, type IpLimits } from './http/rate-limits.ts';
 import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';
 import { firstUnstorableField } from './http/storable-text.ts';
@@ -47,6 +48,7 @@ export interface AppDeps {
   database: Database;
   lifecycle: Lifecycle;
   metrics: Metrics;
+  ipLimits: IpLimits;
 }
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -64,6 +66,7 @@ export async function buildApp(config: Config, database: Database, opts: { logge
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     requestTimeout: config.REQUEST_TIMEOUT_MS * 2,
+    clientErrorHandler,
     // Requests already on an open connection while closing are served (drain sends Connection: close).
     return503OnClosing: false,
     // A URL the router cannot decode (bad %-escape) never reaches the error handler; without this
@@ -85,7 +88,13 @@ export async function buildApp(config: Config, database: Database, opts: { logge
 
   const lifecycle: Lifecycle = { draining: false };
   const metrics = createMetrics(database);
-  const deps: AppDeps = { config, database, lifecycle, metrics };
+  const deps: AppDeps = {
+    config,
+    database,
+    lifecycle,
+    metrics,
+    ipLimits: createIpLimits(database.pool, config),
+  };
   app.decorate('deps', deps);
 
   app.setValidatorCompiler(validatorCompiler);

@@ -44,7 +44,7 @@ export const ConfigSchema = Type.Object({
     default: 'auto',
     description: 'per-box memory and pids cgroups for Python: auto = when the host allows them',
   }),
-  SUBMISSIONS_PER_MINUTE: Int(20, 1, 100_000, 'submissions one user may make per minute (429 beyond)'),
+  SUBMISSIONS_PER_MINUTE: Int(20, 1, 1_000_000, 'submissions one user may make per minute (429 beyond)'),
   REGISTRATIONS_PER_HOUR: Int(20, 1, 1_000_000, 'accounts one IP address may register per hour'),
   JOIN_FAILURES_PER_HOUR: Int(20, 1, 1_000_000, 'wrong join codes one IP address may try per hour'),
   HEAVY_CONCURRENCY: Int(2, 1, 100, 'heavy requests one instance runs at once'),

@@ -31,7 +31,7 @@ export function withTestApp(overrides: Partial<Config> = {}): TestContext {
         // tested on their own, with their defaults.
         REGISTRATIONS_PER_HOUR: 1_000_000,
         JOIN_FAILURES_PER_HOUR: 1_000_000,
-        SUBMISSIONS_PER_MINUTE: 100_000,
+        SUBMISSIONS_PER_MINUTE: 1_000_000,
         ...overrides,
       },
     );

@@ -196,6 +196,11 @@ export class BenchEnv {
         // Everything else is Lab's default configuration (pools, limits, shedding); only per-request
         // log lines are off, since the baseline writes none either.
         LOG_LEVEL: 'warn',
+        // Synthetic students submit and register far faster than real ones; the abuse limits
+        // (issue 9) would measure themselves instead of Lab.
+        SUBMISSIONS_PER_MINUTE: '1000000',
+        REGISTRATIONS_PER_HOUR: '1000000',
+        JOIN_FAILURES_PER_HOUR: '1000000',
         INSTANCES: String(instances),
         INSTANCE_NAME: `bench-api-${index}`,
         ...extra,

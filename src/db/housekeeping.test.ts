@@ -23,8 +23,27 @@ describe('pruneExpired', () => {
       [courseId, a.id],
     );
 
-    expect(await pruneExpired(ctx.database.db)).toEqual({ sessions: 1, loginFailures: 1, events: 1 });
-    expect(await pruneExpired(ctx.database.db)).toEqual({ sessions: 0, loginFailures: 0, events: 0 });
+    // Rate-limit counters: one that expired two hours ago, one live (the registration above made one too).
+    await q(`insert into rate_limits (key, points, expire) values
+             ('join:10.0.0.1', 3, (extract(epoch from now() - interval '2 hours') * 1000)::bigint),
+             ('join:10.0.0.2', 3, (extract(epoch from now() + interval '1 hour') * 1000)::bigint)`);
+
+    expect(await pruneExpired(ctx.database.db)).toEqual({
+      sessions: 1,
+      loginFailures: 1,
+      events: 1,
+      rateLimits: 1,
+    });
+    expect(await pruneExpired(ctx.database.db)).toEqual({
+      sessions: 0,
+      loginFailures: 0,
+      events: 0,
+      rateLimits: 0,
+    });
+    expect((await q(`select key from rate_limits order by key`)).rows.map((r) => r.key)).toEqual([
+      'join:10.0.0.2',
+      'register:127.0.0.1',
+    ]);
     // The live session, the recent failure and the recent event are still there.
     expect((await a.req('GET', '/me')).statusCode).toBe(200);
     expect((await q(`select count(*)::int as n from login_failures`)).rows[0].n).toBe(1);

@@ -13,6 +13,7 @@ export interface Pruned {
   sessions: number;
   loginFailures: number;
   events: number;
+  rateLimits: number;
 }
 
 /**
@@ -31,5 +32,10 @@ export async function pruneExpired(tx: Tx, batch = 10_000): Promise<Pruned> {
     delete from events where id in (
       select id from events
       where created_at < now() - make_interval(days => ${RETENTION.eventsDays}) limit ${batch})`);
-  return { sessions, loginFailures, events };
+  // rate-limiter-flexible's counters (http/rate-limits.ts); `expire` is in epoch milliseconds.
+  const rateLimits = await count(sql`
+    delete from rate_limits where key in (
+      select key from rate_limits
+      where expire < (extract(epoch from now()) * 1000)::bigint - 3600000 limit ${batch})`);
+  return { sessions, loginFailures, events, rateLimits };
 }

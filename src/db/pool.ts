@@ -1,3 +1,4 @@
+import './drizzle-fixes.ts';
 import pg from 'pg';
 import { AppError } from '../http/errors.ts';
 
@@ -32,6 +33,10 @@ export class BoundedPool extends pg.Pool {
     // An idle client that loses its server (Postgres restart) emits 'error' on the pool; without a
     // listener that would crash the process. The pool drops the client and reconnects on demand.
     this.on('error', () => {});
+    // A client checked out for a transaction emits 'error' on itself when its socket drops, and the
+    // pool listens only while it is idle: without this the process exits. The query in flight
+    // fails with the error anyway, and the broken client is discarded when released.
+    this.on('connect', (client) => client.on('error', () => {}));
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads

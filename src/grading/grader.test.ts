@@ -24,7 +24,10 @@ async function waitGraded(actor: World['student'], id: string, timeoutMs = 20_00
   for (;;) {
     const s = (await actor.req('GET', `/submissions/${id}`)).json().submission as Sub;
     if (s.status !== 'queued' && s.status !== 'running') return s;
-    if (Date.now() > deadline) throw new Error(`not graded: ${JSON.stringify(s)}`);
+    if (Date.now() > deadline) {
+      const jobs = (await ctx.database.pool.query('select * from grading_jobs')).rows;
+      throw new Error(`not graded: ${JSON.stringify(s)}; jobs: ${JSON.stringify(jobs)}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -149,9 +149,8 @@ export async function startGrader(
   let listening: () => void = () => {};
   const listener = startListener({
     url: databaseUrl,
-    channel: JOBS_CHANNEL,
+    channels: { [JOBS_CHANNEL]: nudge },
     applicationName: name,
-    onNotify: nudge,
     onConnect: () => {
       listening();
       void renew();

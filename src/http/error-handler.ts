@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable, isStatementTimeout } from '../db/errors.ts';
 import { AppError } from './errors.ts';
@@ -106,4 +107,33 @@ export function loggable(err: unknown): { type: string; message: string; code?: 
     code: (err as { code?: string }).code,
     stack: err.stack?.split('\n').slice(1).join('\n'),
   };
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'request_header_fields_too_large',
+    'The request headers are larger than the server accepts.',
+  ],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request took too long to arrive.'],
+};
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (headers too large, malformed
+ * HTTP): answered in API.md's error shape too, then the connection is closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:net').Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [
+    400,
+    'bad_request',
+    'The request is not valid HTTP.',
+  ];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(err);
 }

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/client.ts';
 import { EVENTS_CHANNEL } from '../grading/queue.ts';
+import { CREDENTIALS_CHANNEL } from '../modules/auth/auth.queries.ts';
 import { maskSubmission, type SubmissionJson } from '../modules/submissions/submission.presenter.ts';
 import * as q from './events.queries.ts';
 import { type Listener, startListener } from './listener.ts';
@@ -153,12 +154,15 @@ export class EventHub {
     await new Promise<void>((resolve) => {
       this.listener = startListener({
         url: this.opts.url,
-        channel: EVENTS_CHANNEL,
-        applicationName: this.opts.applicationName,
-        onNotify: (payload) => {
-          const id = Number(payload);
-          if (Number.isSafeInteger(id)) this.enqueue(id);
+        channels: {
+          [EVENTS_CHANNEL]: (payload) => {
+            const id = Number(payload);
+            if (Number.isSafeInteger(id)) this.enqueue(id);
+          },
+          // A session logged out or a token deleted, on any instance: its streams end now.
+          [CREDENTIALS_CHANNEL]: (credentialId) => this.revoke(credentialId),
         },
+        applicationName: this.opts.applicationName,
         onConnect: () => {
           if (this.connectedOnce || this.lastId === null) void this.catchUp();
           this.connectedOnce = true;
@@ -246,6 +250,11 @@ export class EventHub {
           });
       }
     }
+  }
+
+  /** Ends the streams opened with this session or token; they reconnect and get 401. */
+  revoke(credentialId: string) {
+    for (const s of [...this.streams]) if (s.credential?.id === credentialId) s.end(RECONNECT_MS);
   }
 
   /**

@@ -3,9 +3,9 @@ import { sslFor } from '../db/pool.ts';
 
 export interface ListenerOptions {
   url: string;
-  channel: string;
+  /** What to do with a notification, by channel. */
+  channels: Record<string, (payload: string) => void>;
   applicationName: string;
-  onNotify(payload: string): void;
   /** Called after every (re)connection with the backend pid; notifications sent while down were lost. */
   onConnect?(backendPid: number): void;
   onError?(err: unknown): void;
@@ -63,11 +63,12 @@ export function startListener(opts: ListenerOptions): Listener {
     c.on('error', fail);
     c.on('end', () => fail(new Error('listen connection ended')));
     c.on('notification', (msg) => {
-      if (msg.channel === opts.channel) opts.onNotify(msg.payload ?? '');
+      if (Object.hasOwn(opts.channels, msg.channel)) opts.channels[msg.channel]!(msg.payload ?? '');
     });
     try {
       await c.connect();
-      await c.query(`listen ${pg.escapeIdentifier(opts.channel)}`);
+      for (const channel of Object.keys(opts.channels))
+        await c.query(`listen ${pg.escapeIdentifier(channel)}`);
       const r = await c.query<{ pid: number }>('select pg_backend_pid() as pid');
       if (stopped) return void c.end().catch(() => {});
       const rows = r.rows;

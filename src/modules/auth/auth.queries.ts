@@ -52,8 +52,17 @@ export async function insertSession(tx: Tx, values: { tokenHash: string; userId:
   await tx.insert(sessions).values(values);
 }
 
+/**
+ * NOTIFYed with a session or token id when it stops authenticating, so that every API instance ends
+ * the event streams opened with it at once (realtime/event-hub.ts).
+ */
+export const CREDENTIALS_CHANNEL = 'lab_credentials';
+
+const revoked = (id: string) => sql`select pg_notify(${CREDENTIALS_CHANNEL}, ${id})`;
+
 export async function deleteSession(tx: Tx, id: string) {
   await tx.delete(sessions).where(eq(sessions.id, id));
+  await tx.execute(revoked(id));
 }
 
 export async function insertApiToken(tx: Tx, values: { tokenHash: string; userId: string; name: string }) {
@@ -67,6 +76,7 @@ export async function deleteApiToken(tx: Tx, id: string, userId: string): Promis
     .delete(apiTokens)
     .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)))
     .returning({ id: apiTokens.id });
+  if (rows.length > 0) await tx.execute(revoked(id));
   return rows.length > 0;
 }
 
@@ -75,29 +85,40 @@ export interface FailureWindow {
   oldest: Date | null;
 }
 
-/** Failed logins for this email and this IP within the window, in one round trip. */
+/** Failed logins within the window for this email from this IP, for this email, and from this IP; one round trip. */
 export async function selectLoginFailures(
   tx: Tx,
   email: string,
   ip: string,
   windowSeconds: number,
-): Promise<{ email: FailureWindow; ip: FailureWindow }> {
+): Promise<{ emailAndIp: FailureWindow; email: FailureWindow; ip: FailureWindow }> {
   const since = sql`now() - make_interval(secs => ${windowSeconds})`;
   const result = await tx.execute<{
+    pair_count: number;
+    pair_oldest: string | null;
     email_count: number;
     email_oldest: string | null;
     ip_count: number;
     ip_oldest: string | null;
   }>(sql`
+    with by_email as (select ip, at from ${loginFailures} where email = ${email} and at > ${since}),
+         by_ip as (select at from ${loginFailures} where ip = ${ip} and at > ${since})
     select
-      (select count(*)::int from ${loginFailures} where email = ${email} and at > ${since}) as email_count,
-      (select min(at) from ${loginFailures} where email = ${email} and at > ${since}) as email_oldest,
-      (select count(*)::int from ${loginFailures} where ip = ${ip} and at > ${since}) as ip_count,
-      (select min(at) from ${loginFailures} where ip = ${ip} and at > ${since}) as ip_oldest`);
+      (select count(*)::int from by_email where ip = ${ip}) as pair_count,
+      (select min(at) from by_email where ip = ${ip}) as pair_oldest,
+      (select count(*)::int from by_email) as email_count,
+      (select min(at) from by_email) as email_oldest,
+      (select count(*)::int from by_ip) as ip_count,
+      (select min(at) from by_ip) as ip_oldest`);
   const r = result.rows[0]!;
+  const window = (count: number, oldest: string | null) => ({
+    count,
+    oldest: oldest ? new Date(oldest) : null,
+  });
   return {
-    email: { count: r.email_count, oldest: r.email_oldest ? new Date(r.email_oldest) : null },
-    ip: { count: r.ip_count, oldest: r.ip_oldest ? new Date(r.ip_oldest) : null },
+    emailAndIp: window(r.pair_count, r.pair_oldest),
+    email: window(r.email_count, r.email_oldest),
+    ip: window(r.ip_count, r.ip_oldest),
   };
 }
 

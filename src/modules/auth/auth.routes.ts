@@ -10,7 +10,7 @@ import * as service from './auth.service.ts';
 
 const UserResponse = Type.Object({ user: UserSchema });
 
-export function authRoutes(app: TypedApp, { config, database }: AppDeps) {
+export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDeps) {
   const { db } = database;
 
   function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean) {
@@ -19,8 +19,16 @@ export function authRoutes(app: TypedApp, { config, database }: AppDeps) {
 
   app.post(
     '/auth/register',
-    { schema: { tags: ['auth'], body: RegisterBody, response: { 201: UserResponse, ...errors(400, 409) } } },
+    {
+      schema: {
+        tags: ['auth'],
+        body: RegisterBody,
+        response: { 201: UserResponse, ...errors(400, 409, 429) },
+      },
+    },
     async (request, reply) => {
+      // Counted before the (deliberately slow) password hash: a flood costs us a row update each.
+      await ipLimits.registration.consume(request.ip);
       const r = await service.register(db, request.body, config.SESSION_TTL_HOURS);
       setSessionCookie(reply, r.sessionToken, r.expiresAt, request.protocol === 'https');
       return reply.status(201).send({ user: presentUser(r.user) });

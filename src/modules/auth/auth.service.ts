@@ -6,7 +6,13 @@ import { hashPassword, verifyPassword } from './passwords.ts';
 import { newToken } from './tokens.ts';
 
 export const LOGIN_WINDOW_SECONDS = 15 * 60;
-export const MAX_FAILURES_PER_EMAIL = 5;
+/**
+ * Failed sign-ins allowed within the window. Per email *and* address: a stranger elsewhere cannot
+ * lock the owner out in 5 tries. Per email from all addresses: higher, it still stops a spread-out
+ * guessing campaign on one account. Per address: stops one machine trying many accounts.
+ */
+export const MAX_FAILURES_PER_EMAIL_AND_IP = 5;
+export const MAX_FAILURES_PER_EMAIL = 50;
 export const MAX_FAILURES_PER_IP = 100;
 
 export interface SessionResult {
@@ -54,11 +60,13 @@ export async function login(
   const email = input.email.trim().toLowerCase();
   const failures = await q.selectLoginFailures(db, email, input.ip, LOGIN_WINDOW_SECONDS);
   const limited =
-    failures.email.count >= MAX_FAILURES_PER_EMAIL
-      ? failures.email
-      : failures.ip.count >= MAX_FAILURES_PER_IP
-        ? failures.ip
-        : null;
+    failures.emailAndIp.count >= MAX_FAILURES_PER_EMAIL_AND_IP
+      ? failures.emailAndIp
+      : failures.email.count >= MAX_FAILURES_PER_EMAIL
+        ? failures.email
+        : failures.ip.count >= MAX_FAILURES_PER_IP
+          ? failures.ip
+          : null;
   if (limited) {
     throw new AppError(
       429,
@@ -86,7 +94,7 @@ export async function login(
 }
 
 export async function logout(db: Db, caller: q.Caller): Promise<void> {
-  if (caller.via === 'session') await q.deleteSession(db, caller.credentialId);
+  if (caller.via === 'session') await db.transaction((tx) => q.deleteSession(tx, caller.credentialId));
 }
 
 export async function createApiToken(db: Db, caller: q.Caller, name: string) {
@@ -96,5 +104,5 @@ export async function createApiToken(db: Db, caller: q.Caller, name: string) {
 }
 
 export async function deleteApiToken(db: Db, caller: q.Caller, id: string) {
-  if (!(await q.deleteApiToken(db, id, caller.id))) throw notFound('Token');
+  if (!(await db.transaction((tx) => q.deleteApiToken(tx, id, caller.id)))) throw notFound('Token');
 }

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
 import { requireCaller } from '../../http/auth.ts';
-import { notFound } from '../../http/errors.ts';
+import { AppError, notFound } from '../../http/errors.ts';
 import { errors, isUuid, Page, PageQuery } from '../../http/schemas.ts';
 import { presentCourse, presentLessonSummary, presentMember } from './course.presenter.ts';
 import { prepareCourseDetail } from './course.queries.ts';
@@ -20,7 +20,7 @@ import * as service from './course.service.ts';
 
 const CourseResponse = Type.Object({ course: CourseSchema });
 
-export function courseRoutes(app: TypedApp, { database }: AppDeps) {
+export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
   const { db } = database;
   const courseDetail = prepareCourseDetail(db);
   const tags = ['courses'];
@@ -46,10 +46,20 @@ export function courseRoutes(app: TypedApp, { database }: AppDeps) {
 
   app.post(
     '/courses/join',
-    { schema: { tags, body: JoinBody, response: { 200: CourseResponse, ...errors(400, 401, 403, 404) } } },
+    {
+      schema: { tags, body: JoinBody, response: { 200: CourseResponse, ...errors(400, 401, 403, 404, 429) } },
+    },
     async (request) => {
       const caller = await requireCaller(request);
-      return { course: presentCourse(await service.join(db, caller, request.body.joinCode)) };
+      // Only wrong codes count: a class joining from one school's address is not guessing.
+      await ipLimits.joinFailure.check(request.ip);
+      try {
+        return { course: presentCourse(await service.join(db, caller, request.body.joinCode)) };
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'invalid_join_code')
+          await ipLimits.joinFailure.consume(request.ip);
+        throw err;
+      }
     },
   );
 
