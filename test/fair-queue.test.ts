@@ -106,6 +106,7 @@ describe('fair grading queue', () => {
   it('claims new submissions before regrades, and at most one job per user in a batch', async () => {
     await Promise.all(graders.map((g) => g.stop()));
     graders = [];
+    await rows('delete from grading_jobs');
     const ex = await createExercise(a.instructor, a.lesson.id);
     const students = await Promise.all([1, 2, 3].map((i) => createActor(ctx.app, `Regraded ${i}`)));
     for (const s of students) {

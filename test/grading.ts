@@ -60,19 +60,18 @@ export function gradeInTest(
 }
 
 /**
- * Marks one submission's job claimed, as a grader's claim would (lease, attempt, generation bump),
- * so a test can record the verdict it wants through the real recordOutcome. The fair claim
- * (claimJobs) picks jobs itself; this picks the one the test is about.
+ * Marks one submission's job claimed, as a grader's claim would (attempt, generation bump; no lease,
+ * so other jobs of the same user stay claimable), so a test can record the verdict it wants through
+ * the real recordOutcome. The fair claim (claimJobs) picks jobs itself; this picks the one the test
+ * is about.
  */
 export async function claimSubmissionJob(
   pool: { query: (text: string, params: unknown[]) => Promise<{ rows: Array<{ generation: number }> }> },
   submissionId: string,
 ): Promise<{ submissionId: string; generation: number }> {
-  await pool.query(
-    `update grading_jobs set locked_until = now() + interval '30 seconds', attempts = attempts + 1
-      where submission_id = $1`,
-    [submissionId],
-  );
+  await pool.query('update grading_jobs set attempts = attempts + 1 where submission_id = $1', [
+    submissionId,
+  ]);
   const { rows } = await pool.query(
     `update submissions set status = 'running', grading_generation = grading_generation + 1
       where id = $1 returning grading_generation as generation`,

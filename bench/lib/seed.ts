@@ -25,10 +25,20 @@ export interface SeededUser {
 
 const LESSON_BODY = `# Loops\n\n${'A loop repeats a block of code while a condition holds. '.repeat(40)}\n\n\`\`\`js\nfor (let i = 0; i < 10; i++) console.log(i);\n\`\`\`\n\n${'Each pass through the loop is an iteration. '.repeat(40)}\n`;
 
+// As stored (db/schema/exercises.ts): a call test's arguments and expected value are JSON text.
+const call = (name: string, argsJson: string, expectedJson: string, hidden: boolean) => ({
+  name,
+  kind: 'call',
+  argsJson,
+  expectedJson,
+  hidden,
+  points: 1,
+  tolerance: 0,
+});
 const JS_TESTS = [
-  { name: 'small', kind: 'call', args: [1, 2], expected: 3, hidden: false },
-  { name: 'negative', kind: 'call', args: [-5, 2], expected: -3, hidden: false },
-  { name: 'large', kind: 'call', args: [1e9, 1e9], expected: 2e9, hidden: true },
+  call('small', '[1,2]', '3', false),
+  call('negative', '[-5,2]', '-3', false),
+  call('large', '[1e9,1e9]', '2e9', true),
 ];
 const PY_TESTS = JS_TESTS;
 

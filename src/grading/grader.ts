@@ -120,6 +120,7 @@ export async function startGrader(
   const log = pino({ level: config.LOG_LEVEL, name });
   const latency = createGradingLatency(options.registry ?? new client.Registry());
   const sandboxes = options.sandboxes ?? createSandboxes(config, { log });
+  await sandboxes.warm();
 
   // GRADER_POOL_MAX in total: the LISTEN connection plus a pool for claims and results.
   const pool = new BoundedPool({

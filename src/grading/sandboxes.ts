@@ -6,12 +6,13 @@ import type { GradeRequest } from './grading.types.ts';
 import { JsPool } from './javascript/js-pool.ts';
 import type { Layer } from './python/isolation.ts';
 import { PythonSandbox, type PythonSandboxOptions } from './python/py-sandbox.ts';
-import type { Sandbox } from './sandbox.types.ts';
 
 /** One sandbox per language, created from the config and passed to whoever grades. */
 export interface Sandboxes {
-  javascript: Sandbox;
+  javascript: JsPool;
   python: PythonSandbox;
+  /** Gets both ready before the first submission: JavaScript workers started, Python's layers found. */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,6 +36,9 @@ export function createSandboxes(
   return {
     javascript,
     python,
+    async warm() {
+      await Promise.all([javascript.warm(), python.layers()]);
+    },
     async close() {
       await Promise.all([javascript.close(), python.close()]);
     },

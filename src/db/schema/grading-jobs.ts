@@ -1,4 +1,14 @@
-import { bigserial, index, integer, pgTable, smallint, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  index,
+  integer,
+  pgTable,
+  smallint,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { courses } from './courses.ts';
 import { submissions } from './submissions.ts';
 import { users } from './users.ts';
@@ -38,5 +48,7 @@ export const gradingJobs = pgTable(
   (t) => [
     index('grading_jobs_priority_run_at_idx').on(t.priority, t.runAt, t.id),
     index('grading_jobs_user_idx').on(t.userId),
+    // At most one job of a user is claimed at a time (queue.ts claims fairly; this makes it a rule).
+    uniqueIndex('grading_jobs_one_running_per_user').on(t.userId).where(sql`${t.lockedUntil} is not null`),
   ],
 );

@@ -20,7 +20,7 @@ const UID_BASE = 63_000;
 const UID_COUNT = 8;
 const python = new PythonSandbox({ uidBase: UID_BASE, uidCount: UID_COUNT });
 const javascript = new JsPool(1);
-const sandboxes = { python, javascript, close: async () => {} } as Sandboxes;
+const sandboxes: Sandboxes = { python, javascript, warm: async () => {}, close: async () => {} };
 afterAll(() => javascript.close());
 
 const limits = { timeMs: 400, memoryMb: 32 };
