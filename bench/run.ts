@@ -15,6 +15,7 @@ import { classroomScenario } from './scenarios/classroom.ts';
 import { gradingScenario } from './scenarios/grading.ts';
 import { isolationScenario } from './scenarios/isolation.ts';
 import { readScenario } from './scenarios/read.ts';
+import { sandboxLayersScenario } from './scenarios/sandbox-layers.ts';
 import { scalingScenario } from './scenarios/scaling.ts';
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<unknown>> = {
@@ -24,8 +25,9 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<unknown>> = {
   classroom: classroomScenario,
   burst: burstScenario,
   grading: gradingScenario,
+  layers: sandboxLayersScenario,
 };
-export const DEFAULT_SCENARIOS = ['read', 'isolation', 'scaling', 'classroom', 'burst', 'grading'];
+export const DEFAULT_SCENARIOS = ['read', 'isolation', 'scaling', 'classroom', 'burst', 'grading', 'layers'];
 const RESULTS_DIR = path.join(ROOT, 'bench/results');
 // The whole run stops here whatever happens (every loop inside is bounded too).
 const HARD_LIMIT_MS = 14.5 * 60_000;

@@ -51,13 +51,24 @@ function boxProcesses(): Array<{ pid: number; uid: number }> {
   return found;
 }
 
+/** This file's box cgroups (a uid's boxes reuse its cgroups), as folders. */
 const boxCgroups = () =>
   ['memory', 'pids'].flatMap((c) => {
     const dir = `/sys/fs/cgroup/${c}/lab-sandbox`;
     return existsSync(dir)
-      ? readdirSync(dir).filter((d) => /^box-6300\d$/.test(d) && Number(d.slice(4)) < UID_BASE + UID_COUNT)
+      ? readdirSync(dir)
+          .filter(
+            (d) =>
+              /^box-\d+$/.test(d) &&
+              Number(d.slice(4)) >= UID_BASE &&
+              Number(d.slice(4)) < UID_BASE + UID_COUNT,
+          )
+          .map((d) => `${dir}/${d}`)
       : [];
   });
+/** Processes in this file's box cgroups. */
+const inBoxCgroups = () =>
+  boxCgroups().flatMap((d) => readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean));
 
 function messages(out: GradeOutcome): string {
   return [out.message, ...out.results.map((r) => r.message)].join(' | ');
@@ -190,7 +201,7 @@ def probe(numbers):
       ]);
       // Checked the moment the verdict exists, with no waiting: the box was killed and checked first.
       expect(boxProcesses()).toEqual([]);
-      expect(boxCgroups()).toEqual([]);
+      expect(inBoxCgroups()).toEqual([]);
     }
     expect(python.uncleared).toBe(0);
   });
@@ -208,10 +219,10 @@ def probe(numbers):
     const deadline = Date.now() + 5000;
     while (!settled && Date.now() < deadline) {
       for (const p of boxProcesses()) uids.add(p.uid);
-      for (const box of boxCgroups().filter((b) =>
-        existsSync(`/sys/fs/cgroup/pids/lab-sandbox/${b}/pids.max`),
-      ))
-        cgroupLimits.add(readFileSync(`/sys/fs/cgroup/pids/lab-sandbox/${box}/pids.max`, 'utf8').trim());
+      // While its box runs, a uid's pids cgroup holds its processes, under the box's limit.
+      for (const dir of boxCgroups().filter((d) => d.includes('/pids/')))
+        if (readFileSync(`${dir}/cgroup.procs`, 'utf8').trim())
+          cgroupLimits.add(readFileSync(`${dir}/pids.max`, 'utf8').trim());
       await delay(10);
     }
     const outs = await running;
@@ -219,6 +230,21 @@ def probe(numbers):
     expect(uids.size).toBe(2);
     if (layers.find((l) => l.name === 'cgroups')!.active) expect([...cgroupLimits]).toEqual(['4']);
     expect(boxProcesses()).toEqual([]);
+  });
+
+  it("reuses a uid's cgroups from box to box, whatever each box's memory limit", async () => {
+    for (const memoryMb of [32, 512, 16, 256]) {
+      const out = await grade(sandboxes, {
+        language: 'python',
+        code: 'def probe():\n    return 1\n',
+        entrypoint: 'probe',
+        tests: [callTest('probe', [], 1)],
+        limits: { timeMs: 2000, memoryMb },
+        maxScore: 1,
+        totalMs: 30_000,
+      });
+      expect(out.status, `${memoryMb} MB: ${messages(out)}`).toBe('passed');
+    }
   });
 
   it('keeps the harness private: handed over on a descriptor, read-only in the box, never in a shared folder', async () => {

@@ -277,7 +277,7 @@ export class Box {
   }
 
   /**
-   * Ends the box and checks that nothing of it is alive: its cgroups are empty (then removed), or no
+   * Ends the box and checks that nothing of it is alive: its cgroups are empty, or no
    * process runs as its uid, or at least its PID 1 is gone; anything found is killed. Also tells
    * whether the memory cgroup's OOM killer struck (visible only before the cgroup is removed).
    */
@@ -291,7 +291,7 @@ export class Box {
     const oomKilled = (this.spec.cgroup?.oomKills() ?? 0) > 0;
     const uid = this.spec.uid;
     let reaped: Reaped;
-    if (this.spec.cgroup) reaped = await this.spec.cgroup.destroy();
+    if (this.spec.cgroup) reaped = await this.spec.cgroup.empty();
     else if (uid !== null) reaped = await reap(() => processesOfUid(uid));
     // Sharing our uid, the box can only be checked through its monitor: bwrap exits once PID 1,
     // and so the whole pid namespace, is gone.

@@ -22,8 +22,10 @@ export interface BoxCgroup {
   readonly procsFiles: string[];
   /** Processes the memory cgroup's OOM killer has killed so far. */
   oomKills(): number;
-  /** Kills whatever is left in the box and removes its cgroups. */
-  destroy(): Promise<Reaped>;
+  /** Kills whatever is left in the box and checks its cgroups are empty; they stay, for the uid's next box. */
+  empty(): Promise<Reaped>;
+  /** Removes the (empty) cgroups. */
+  remove(): boolean;
 }
 
 interface Flavour {
@@ -50,10 +52,14 @@ const v1: Flavour = {
   version: 1,
   dirs: (name) => [path.join(ROOT, 'memory', PARENT, name), path.join(ROOT, 'pids', PARENT, name)],
   limit([memory, pidsDir], { memoryBytes, pids }) {
-    writeFileSync(path.join(memory!, 'memory.limit_in_bytes'), String(memoryBytes));
-    // With swap accounting, memory+swap gets the same cap: the box cannot spill into swap.
+    // With swap accounting, memory+swap gets the same cap: the box cannot spill into swap. The kernel
+    // wants memsw ≥ memory at every step, so (for a reused cgroup whose limit changes either way)
+    // memsw is lifted first, then both set.
     const memsw = path.join(memory!, 'memory.memsw.limit_in_bytes');
-    if (existsSync(memsw)) writeFileSync(memsw, String(memoryBytes));
+    const swapAccounting = existsSync(memsw);
+    if (swapAccounting) writeFileSync(memsw, '-1');
+    writeFileSync(path.join(memory!, 'memory.limit_in_bytes'), String(memoryBytes));
+    if (swapAccounting) writeFileSync(memsw, String(memoryBytes));
     writeFileSync(path.join(pidsDir!, 'pids.max'), String(pids));
   },
   oomFile: ([memory]) => path.join(memory!, 'memory.oom_control'),
@@ -103,14 +109,17 @@ export class Cgroups {
       }
       const cgroups = new Cgroups(flavour);
       const probe = cgroups.create(`probe-${process.pid}`, { memoryBytes: 64 << 20, pids: 4 });
-      void probe.destroy();
+      if (!probe.remove()) return { reason: 'cannot remove a cgroup it made' };
       return cgroups;
     } catch (e) {
       return { reason: `cannot create cgroups here (${(e as Error).message})` };
     }
   }
 
-  /** The box's cgroups, created (or reused after a crash, emptied) with these limits. */
+  /**
+   * The box's cgroups with these limits: made, or reused (a uid's boxes share them, one at a time:
+   * making and removing cgroups costs about 6 ms a box here, a third of a Python box's start).
+   */
   create(name: string, limits: BoxLimits): BoxCgroup {
     const dirs = this.flavour.dirs(name);
     for (const dir of dirs) mkdirSync(dir, { recursive: true });
@@ -120,26 +129,28 @@ export class Cgroups {
     return {
       procsFiles: dirs.map((d) => path.join(d, 'cgroup.procs')),
       oomKills: () => readOomKills(oomFile) - baseline,
-      destroy: () => destroy(dirs),
+      empty: () => reap(() => dirs.flatMap(readProcs)),
+      remove: () => removeDirs(dirs),
     };
   }
 
-  /** Removes boxes left by a process that died (its lock on the box's uid went stale). */
-  async destroyLeftover(name: string): Promise<Reaped> {
-    return destroy(this.flavour.dirs(name).filter((d) => existsSync(d)));
+  /** Empties the cgroups of a box left by a process that died (its lock on the box's uid went stale). */
+  async emptyLeftover(name: string): Promise<Reaped> {
+    const dirs = this.flavour.dirs(name).filter((d) => existsSync(d));
+    return reap(() => dirs.flatMap(readProcs));
   }
 }
 
-async function destroy(dirs: string[]): Promise<Reaped> {
-  const reaped = await reap(() => dirs.flatMap(readProcs));
+function removeDirs(dirs: string[]): boolean {
+  let removed = true;
   for (const dir of dirs) {
     try {
       rmdirSync(dir);
     } catch {
-      reaped.cleared = false;
+      removed = false;
     }
   }
-  return reaped;
+  return removed;
 }
 
 export interface Reaped {

@@ -11,6 +11,7 @@ import {
 } from '../sandbox.types.ts';
 import { type AttemptEnd, type Budget, runAttempts } from '../sandbox-runner.ts';
 import { Box, type Frame, INTERPRETER_MB, type Unanswered } from './box.ts';
+import type { BoxCgroup } from './cgroups.ts';
 import { detectIsolation, type Isolation, type IsolationOptions, type Tools } from './isolation.ts';
 
 /*
@@ -95,9 +96,10 @@ export class PythonSandbox implements Sandbox {
         message: 'Every Python box uid is in use; the grader is overcommitted.',
       };
     let box: Box | null = null;
+    let cgroup: BoxCgroup | null = null;
     let cleared = true;
     try {
-      const cgroup =
+      cgroup =
         isolation.cgroups?.create(`box-${uid ?? `${process.pid}-${++this.boxes}`}`, {
           memoryBytes: (job.memoryMb + INTERPRETER_MB + CGROUP_SLACK_MB) * 1024 * 1024,
           pids: 4,
@@ -123,7 +125,9 @@ export class PythonSandbox implements Sandbox {
           this.log.error({ uid, ...closed }, 'processes of a finished Python box were still alive');
         }
       }
-      // A uid whose box could not be emptied stays locked, so no new box shares it.
+      // A uid whose box could not be emptied stays locked, so no new box shares it. Without per-box
+      // uids, each box had a cgroup of its own name: removed.
+      if (uid === null && cleared) cgroup?.remove();
       if (uid !== null && cleared) isolation.uids!.release(uid);
     }
   }
@@ -186,7 +190,7 @@ export class PythonSandbox implements Sandbox {
 
   private clearStale(isolation: Isolation, uid: number) {
     // The box of a grader that died: its processes went with it (--die-with-parent), but check.
-    void isolation.cgroups?.destroyLeftover(`box-${uid}`);
+    void isolation.cgroups?.emptyLeftover(`box-${uid}`);
   }
 }
 
