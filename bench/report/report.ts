@@ -809,7 +809,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
 
   // ── 6b. Python sandbox layers
   const layers = pick('layers');
-  if (layers && layers.value.layers.length) {
+  if (layers?.value.layers.length) {
     out.push('### What each isolation layer of a Python box costs');
     out.push('');
     out.push(source(layers.run));

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { Cgroups } from '../../src/grading/python/cgroups.ts';
 import { rootLinks } from '../../src/grading/python/isolation.ts';
 import { PythonSandbox } from '../../src/grading/python/py-sandbox.ts';
 import type { Ctx } from '../lib/context.ts';
@@ -27,7 +26,7 @@ function run(file: string, args: string[], fds: Buffer[] = []): Promise<void> {
     const child = spawn(file, args, {
       stdio: ['ignore', 'ignore', 'pipe', ...fds.map(() => 'pipe' as const)],
     });
-    fds.forEach((data, i) => (child.stdio[3 + i] as NodeJS.WritableStream).end(data));
+    for (const [i, data] of fds.entries()) (child.stdio[3 + i] as NodeJS.WritableStream).end(data);
     let err = '';
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();

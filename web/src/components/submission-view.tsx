@@ -50,8 +50,17 @@ export function SubmissionResult({ submission: s, maxScore }: { submission: Subm
                 {r.hidden && <span className="badge hidden-test">hidden</span>}
               </span>
               <span className="visually-hidden">{r.passed ? 'passed' : 'failed'}</span>
-              <span className="muted test-time">{Math.round(r.durationMs)} ms</span>
+              {/* Students are not told how long a hidden test ran (its duration could carry its input out). */}
+              {!(r.hidden && r.durationMs === 0) && (
+                <span className="muted test-time">{Math.round(r.durationMs)} ms</span>
+              )}
               {r.message && <pre className="test-message">{r.message}</pre>}
+              {r.output && (
+                <div className="test-output">
+                  <span className="visually-hidden">Output:</span>
+                  <pre>{r.output}</pre>
+                </div>
+              )}
             </li>
           ))}
         </ul>
