@@ -147,7 +147,7 @@ async function sandboxReport(config: Config): Promise<string> {
       '  Python isolation layers:',
       ...status.pythonIsolation.map(
         (l) =>
-          `    ${l.active ? '[x]' : '[ ]'} ${l.name.padEnd(11)} ${l.essential ? 'essential' : 'recommended'}  ${l.detail}`,
+          `    ${l.active ? '[x]' : '[ ]'} ${l.name.padEnd(11)} ${(l.essential ? 'essential' : 'recommended').padEnd(12)} ${l.detail}`,
       ),
     ];
     return `\n${lines.join('\n')}`;

@@ -46,5 +46,12 @@ describe('fault test: a fleet past max_connections', () => {
     expect(doctorOut).toContain('max_connections                300');
     expect(doctorOut).toContain('Connections now, by application_name');
     expect(doctorOut).toMatch(/DATABASE_URL\s+"postgres:\/\/postgres:\*\*\*\*@/);
+    // The sandboxes: each language graded a probe, and Python's isolation layers are listed.
+    expect(doctorOut).toMatch(/javascript\s+ok: graded a probe submission/);
+    expect(doctorOut).toMatch(/python\s+ok: graded a probe submission/);
+    for (const layer of ['namespaces', 'seccomp', 'rlimits'])
+      expect(doctorOut).toMatch(new RegExp(`\\[x\\] ${layer}\\s+essential`));
+    expect(doctorOut).toMatch(/\[[x ]\] box uids\s+recommended/);
+    expect(doctorOut).toMatch(/\[[x ]\] cgroups\s+recommended/);
   }, 60_000);
 });
