@@ -14,6 +14,7 @@ import type { Database } from './db/client.ts';
 import { registerQueueMetrics } from './grading/queue-metrics.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerCsrf } from './http/csrf.ts';
+import { registerDbRetry } from './http/db-retry.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { type Lifecycle, registerHealth } from './http/health.ts';
 import { registerHeavyLimiter } from './http/heavy.ts';
@@ -89,6 +90,7 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   app.setValidatorCompiler(validatorCompiler);
   app.addSchema(ErrorBody);
   registerErrorHandler(app);
+  registerDbRetry(app, { retryMs: config.DB_RETRY_MS, registry: metrics.registry });
 
   // Only JSON bodies are accepted (API.md: anything else is 415), so drop Fastify's text/plain parser.
   app.removeAllContentTypeParsers();

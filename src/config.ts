@@ -28,6 +28,12 @@ export const ConfigSchema = Type.Object({
   DB_POOL_ACQUIRE_TIMEOUT_MS: Int(2000, 10, 60000, 'longest wait for a pooled connection before 503'),
   DB_POOL_MAX_WAITING: Int(200, 0, 100000, 'requests allowed to wait for a connection before 503 at once'),
   DB_STATEMENT_TIMEOUT_MS: Int(5000, 100, 600000, 'statement_timeout set on every connection'),
+  DB_RETRY_MS: Int(
+    2000,
+    0,
+    60000,
+    'a request that failed because the database was unavailable (failover) is retried this long when safe, then 503; 0 = off',
+  ),
   DB_RESERVED_CONNECTIONS: Int(5, 0, 1000, 'connections kept free for migrations, admin and doctor'),
   GRADER_POOL_MAX: Int(2, 1, 50, 'connections per grader process'),
   GRADER_CONCURRENCY: Int(4, 1, 256, 'jobs one grader runs at once'),

@@ -124,6 +124,8 @@ export async function withAdminClient<T>(url: string, fn: (c: pg.Client) => Prom
     connectionTimeoutMillis: 5000,
     ...sslFor(url),
   });
+  // A dropped connection rejects the query in flight; without a listener it would also crash the process.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await fn(client);

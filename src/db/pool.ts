@@ -1,6 +1,83 @@
 import pg from 'pg';
 import { AppError } from '../http/errors.ts';
 
+type Kind = 'begin' | 'commit' | 'rollback' | 'read' | 'write';
+
+/** What a statement is, for "could it have committed?": by its first word. */
+export function statementKind(text: string): Kind {
+  const word = /^\s*([a-z]+)/i.exec(text)?.[1]?.toLowerCase() ?? '';
+  if (word === 'begin' || word === 'start') return 'begin';
+  if (word === 'commit' || word === 'end') return 'commit';
+  if (word === 'rollback' || word === 'abort') return 'rollback';
+  if (['select', 'show', 'set', 'fetch', 'declare', 'close', 'listen', 'values', 'explain'].includes(word))
+    return 'read';
+  return 'write';
+}
+
+/**
+ * A pg client that (1) always has an 'error' listener: a client checked out of a pool whose socket
+ * drops (a failover, a Postgres restart) emits 'error', and pg-pool only listens while the client is
+ * idle, so without this the process exits ("Unhandled 'error' event"); the failed query still rejects
+ * and the pool discards the client on release; and (2) marks errors whose statement may have committed
+ * anyway (`outcomeUnknown`, see isOutcomeUnknown): a COMMIT that got no answer or an error, or an
+ * autocommit write whose connection died. Anything else that failed did not commit, so it is safe to retry.
+ */
+export class LabClient extends pg.Client {
+  private inTransaction = false;
+  private commitFailed = false;
+
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => {});
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+  override query(...args: any[]): any {
+    const first = args[0];
+    if (first && typeof first.submit === 'function')
+      return (super.query as (...a: unknown[]) => unknown)(...args);
+    const kind = statementKind(typeof first === 'string' ? first : (first?.text ?? ''));
+    const inTransaction = this.inTransaction;
+    if (kind === 'begin') {
+      this.inTransaction = true;
+      this.commitFailed = false;
+    } else if (kind === 'commit' || kind === 'rollback') this.inTransaction = false;
+    const onError = (err: unknown) => this.classify(err, kind, inTransaction);
+    const last = args[args.length - 1];
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+    const query = super.query as (...a: any[]) => any;
+    if (typeof last === 'function') {
+      args[args.length - 1] = (err: unknown, res: unknown) => {
+        if (err) onError(err);
+        last(err, res);
+      };
+      return query.apply(this, args);
+    }
+    return query.apply(this, args).catch((err: unknown) => {
+      onError(err);
+      throw err;
+    });
+  }
+
+  private classify(err: unknown, kind: Kind, inTransaction: boolean) {
+    if (!err || typeof err !== 'object') return;
+    const e = err as { code?: string; message?: string; outcomeUnknown?: boolean };
+    // Refused before it was sent: the connection had already failed.
+    const notSent = /is not queryable/.test(e.message ?? '');
+    const sqlstate = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
+    // The connection died or the server terminated the session (57P01/57P02, 08xxx) mid-statement; any
+    // other SQLSTATE is a statement the server refused, which did not take effect.
+    const died = !notSent && (!sqlstate || /^(57P0[12]|08)/.test(e.code!));
+    let unknown = false;
+    if (kind === 'commit') {
+      unknown = !notSent;
+      this.commitFailed = unknown;
+    } else if (kind === 'rollback') unknown = this.commitFailed;
+    else if (kind === 'write' && !inTransaction) unknown = died;
+    if (unknown) e.outcomeUnknown = true;
+  }
+}
+
 export interface PoolOptions {
   connectionString: string;
   max: number;
@@ -26,11 +103,15 @@ export class BoundedPool extends pg.Pool {
       idleTimeoutMillis: 30_000,
       statement_timeout: opts.statementTimeoutMs,
       application_name: opts.applicationName,
+      // Notices a silently dead server (a host that vanished) instead of waiting on the socket forever.
+      keepAlive: true,
+      Client: LabClient,
       ...sslFor(opts.connectionString),
     });
     this.maxWaiting = opts.maxWaiting;
-    // An idle client that loses its server (Postgres restart) emits 'error' on the pool; without a
-    // listener that would crash the process. The pool drops the client and reconnects on demand.
+    // An idle client that loses its server (Postgres restart, failover) emits 'error' on the pool; without
+    // a listener that would crash the process. The pool drops the client and reconnects on demand.
+    // (Checked-out clients have their own listener: LabClient.)
     this.on('error', () => {});
   }
 
