@@ -21,6 +21,7 @@ import { registerHeavyLimiter } from './http/heavy.ts';
 import { registerLifecycle } from './http/lifecycle.ts';
 import { createMetrics, type Metrics, registerMetrics } from './http/metrics.ts';
 import { registerOverload } from './http/overload.ts';
+import { registerReadYourWrites } from './http/read-your-writes.ts';
 import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';
 import { validatorCompiler } from './http/validation.ts';
@@ -109,7 +110,8 @@ export async function buildApp(config: Config, database: Database, opts: { logge
 
   await app.register(cookie);
   registerCsrf(app, config);
-  registerAuth(app, database.db);
+  registerAuth(app, database.db, database.reads.enabled);
+  registerReadYourWrites(app, database);
   registerHealth(app, database, lifecycle);
   registerMetrics(app, metrics);
   registerQueueMetrics(metrics.registry, database.db);

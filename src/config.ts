@@ -11,6 +11,13 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(
     Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres URL; unset = embedded Postgres' }),
   ),
+  DATABASE_READ_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description:
+        'Postgres URL of read replicas (e.g. HAProxy on Patroni /replica); unset = every read on DATABASE_URL',
+    }),
+  ),
   DATA_DIR: Type.String({
     default: '.lab',
     description: 'folder for the embedded Postgres data and runtime files',
@@ -95,7 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 /** The config for printing: passwords in URLs masked. */
 export function maskedConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
-  if (config.DATABASE_URL)
-    out.DATABASE_URL = config.DATABASE_URL.replace(/:\/\/([^:@/]+):[^@]*@/, '://$1:****@');
+  for (const key of ['DATABASE_URL', 'DATABASE_READ_URL'] as const)
+    if (config[key]) out[key] = config[key].replace(/:\/\/([^:@/]+):[^@]*@/, '://$1:****@');
   return out;
 }

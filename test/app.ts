@@ -13,7 +13,9 @@ export interface TestContext {
 }
 
 /** Registers beforeAll/afterAll that give the file its own database and app. */
-export function withTestApp(overrides: Partial<Config> = {}): TestContext {
+export function withTestApp(
+  overrides: Partial<Config> | ((url: string) => Partial<Config>) = {},
+): TestContext {
   const ctx = {} as TestContext;
   let drop: () => Promise<void> = async () => {};
   beforeAll(async () => {
@@ -27,7 +29,7 @@ export function withTestApp(overrides: Partial<Config> = {}): TestContext {
         LOG_LEVEL: 'silent',
         // A busy CI machine can show event-loop delay spikes at start-up; shedding is tested on its own.
         MAX_EVENT_LOOP_DELAY_MS: 0,
-        ...overrides,
+        ...(typeof overrides === 'function' ? overrides(db.url) : overrides),
       },
     );
     ctx.database = connectDatabase(ctx.config, db.url, 'test');
