@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
@@ -138,5 +139,63 @@ describe('BoundedPool clients through a lost connection', () => {
     // The next query may pick the dead client's slot; the pool reconnects.
     for (let i = 0; i < 3; i++) await pool.query('select 1').catch(() => {});
     expect((await pool.query('select 2 as two')).rows[0].two).toBe(2);
+  });
+});
+
+/** A TCP proxy to Postgres that can cut a connection the moment the client sends its next statement. */
+async function cuttingProxy(target: URL) {
+  let cutNext = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    client.on('data', (chunk) => {
+      if (cutNext) {
+        cutNext = false;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const u = new URL(target);
+  u.port = String((server.address() as net.AddressInfo).port);
+  return { url: u.toString(), cutNext: () => (cutNext = true), close: () => server.close() };
+}
+
+describe('a connection lost on BEGIN', () => {
+  it('does not leak the pool slot (Drizzle 0.45 releases nothing when BEGIN fails)', async () => {
+    const proxy = await cuttingProxy(new URL(url));
+    const small = new BoundedPool({
+      connectionString: proxy.url,
+      max: 1,
+      acquireTimeoutMs: 1000,
+      maxWaiting: 10,
+      statementTimeoutMs: 5000,
+      applicationName: 'lab:pool-test-begin',
+    });
+    try {
+      const db = drizzle(small);
+      await small.query('select 1');
+      proxy.cutNext();
+      const err = await failure(db.transaction(async (t) => t.execute(sql`select 1`)));
+      expect(isDatabaseUnavailable(err)).toBe(true);
+      expect(isOutcomeUnknown(err)).toBe(false);
+      // The only slot is free again: the next query gets a new connection instead of waiting in vain.
+      expect((await small.query('select 3 as three')).rows[0].three).toBe(3);
+      expect(small.totalCount).toBe(1);
+    } finally {
+      await small.end();
+      proxy.close();
+    }
   });
 });

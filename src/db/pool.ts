@@ -25,10 +25,20 @@ export function statementKind(text: string): Kind {
 export class LabClient extends pg.Client {
   private inTransaction = false;
   private commitFailed = false;
+  /** Set by BoundedPool while the client is checked out: its (idempotent) release. */
+  checkedOut: ((err?: Error) => void) | null = null;
 
   constructor(config?: string | pg.ClientConfig) {
     super(config);
-    this.on('error', () => {});
+    // A client checked out when its connection dies goes back to the pool (which discards it) even if
+    // its holder never releases it: Drizzle 0.45's transaction() releases nothing when BEGIN fails, so a
+    // failover hitting BEGIN would leak the slot for good (a grader's pool of 1 then stalls).
+    const dead = (err: Error) => {
+      const release = this.checkedOut;
+      if (release) setImmediate(() => release(err));
+    };
+    this.on('error', dead);
+    this.on('end', () => dead(new Error('Connection terminated')));
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
@@ -117,14 +127,42 @@ export class BoundedPool extends pg.Pool {
 
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
   override connect(...args: any[]): any {
-    if (args.length === 0 && this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+    const connect = (super.connect as any).bind(this);
+    if (typeof args[0] === 'function') {
+      // pg-pool's own query() checks out with a callback and releases with client.release(err).
+      const cb = args[0];
+      return connect((err: Error | undefined, client: PooledLabClient | undefined, done: unknown) =>
+        cb(err, client && guard(client), client ? client.release : done),
+      );
+    }
+    if (this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
       return Promise.reject(
         new AppError(503, 'overloaded', 'Too many requests are waiting for the database; retry shortly.'),
       );
     }
-    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
-    return (super.connect as any)(...args);
+    return connect().then(guard);
   }
+}
+
+/**
+ * Makes a checked-out client's release idempotent (pg-pool throws on a second release) and tells the
+ * client it is checked out, so a client whose connection dies can release itself (see LabClient).
+ */
+type PooledLabClient = LabClient & pg.PoolClient;
+
+function guard(client: PooledLabClient): PooledLabClient {
+  const release = client.release;
+  let released = false;
+  const once = (err?: Error | boolean) => {
+    if (released) return;
+    released = true;
+    client.checkedOut = null;
+    release(err);
+  };
+  client.release = once;
+  client.checkedOut = (err) => once(err);
+  return client;
 }
 
 /** TLS when the URL asks for it (sslmode=require/verify-*), as managed cloud Postgres does. */
