@@ -179,8 +179,9 @@ export function perDb<T>(prepare: (db: Db) => T): (db: Db) => T {
 /**
  * Remembers, for each user, the primary's WAL insert position now — at or after the end of every
  * commit they have made — so their next reads wait for a replica that has replayed it. One statement;
- * its commit does not wait for fsync or the synchronous replica (synchronous_commit off for this
- * transaction only): it is a hint, and the write it follows was already durable.
+ * its commit is flushed on the primary but does not wait for the synchronous replica
+ * (synchronous_commit = local for this transaction only): the write it follows already did, and the
+ * position streams to the replicas a moment later, so it survives a failover too.
  */
 export async function recordWritePositions(tx: Tx, userIds: string[]): Promise<void> {
   if (userIds.length === 0) return;
@@ -188,7 +189,7 @@ export async function recordWritePositions(tx: Tx, userIds: string[]): Promise<v
     insert into write_positions (user_id, lsn, at)
     select u, pg_current_wal_insert_lsn(), now()
       from unnest(${`{${userIds.join(',')}}`}::uuid[]) u,
-           (select set_config('synchronous_commit', 'off', true)) s
+           (select set_config('synchronous_commit', 'local', true)) s
     on conflict (user_id) do update
        set lsn = greatest(write_positions.lsn, excluded.lsn), at = excluded.at`);
 }
