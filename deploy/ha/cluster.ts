@@ -297,9 +297,9 @@ export class Cluster {
     return child.pid!;
   }
 
-  private async rest(node: string, urlPath: string, init?: RequestInit): Promise<Response> {
+  private async rest(node: string, urlPath: string, init?: RequestInit, timeoutMs = 2000): Promise<Response> {
     const port = this.state.ports.rest[this.index(node)]!;
-    return fetch(`http://127.0.0.1:${port}${urlPath}`, { ...init, signal: AbortSignal.timeout(2000) });
+    return fetch(`http://127.0.0.1:${port}${urlPath}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   }
 
   /** Members as Patroni sees them (asked of any node that answers), or [] when none does. */
@@ -413,11 +413,17 @@ export class Cluster {
       candidate ??
       (await this.members()).find((m) => m.role === 'sync_standby')?.name ??
       NODE_NAMES.find((n) => n !== leader)!;
-    const res = await this.rest(leader, '/switchover', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ leader, candidate: target }),
-    });
+    // Patroni answers once the candidate has taken over (~2–3 s).
+    const res = await this.rest(
+      leader,
+      '/switchover',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ leader, candidate: target }),
+      },
+      timeoutMs,
+    );
     if (!res.ok) throw new Error(`switchover ${leader} → ${target}: ${res.status} ${await res.text()}`);
     await until(`${target} primary`, () => this.isPrimary(target), timeoutMs);
     return target;
