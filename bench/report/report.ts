@@ -900,7 +900,10 @@ export async function writeReport(resultsDir: string): Promise<string> {
       `With replicas the primary spends ${num(b.primaryCpuMsPerRequest, 3)} ms of CPU per read instead of ${num(a.primaryCpuMsPerRequest, 3)} ms ` +
         `(${times(b.primaryCpuMsPerRequest / a.primaryCpuMsPerRequest)}): what is left on it is the caller lookup, which stays on the primary so a new ` +
         'session or a revoked token is seen at once and the write position of read-your-writes is read with it. On two shared cores the replicas ' +
-        `cannot add throughput (${times(b.rps / a.rps)} req/s): they compete for the same CPU.`,
+        `cannot add throughput (${times(b.rps / a.rps)} req/s): they compete for the same CPU. The API instances spent ` +
+        `${num(b.appCpuMsPerRequest, 3)} ms of CPU per request with replicas against ${num(a.appCpuMsPerRequest, 3)} ms: a replica read takes ` +
+        "a connection from the instance's replica pool (a second pool, a second HAProxy port) besides the primary's for the caller lookup, and " +
+        'three busy Postgres servers on two cores make every process slower per request.',
     );
     out.push('');
     if (v.capacity) {
