@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -205,6 +206,14 @@ export async function freePorts(): Promise<ClusterPorts> {
     replicas: ports[9]!,
     stats: ports[10]!,
   };
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 /** The ports `npm run ha` uses (those of the research note). */
@@ -634,6 +643,12 @@ export async function startCluster(opts: StartOptions): Promise<Cluster> {
   }
   const running = cluster.daemons().filter((d) => d.alive);
   if (running.length) throw new Error(`${dir}: already running (${running.map((d) => d.name).join(', ')})`);
+  const p = cluster.state.ports;
+  const busy = [];
+  for (const port of [p.etcdClient, p.etcdPeer, ...p.pg, ...p.rest, p.primary, p.replicas, p.stats])
+    if (!(await portFree(port))) busy.push(port);
+  if (busy.length)
+    throw new Error(`port(s) ${busy.join(', ')} on 127.0.0.1 already in use; stop what uses them first`);
   for (const sub of ['pids', 'log', 'run', 'etcd']) await fs.mkdir(path.join(dir, sub), { recursive: true });
   await own(dir, who, 0o755);
   for (const sub of ['log', 'pids']) await own(path.join(dir, sub), who, 0o755);
