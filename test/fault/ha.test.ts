@@ -472,6 +472,25 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     const onEach = (sql: string) => Promise.all(replicas.map((n) => cluster.query(cluster.adminUrl(n), sql)));
     await onEach('select pg_wal_replay_pause()');
     try {
+      // A pause takes effect at the next WAL record a replica reads: write one, then wait until both
+      // say they are paused, so the write below is certainly not replayed.
+      await cluster.query(
+        cluster.adminUrl(),
+        'create table if not exists ha_probe (x int); insert into ha_probe values (1)',
+      );
+      await until(
+        'replicas paused',
+        async () =>
+          (
+            await Promise.all(
+              replicas.map((n) =>
+                cluster.query(cluster.adminUrl(n), 'select pg_get_wal_replay_pause_state() s'),
+              ),
+            )
+          ).every((r) => (r.rows[0] as { s: string }).s === 'paused'),
+        10_000,
+        20,
+      );
       const before = JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.instructor)).body).lesson
         .title;
       const title = `Paused ${randomUUID().slice(0, 8)}`;
