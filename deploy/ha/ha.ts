@@ -14,6 +14,9 @@ const USAGE = `usage: npm run ha -- <command>
   up             start the cluster in HA_DIR (create it the first time): etcd, Patroni n1..n3, HAProxy
   status         daemons, members (role, state, lag) and the URLs to give Lab
   down [--wipe]  stop everything (--wipe also deletes the data)
+  crash <node>   SIGKILL a node's Patroni, postmaster and every backend at once (a machine crash)
+  start <node>   start a node's Patroni again (it rewinds and rejoins as a replica)
+  switchover [node]  planned switchover to <node> (default: the synchronous standby)
 Ports: Postgres ${DEFAULT_PORTS.pg.join('/')}, Patroni REST ${DEFAULT_PORTS.rest.join('/')}, etcd ${DEFAULT_PORTS.etcdClient}/${DEFAULT_PORTS.etcdPeer},
 HAProxy ${DEFAULT_PORTS.primary} (primary) / ${DEFAULT_PORTS.replicas} (replicas) / ${DEFAULT_PORTS.stats} (stats page).`;
 
@@ -59,17 +62,32 @@ async function main() {
       console.log(
         'Run Lab against it (migrations, demo course, API workers, graders):\n' +
           `  set -a; . ${path.join(cluster.dir, 'lab.env')}; set +a; npm start\n` +
-          `Try a failover: kill -9 the leader's Patroni and Postgres, or \`patronictl -c ${path.join(
+          `Try a failover: npm run ha -- crash <leader>, then npm run ha -- start <it>; or npm run ha -- switchover (patronictl -c ${path.join(
             cluster.dir,
             NODE_NAMES[0],
             'patroni.yml',
-          )} switchover\`.`,
+          )} list).`,
       );
       return;
     }
     case 'status': {
       const cluster = await openCluster(dir);
       if (!cluster) return console.log(`no cluster in ${dir}; start one with: npm run ha -- up`);
+      await status(cluster);
+      return;
+    }
+    case 'crash':
+    case 'start':
+    case 'switchover': {
+      const cluster = await openCluster(dir, log);
+      if (!cluster) return console.log(`no cluster in ${dir}; start one with: npm run ha -- up`);
+      const node = rest[0];
+      if (command !== 'switchover' && !node) throw new Error(`usage: npm run ha -- ${command} <n1|n2|n3>`);
+      if (node) cluster.index(node);
+      const t0 = Date.now();
+      if (command === 'crash') console.log(`killed ${cluster.crashNode(node!).join(' ')}`);
+      else if (command === 'start') await cluster.startNode(node!);
+      else console.log(`switched over to ${await cluster.switchover(node)} in ${Date.now() - t0} ms`);
       await status(cluster);
       return;
     }
