@@ -15,6 +15,7 @@ import { classroomScenario } from './scenarios/classroom.ts';
 import { gradingScenario } from './scenarios/grading.ts';
 import { isolationScenario } from './scenarios/isolation.ts';
 import { readScenario } from './scenarios/read.ts';
+import { replicasScenario } from './scenarios/replicas.ts';
 import { sandboxLayersScenario } from './scenarios/sandbox-layers.ts';
 import { scalingScenario } from './scenarios/scaling.ts';
 
@@ -26,6 +27,8 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<unknown>> = {
   burst: burstScenario,
   grading: gradingScenario,
   layers: sandboxLayersScenario,
+  // Not in the default run: it needs Debian's patroni, etcd-server, haproxy and postgresql-15.
+  replicas: replicasScenario,
 };
 export const DEFAULT_SCENARIOS = ['read', 'isolation', 'scaling', 'classroom', 'burst', 'grading', 'layers'];
 const RESULTS_DIR = path.join(ROOT, 'bench/results');

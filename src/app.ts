@@ -14,6 +14,7 @@ import type { Database } from './db/client.ts';
 import { registerQueueMetrics } from './grading/queue-metrics.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerCsrf } from './http/csrf.ts';
+import { registerDbRetry } from './http/db-retry.ts';
 import { clientErrorHandler, registerErrorHandler } from './http/error-handler.ts';
 import { validationFailed } from './http/errors.ts';
 import { type Lifecycle, registerHealth } from './http/health.ts';
@@ -22,6 +23,7 @@ import { registerLifecycle } from './http/lifecycle.ts';
 import { createMetrics, type Metrics, registerMetrics } from './http/metrics.ts';
 import { registerOverload } from './http/overload.ts';
 import { createIpLimits, type IpLimits } from './http/rate-limits.ts';
+import { registerReadYourWrites } from './http/read-your-writes.ts';
 import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';
 import { firstUnstorableField } from './http/storable-text.ts';
@@ -100,6 +102,7 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   app.setValidatorCompiler(validatorCompiler);
   app.addSchema(ErrorBody);
   registerErrorHandler(app);
+  registerDbRetry(app, { retryMs: config.DB_RETRY_MS, registry: metrics.registry });
 
   // Only JSON bodies are accepted (API.md: anything else is 415), so drop Fastify's text/plain parser.
   app.removeAllContentTypeParsers();
@@ -132,7 +135,8 @@ export async function buildApp(config: Config, database: Database, opts: { logge
 
   await app.register(cookie);
   registerCsrf(app, config);
-  registerAuth(app, database.db);
+  registerAuth(app, database.db, database.reads.enabled);
+  registerReadYourWrites(app, database);
   registerHealth(app, database, lifecycle);
   registerMetrics(app, metrics);
   registerQueueMetrics(metrics.registry, database.db);

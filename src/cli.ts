@@ -4,6 +4,7 @@ import {
   BudgetError,
   checkBudget,
   computeBudget,
+  computeReplicaBudget,
   fleetFromConfig,
   formatBudget,
   readConnectionUsage,
@@ -131,8 +132,47 @@ export async function doctor(config: Config): Promise<string> {
         out.push(`  ${u.applicationName.padEnd(40)} ${u.state.padEnd(20)} ${u.count}`);
       out.push('', formatBudget(computeBudget(fleetFromConfig(config), limits), limits));
     });
+    const nodes = await nodesReport(config, url);
+    if (nodes) out.push('', nodes);
   }
   out.push('', `Sandboxes: ${await sandboxReport(config)}`);
+  return out.join('\n');
+}
+
+/**
+ * With replicas (DATABASE_READ_URL, or standbys seen by the primary): every node's role, replay lag and
+ * connections by application_name, and the read pools' budget on each replica.
+ */
+async function nodesReport(config: Config, url: string): Promise<string | null> {
+  const { formatNodes, inspectNode, reachReplicas, readStandbys } = await import('./db/nodes.ts');
+  const { primary, standbys } = await withAdminClient(url, async (c) => ({
+    primary: await inspectNode(c),
+    standbys: await readStandbys(c).catch(() => []),
+  }));
+  if (!config.DATABASE_READ_URL && standbys.length === 0) return null;
+  const out: string[] = [];
+  let nodes = [primary];
+  if (config.DATABASE_READ_URL) {
+    // Round-robin behind the proxy: a few more connections than there are standbys reach each one.
+    const reached = await reachReplicas(config.DATABASE_READ_URL, primary.lsn, 2 * standbys.length + 2);
+    nodes = [primary, ...reached.nodes.filter((n) => n.server !== primary.server)];
+    out.push(formatNodes(nodes, standbys));
+    out.push(
+      `  DATABASE_READ_URL reached ${reached.nodes.length} replica(s) of ${standbys.length} standby(s)` +
+        (reached.errors.length ? `; ${reached.errors.length} attempt(s) failed: ${reached.errors[0]}` : ''),
+    );
+    for (const n of reached.nodes.filter((n) => n.role === 'replica'))
+      out.push(
+        '',
+        formatBudget(
+          computeReplicaBudget(fleetFromConfig(config), n.limits),
+          n.limits,
+          `Connection budget of replica ${n.server}`,
+        ),
+      );
+  } else {
+    out.push(formatNodes(nodes, standbys), '  (DATABASE_READ_URL unset: every read goes to the primary)');
+  }
   return out.join('\n');
 }
 

@@ -11,6 +11,13 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(
     Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres URL; unset = embedded Postgres' }),
   ),
+  DATABASE_READ_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description:
+        'Postgres URL of read replicas (e.g. HAProxy on Patroni /replica); unset = every read on DATABASE_URL',
+    }),
+  ),
   DATA_DIR: Type.String({
     default: '.lab',
     description: 'folder for the embedded Postgres data and runtime files',
@@ -28,6 +35,12 @@ export const ConfigSchema = Type.Object({
   DB_POOL_ACQUIRE_TIMEOUT_MS: Int(2000, 10, 60000, 'longest wait for a pooled connection before 503'),
   DB_POOL_MAX_WAITING: Int(200, 0, 100000, 'requests allowed to wait for a connection before 503 at once'),
   DB_STATEMENT_TIMEOUT_MS: Int(5000, 100, 600000, 'statement_timeout set on every connection'),
+  DB_RETRY_MS: Int(
+    2000,
+    0,
+    60000,
+    'a request that failed because the database was unavailable (failover) is retried this long when safe, then 503; 0 = off',
+  ),
   DB_RESERVED_CONNECTIONS: Int(5, 0, 1000, 'connections kept free for migrations, admin and doctor'),
   GRADER_POOL_MAX: Int(2, 1, 50, 'connections per grader process'),
   GRADER_CONCURRENCY: Int(4, 1, 256, 'jobs one grader runs at once'),
@@ -105,7 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 /** The config for printing: passwords in URLs masked. */
 export function maskedConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
-  if (config.DATABASE_URL)
-    out.DATABASE_URL = config.DATABASE_URL.replace(/:\/\/([^:@/]+):[^@]*@/, '://$1:****@');
+  for (const key of ['DATABASE_URL', 'DATABASE_READ_URL'] as const)
+    if (config[key]) out[key] = config[key].replace(/:\/\/([^:@/]+):[^@]*@/, '://$1:****@');
   return out;
 }

@@ -13,7 +13,9 @@ export interface TestContext {
 }
 
 /** Registers beforeAll/afterAll that give the file its own database and app. */
-export function withTestApp(overrides: Partial<Config> = {}): TestContext {
+export function withTestApp(
+  overrides: Partial<Config> | ((url: string) => Partial<Config>) = {},
+): TestContext {
   const ctx = {} as TestContext;
   let drop: () => Promise<void> = async () => {};
   beforeAll(async () => {
@@ -32,7 +34,7 @@ export function withTestApp(overrides: Partial<Config> = {}): TestContext {
         REGISTRATIONS_PER_HOUR: 1_000_000,
         JOIN_FAILURES_PER_HOUR: 1_000_000,
         SUBMISSIONS_PER_MINUTE: 1_000_000,
-        ...overrides,
+        ...(typeof overrides === 'function' ? overrides(db.url) : overrides),
       },
     );
     ctx.database = connectDatabase(ctx.config, db.url, 'test');

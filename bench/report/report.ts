@@ -6,6 +6,7 @@ import type { classroomScenario } from '../scenarios/classroom.ts';
 import type { gradingScenario } from '../scenarios/grading.ts';
 import type { isolationScenario } from '../scenarios/isolation.ts';
 import type { readScenario } from '../scenarios/read.ts';
+import type { replicasScenario } from '../scenarios/replicas.ts';
 import type { sandboxLayersScenario } from '../scenarios/sandbox-layers.ts';
 import type { scalingScenario } from '../scenarios/scaling.ts';
 import { classroomChart, latencyChart, renderSvg, scalingChart } from './charts.ts';
@@ -19,6 +20,7 @@ interface Results {
   burst?: R<typeof burstScenario>;
   grading?: R<typeof gradingScenario>;
   layers?: R<typeof sandboxLayersScenario>;
+  replicas?: R<typeof replicasScenario>;
 }
 
 /** Bumped when the shape of results changes; the report ignores results files of other versions. */
@@ -57,8 +59,19 @@ function limits(p: {
   cls: Picked<'classroom'>;
   burst: Picked<'burst'>;
   grading: Picked<'grading'>;
+  repl: Picked<'replicas'>;
 }): string[] {
   const out: string[] = [];
+  if (p.repl?.value.primary && p.repl.value.withReplicas) {
+    const a = p.repl.value.primary;
+    const b = p.repl.value.withReplicas;
+    out.push(
+      `- **Read replicas (${times(b.rps / a.rps)} req/s, primary CPU per read ${times(b.primaryCpuMsPerRequest / a.primaryCpuMsPerRequest)})**: ` +
+        `the ${p.repl.value.cores} shared cores. Three Postgres nodes, Patroni, etcd, HAProxy, two API instances and the load generator share them, so ` +
+        'replicas cannot add throughput here; what transfers to real hardware is the CPU moved off the primary (it keeps only the caller lookup of a ' +
+        'replica-eligible read) and the replay lag, which the capacity model uses.',
+    );
+  }
   if (p.read) {
     const r = p.read.value;
     out.push(
@@ -308,6 +321,27 @@ export async function writeReport(resultsDir: string): Promise<string> {
         gradingMark(l),
       ]);
   }
+  const repl = pick('replicas');
+  if (repl?.value.primary && repl.value.withReplicas) {
+    const a = repl.value.primary;
+    const b = repl.value.withReplicas;
+    summary.push([
+      'Read replicas: primary Postgres CPU per lesson read, 2 replicas / primary alone',
+      `${times(b.primaryCpuMsPerRequest / a.primaryCpuMsPerRequest)} (${num(b.primaryCpuMsPerRequest, 3)} vs ${num(a.primaryCpuMsPerRequest, 3)} ms); req/s ${times(b.rps / a.rps)}`,
+      '–',
+      '–',
+    ]);
+    summary.push([
+      'Read replicas: replay lag under load p50 / p99',
+      b.lag.map((l) => `${ms(l.p50)} / ${ms(l.p99)}`).join('; '),
+      '–',
+      '–',
+    ]);
+  }
+  const previous = previousReport();
+  const kept = keepFromPrevious(previous, { read, iso, scal, cls, burst, grading, repl });
+  summary.push(...kept.summary);
+  summary.sort((a, b) => ownerRank(`| ${a[0]}`) - ownerRank(`| ${b[0]}`));
   out.push('## Summary');
   out.push('');
   out.push(table(['figure', 'measured', 'target', ''], summary));
@@ -834,6 +868,101 @@ export async function writeReport(resultsDir: string): Promise<string> {
     out.push('');
   }
 
+  // ── 7. read replicas
+  if (repl?.value.primary && repl.value.withReplicas) {
+    const v = repl.value;
+    const a = v.primary!;
+    const b = v.withReplicas!;
+    out.push('## 7. Read replicas');
+    out.push('');
+    out.push(source(repl.run));
+    out.push('');
+    out.push(
+      'The highly available Postgres of `deploy/ha` (etcd, 3 Patroni-managed Postgres 15 nodes with synchronous replication, HAProxy with a primary ' +
+        'and a replica port) on this machine; two `lab serve` instances load `GET /api/v1/lessons/:id` (autocannon, one student each, students who ' +
+        'have not written, so every read may go to a replica), first with every read on the primary (`DATABASE_URL` only), then with ' +
+        "`DATABASE_READ_URL` on HAProxy's replica port, in interleaved rounds (median round shown). Meanwhile a probe commits on the primary " +
+        'about 50 times a second and times, on each replica, how long after the acknowledgement the commit is replayed (`pg_last_wal_replay_lsn()`, ' +
+        "polled back to back on the replica's own connection; that polling is part of each replica's CPU in both configurations). CPU per request " +
+        'counts every process of each Postgres node (postmaster and backends).',
+    );
+    out.push('');
+    const row = (name: string, x: typeof a) => [
+      name,
+      num(x.rps, 0),
+      ms(x.p50),
+      ms(x.p99),
+      num(x.appCpuMsPerRequest, 3),
+      num(x.primaryCpuMsPerRequest, 3),
+      x.replicaCpuMsPerRequest.map((c) => num(c, 3)).join(' / '),
+      num(x.haproxyCpuMsPerRequest, 3),
+      `${num(x.cores.app, 2)} / ${num(x.cores.primary, 2)} / ${x.cores.replicas.map((c) => num(c, 2)).join(' + ')} / ${num(x.cores.haproxy, 2)} / ${num(x.cores.machine, 2)}`,
+      x.lag.map((l) => `${ms(l.p50)} / ${ms(l.p99)}`).join('; '),
+      String(x.errors),
+    ];
+    out.push(
+      table(
+        [
+          'reads on',
+          'req/s',
+          'p50',
+          'p99',
+          'app CPU ms/req',
+          'primary CPU ms/req',
+          'replicas CPU ms/req',
+          'HAProxy CPU ms/req',
+          'cores busy: app / primary / replicas / HAProxy / machine',
+          'replay lag p50 / p99 per replica',
+          'errors',
+        ],
+        [row('the primary alone', a), row(`1 primary + ${v.replicas} replicas`, b)],
+      ),
+    );
+    out.push('');
+    out.push(
+      `With replicas the primary spends ${num(b.primaryCpuMsPerRequest, 3)} ms of CPU per read instead of ${num(a.primaryCpuMsPerRequest, 3)} ms ` +
+        `(${times(b.primaryCpuMsPerRequest / a.primaryCpuMsPerRequest)}): what is left on it is the caller lookup, which stays on the primary so a new ` +
+        'session or a revoked token is seen at once and the write position of read-your-writes is read with it. On two shared cores the replicas ' +
+        `cannot add throughput (${times(b.rps / a.rps)} req/s): they compete for the same CPU. The API instances spent ` +
+        `${num(b.appCpuMsPerRequest, 3)} ms of CPU per request with replicas against ${num(a.appCpuMsPerRequest, 3)} ms: a replica read takes ` +
+        "a connection from the instance's replica pool (a second pool, a second HAProxy port) besides the primary's for the caller lookup, and " +
+        'three busy Postgres servers on two cores make every process slower per request.',
+    );
+    out.push('');
+    if (v.capacity) {
+      out.push(
+        "How many replicas for N students: the capacity model of section 5 with the reads split. Postgres CPU of a replica-eligible read: on the primary alone as measured; with replicas, the primary's part as measured and the replicas' part as measured minus what the replicas spent with every read on the primary (replay and the lag probe). " +
+          'Assumptions: 0.1 requests/s per active student, peak 3×, 80 % of requests replica-eligible (course, lesson and exercise pages, progress, gradebook, CSV) while the rest ' +
+          '(sign-ins, submissions, `/me`, events) costs the primary what a read costs it alone, nodes of 4 cores kept under 70 % busy, and one replica more than the load needs ' +
+          '(so losing one keeps the reads off the primary; at least 2). The API tier is sized as in section 5.',
+      );
+      out.push('');
+      out.push(
+        table(
+          [
+            'students',
+            'peak req/s',
+            'Postgres cores, primary alone',
+            'primary cores with replicas',
+            'replica cores',
+            'replicas (4 cores)',
+          ],
+          v.capacity.map((c) => [
+            c.students.toLocaleString('en-US'),
+            c.peakRps.toLocaleString('en-US'),
+            num(c.primaryAloneCores, 2),
+            num(c.primaryCores, 2),
+            num(c.replicaCores, 2),
+            String(c.replicas),
+          ]),
+        ),
+      );
+      out.push('');
+    }
+  }
+
+  out.push(...kept.sections);
+
   const shed = latest.instanceStartupShedMs ?? [];
   if (shed.length && Math.max(...shed) > 100)
     out.push(
@@ -846,7 +975,11 @@ export async function writeReport(resultsDir: string): Promise<string> {
 
   out.push('## What limits each figure');
   out.push('');
-  out.push(limits({ read, iso, scal, cls, burst, grading }).join('\n'));
+  out.push(
+    [...limits({ read, iso, scal, cls, burst, grading, repl }), ...kept.limits]
+      .sort((a, b) => ownerRank(a) - ownerRank(b))
+      .join('\n'),
+  );
   out.push('');
 
   const failed = Object.entries(latest.failures ?? {});
@@ -867,6 +1000,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
       'npm run bench -- classroom --students 2000 # classroom size (the N search runs unless --no-search)',
       'npm run bench -- --quick                   # short smoke run of everything',
       'npm run bench:grading                      # grading only',
+      'npm run bench -- replicas                  # read replicas: Patroni + etcd + HAProxy (apt-get install patroni etcd-server haproxy postgresql-15); not in the default run',
       'npm run bench -- read --url http://127.0.0.1:3000 --database-url postgres://…  # against a running Lab',
       '```',
       '',
@@ -876,6 +1010,110 @@ export async function writeReport(resultsDir: string): Promise<string> {
   );
   out.push('');
   const file = path.join(BENCH_DIR, 'REPORT.md');
-  fs.writeFileSync(file, `${out.join('\n')}\n`);
+  fs.writeFileSync(file, `${numberedInOrder(out.join('\n'))}\n`);
   return file;
 }
+
+/** Numbered sections (## 1. …) in number order, whether just measured or kept from the previous report. */
+function numberedInOrder(text: string): string {
+  const blocks = text.split(/\n(?=## )/);
+  const isNumbered = (b: string) => /^## \d+\./.test(b);
+  const first = blocks.findIndex(isNumbered);
+  if (first < 0) return text;
+  const last = blocks.length - 1 - [...blocks].reverse().findIndex(isNumbered);
+  // A trailing note without a heading belongs after the sections, not to whichever one is last.
+  const note = /\n\nObserved while starting instances:[^\n]*\n?$/;
+  const trailer = blocks[last]!.match(note)?.[0] ?? '';
+  blocks[last] = blocks[last]!.replace(note, '');
+  const numbered = blocks
+    .slice(first, last + 1)
+    .filter(isNumbered)
+    .sort((a, b) => Number(/^## (\d+)/.exec(a)![1]) - Number(/^## (\d+)/.exec(b)![1]))
+    .map((b) => b.replace(/\n*$/, '\n'));
+  return [
+    ...blocks.slice(0, first),
+    ...numbered,
+    ...blocks.slice(first, last + 1).filter((b) => !isNumbered(b)),
+  ]
+    .join('\n')
+    .concat(trailer ? `${trailer.trimEnd()}\n` : '')
+    .concat(blocks.slice(last + 1).length ? `\n${blocks.slice(last + 1).join('\n')}` : '');
+}
+
+/** Which scenario a summary row, a numbered section or a limits bullet of the report belongs to. */
+const OWNERS: [keyof Results, RegExp][] = [
+  ['replicas', /^(\| )?(Read replicas|## 7\.|- \*\*Read replicas)/],
+  ['read', /^(\| )?(Read:|## 1\.|- \*\*Lab \/)/],
+  ['isolation', /^(\| )?(Isolation|## 2\.|- \*\*Isolation)/],
+  ['classroom', /^(\| )?(Classroom|Largest classroom|## 3\.|- \*\*Classroom)/],
+  ['burst', /^(\| )?(Deadline burst|## 4\.|- \*\*Deadline burst)/],
+  ['scaling', /^(\| )?(Scaling|## 5\.|- \*\*Scaling)/],
+  ['grading', /^(\| )?(Grading|## 6\.|- \*\*Grading)/],
+];
+const ownerOf = (line: string) => OWNERS.find(([, re]) => re.test(line))?.[0] ?? null;
+const ORDER: (keyof Results)[] = [
+  'read',
+  'isolation',
+  'classroom',
+  'burst',
+  'scaling',
+  'grading',
+  'replicas',
+];
+/** Position of a summary row or limits bullet in the report's usual order (stable sort keeps the rest). */
+const ownerRank = (line: string) => {
+  const owner = ownerOf(line);
+  return owner === null ? ORDER.length : ORDER.indexOf(owner);
+};
+
+function previousReport(): string {
+  const file = path.join(BENCH_DIR, 'REPORT.md');
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}
+
+/**
+ * The results files are not committed, so a fresh clone that runs one scenario has no results for the
+ * others: their summary rows, sections and limits bullets are kept from the previous REPORT.md (each
+ * section still says when it was measured) instead of being dropped.
+ */
+function keepFromPrevious(previous: string, present: Record<string, unknown>) {
+  const missing = (line: string) => {
+    const owner = ownerOf(line);
+    return owner !== null && !present[SHORT[owner]];
+  };
+  const lines = previous.split('\n');
+  const summary: string[][] = [];
+  const sections: string[] = [];
+  const limitsOut: string[] = [];
+  let where: 'summary' | 'section' | 'limits' | null = null;
+  let keeping = false;
+  for (const line of lines) {
+    if (line.startsWith('## ')) {
+      where =
+        line === '## Summary'
+          ? 'summary'
+          : line === '## What limits each figure'
+            ? 'limits'
+            : /^## \d+\./.test(line)
+              ? 'section'
+              : null;
+      keeping = where === 'section' && missing(line);
+    }
+    if (where === 'summary' && line.startsWith('| ') && !line.startsWith('| figure') && missing(line))
+      summary.push(line.slice(2, -2).split(' | '));
+    else if (where === 'section' && keeping) sections.push(line);
+    else if (where === 'limits' && line.startsWith('- **') && missing(line)) limitsOut.push(line);
+  }
+  return { summary, sections, limits: limitsOut };
+}
+
+const SHORT: Record<keyof Results, string> = {
+  read: 'read',
+  isolation: 'iso',
+  scaling: 'scal',
+  classroom: 'cls',
+  burst: 'burst',
+  grading: 'grading',
+  layers: 'layers',
+  replicas: 'repl',
+};

@@ -70,8 +70,20 @@ export async function up(config: Config, opts: UpOptions = {}) {
     await runMigrations(databaseUrl);
     log(`migrations applied (${ms()} ms)`);
     // Locally the fleet is exactly what we start: WORKERS instances.
-    const checked = await checkBudget(databaseUrl, fleetFromConfig(config, config.WORKERS));
+    const checked = await checkBudget(
+      databaseUrl,
+      fleetFromConfig(config, config.WORKERS),
+      config.DATABASE_READ_URL,
+    );
     log(formatBudget(checked.budget, checked.limits));
+    if (checked.replica && 'budget' in checked.replica)
+      log(
+        formatBudget(
+          checked.replica.budget,
+          checked.replica.limits,
+          'Connection budget of each read replica',
+        ),
+      );
     const crowded = crowdedWarning(checked);
     if (crowded) log(crowded);
     const seeded = await withAdminClient(databaseUrl, (client) =>

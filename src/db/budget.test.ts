@@ -5,6 +5,7 @@ import {
   BudgetError,
   checkBudget,
   computeBudget,
+  computeReplicaBudget,
   crowdedWarning,
   fleetFromConfig,
   formatBudget,
@@ -13,6 +14,8 @@ import {
   type ServerLimits,
   withAdminClient,
 } from './budget.ts';
+import { freePort } from './embedded.ts';
+import { formatNodes, inspectNode, reachReplicas, readStandbys } from './nodes.ts';
 
 const ctx = withTestApp();
 
@@ -76,7 +79,54 @@ describe('computeBudget', () => {
   });
 });
 
+describe('computeReplicaBudget', () => {
+  it("counts each instance's read pools on every replica (graders and LISTEN stay on the primary)", () => {
+    const fleet = { instances: 3, poolMax: 4, heavyPoolMax: 1, graders: 2, graderPoolMax: 2, reserve: 5 };
+    const b = computeReplicaBudget(fleet, pg16);
+    expect(b.arithmetic).toBe('3 × (4+1) + 5 = 20 ≤ 100 − 3 − 2 = 95');
+    expect(formatBudget(b, pg16, 'Connection budget of replica x')).toMatch(
+      /^Connection budget of replica x/,
+    );
+    const big = computeReplicaBudget({ ...fleet, poolMax: 40 }, pg15);
+    expect(big.fits).toBe(false);
+    expect(new BudgetError(big, pg15, "each read replica's").message).toContain(
+      "does not fit in each read replica's connections: 3 × (40+1) + 5 = 128 > 100 − 3 = 97",
+    );
+  });
+});
+
 describe('live budget check', () => {
+  it('checks the read replica too; an unreachable one is reported, not fatal', async () => {
+    const fleet = fleetFromConfig(loadConfig({}, {}));
+    const withReplica = await checkBudget(ctx.url, fleet, ctx.url);
+    expect(withReplica.replica && 'budget' in withReplica.replica && withReplica.replica.budget.fits).toBe(
+      true,
+    );
+    const down = await checkBudget(ctx.url, fleet, `postgres://x:y@127.0.0.1:${await freePort()}/none`);
+    expect(down.replica && 'unreachable' in down.replica).toBe(true);
+  });
+
+  it("doctor's node report: role, position, connections; standbys from the primary", async () => {
+    const primary = await withAdminClient(ctx.url, (c) => inspectNode(c));
+    expect(primary.role).toBe('primary');
+    expect(primary.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(await withAdminClient(ctx.url, readStandbys)).toEqual([]);
+    const reached = await reachReplicas(ctx.url, primary.lsn, 2);
+    expect(reached.nodes.map((n) => n.server)).toEqual([primary.server]);
+    const text = formatNodes(
+      [
+        primary,
+        { ...primary, server: '10.0.0.2:5432', role: 'replica', lagBytes: 2048, lastReplaySeconds: 0.5 },
+      ],
+      [{ name: 'n2', state: 'streaming', syncState: 'sync', lagBytes: 0, replayLag: '00:00:00.0004' }],
+    );
+    expect(text).toContain('primary');
+    expect(text).toMatch(/replica\s+10\.0\.0\.2:5432\s+max_connections 300\s+replay lag 2\.0 kB/);
+    expect(text).toContain('n2           streaming  sync   lag 0 B, replay_lag 00:00:00.0004');
+    const failed = await reachReplicas(`postgres://x:y@127.0.0.1:${await freePort()}/none`, null, 1);
+    expect(failed).toMatchObject({ nodes: [], errors: [expect.any(String)] });
+  });
+
   it('reads the server limits and the connections by application_name', async () => {
     await ctx.database.pool.query('select 1');
     const { limits, usage } = await withAdminClient(ctx.url, async (c) => ({

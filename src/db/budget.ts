@@ -82,11 +82,37 @@ export function computeBudget(fleet: FleetShape, limits: ServerLimits): Budget {
   return { rows, need, available, fits, arithmetic };
 }
 
-export function formatBudget(budget: Budget, limits: ServerLimits): string {
-  const lines = [
-    'Connection budget',
-    `  ${'what'.padEnd(52)} ${'count'.padStart(5)} ${'each'.padStart(5)} total`,
+/**
+ * The budget of each read replica (DATABASE_READ_URL): every API instance's read pools, which may all
+ * land on one replica when the other is down; graders and LISTEN connections stay on the primary.
+ */
+export function computeReplicaBudget(fleet: FleetShape, limits: ServerLimits): Budget {
+  const perInstance = fleet.poolMax + fleet.heavyPoolMax;
+  const rows: BudgetRow[] = [
+    {
+      what: `API instances (read pool ${fleet.poolMax} + read heavy ${fleet.heavyPoolMax})`,
+      count: fleet.instances,
+      each: perInstance,
+      total: fleet.instances * perInstance,
+    },
+    { what: 'reserve (admin, doctor)', count: 1, each: fleet.reserve, total: fleet.reserve },
   ];
+  const need = rows.reduce((sum, r) => sum + r.total, 0);
+  const available = limits.maxConnections - limits.superuserReserved - limits.reserved;
+  const fits = need <= available;
+  const lhs = `${fleet.instances} × (${fleet.poolMax}+${fleet.heavyPoolMax}) + ${fleet.reserve}`;
+  const rhs = `${limits.maxConnections} − ${limits.superuserReserved}${limits.reserved ? ` − ${limits.reserved}` : ''}`;
+  return {
+    rows,
+    need,
+    available,
+    fits,
+    arithmetic: `${lhs} = ${need} ${fits ? '≤' : '>'} ${rhs} = ${available}`,
+  };
+}
+
+export function formatBudget(budget: Budget, limits: ServerLimits, title = 'Connection budget'): string {
+  const lines = [title, `  ${'what'.padEnd(52)} ${'count'.padStart(5)} ${'each'.padStart(5)} total`];
   for (const r of budget.rows)
     lines.push(
       `  ${r.what.padEnd(52)} ${String(r.count).padStart(5)} ${String(r.each).padStart(5)} ${String(r.total).padStart(5)}`,
@@ -105,9 +131,10 @@ export class BudgetError extends Error {
   constructor(
     readonly budget: Budget,
     readonly limits: ServerLimits,
+    where = "the database's",
   ) {
     super(
-      `The fleet does not fit in the database's connections: ${budget.arithmetic}.\n` +
+      `The fleet does not fit in ${where} connections: ${budget.arithmetic}.\n` +
         'Lower DB_POOL_MAX / DB_HEAVY_POOL_MAX / GRADER_POOL_MAX / INSTANCES / GRADERS / DB_RESERVED_CONNECTIONS, ' +
         "or raise the server's max_connections (or put PgBouncer in front).\n" +
         formatBudget(budget, limits),
@@ -124,6 +151,8 @@ export async function withAdminClient<T>(url: string, fn: (c: pg.Client) => Prom
     connectionTimeoutMillis: 5000,
     ...sslFor(url),
   });
+  // A dropped connection rejects the query in flight; without a listener it would also crash the process.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await fn(client);
@@ -176,18 +205,38 @@ export async function readConnectionUsage(client: pg.Client): Promise<Connection
 export async function checkBudget(
   url: string,
   fleet: FleetShape,
-): Promise<{ budget: Budget; limits: ServerLimits; usage: ConnectionUsage[]; othersInUse: number }> {
+  readUrl?: string,
+): Promise<{
+  budget: Budget;
+  limits: ServerLimits;
+  usage: ConnectionUsage[];
+  othersInUse: number;
+  /** The replica behind readUrl: its budget, or why it could not be checked (then reads use the primary). */
+  replica?: { budget: Budget; limits: ServerLimits } | { unreachable: string };
+}> {
   const { limits, usage } = await withAdminClient(url, async (c) => ({
     limits: await readServerLimits(c),
     usage: await readConnectionUsage(c),
   }));
   const budget = computeBudget(fleet, limits);
   if (!budget.fits) throw new BudgetError(budget, limits);
+  let replica: { budget: Budget; limits: ServerLimits } | { unreachable: string } | undefined;
+  if (readUrl) {
+    // A replica that is down must not keep the API from starting: its reads go to the primary.
+    const replicaLimits = await withAdminClient(readUrl, readServerLimits).catch(
+      (err: Error) => err.message || String(err),
+    );
+    if (typeof replicaLimits === 'string') replica = { unreachable: replicaLimits };
+    else {
+      replica = { budget: computeReplicaBudget(fleet, replicaLimits), limits: replicaLimits };
+      if (!replica.budget.fits) throw new BudgetError(replica.budget, replicaLimits, "each read replica's");
+    }
+  }
   // Connections of other applications are not ours to budget, but they shrink what is left.
   const othersInUse = usage
     .filter((u) => !u.applicationName.startsWith('lab:'))
     .reduce((sum, u) => sum + u.count, 0);
-  return { budget, limits, usage, othersInUse };
+  return { budget, limits, usage, othersInUse, replica };
 }
 
 /** A warning when connections of other applications leave less room than the fleet needs. */

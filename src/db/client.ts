@@ -1,6 +1,7 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Config } from '../config.ts';
 import { BoundedPool } from './pool.ts';
+import { ReadReplicas } from './replicas.ts';
 import * as schema from './schema/index.ts';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -14,10 +15,17 @@ export interface Database {
   heavyDb: Db;
   pool: BoundedPool;
   heavyPool: BoundedPool;
+  /** Lag-tolerant reads: on a replica (DATABASE_READ_URL) with read-your-writes, else the primary. */
+  reads: ReadReplicas;
   close(): Promise<void>;
 }
 
-export function connectDatabase(config: Config, url: string, role = 'api'): Database {
+export function connectDatabase(
+  config: Config,
+  url: string,
+  role = 'api',
+  readUrl: string | undefined = config.DATABASE_READ_URL,
+): Database {
   const name = config.INSTANCE_NAME || `${role}-${process.pid}`;
   const common = {
     connectionString: url,
@@ -33,13 +41,36 @@ export function connectDatabase(config: Config, url: string, role = 'api'): Data
     statementTimeoutMs: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 30_000),
     applicationName: `lab:${name}:heavy`,
   });
+  const db = drizzle(pool, { schema });
+  const heavyDb = drizzle(heavyPool, { schema });
+  // The same pool sizes on the replicas; a replica that does not answer within a second is skipped.
+  const replica = readUrl
+    ? {
+        pool: new BoundedPool({
+          ...common,
+          connectionString: readUrl,
+          acquireTimeoutMs: Math.min(config.DB_POOL_ACQUIRE_TIMEOUT_MS, 1000),
+          max: config.DB_POOL_MAX,
+          applicationName: `lab:${name}:read`,
+        }),
+        heavyPool: new BoundedPool({
+          ...common,
+          connectionString: readUrl,
+          acquireTimeoutMs: Math.min(config.DB_POOL_ACQUIRE_TIMEOUT_MS, 1000),
+          max: config.DB_HEAVY_POOL_MAX,
+          statementTimeoutMs: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 30_000),
+          applicationName: `lab:${name}:read-heavy`,
+        }),
+      }
+    : null;
   return {
-    db: drizzle(pool, { schema }),
-    heavyDb: drizzle(heavyPool, { schema }),
+    db,
+    heavyDb,
     pool,
     heavyPool,
+    reads: new ReadReplicas({ db, heavyDb, pool, heavyPool }, replica),
     async close() {
-      await Promise.all([pool.end(), heavyPool.end()]);
+      await Promise.all([pool.end(), heavyPool.end(), replica?.pool.end(), replica?.heavyPool.end()]);
     },
   };
 }

@@ -16,6 +16,7 @@ const MIGRATION_LOCK = 7_240_101;
  */
 export async function runMigrations(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url, application_name: 'lab:migrate', ...sslFor(url) });
+  client.on('error', () => {}); // a dropped connection fails the migration (rejects), not the process
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -1,6 +1,92 @@
-import './drizzle-fixes.ts';
 import pg from 'pg';
 import { AppError } from '../http/errors.ts';
+
+type Kind = 'begin' | 'commit' | 'rollback' | 'read' | 'write';
+
+/** What a statement is, for "could it have committed?": by its first word. */
+export function statementKind(text: string): Kind {
+  const word = /^\s*([a-z]+)/i.exec(text)?.[1]?.toLowerCase() ?? '';
+  if (word === 'begin' || word === 'start') return 'begin';
+  if (word === 'commit' || word === 'end') return 'commit';
+  if (word === 'rollback' || word === 'abort') return 'rollback';
+  if (['select', 'show', 'set', 'fetch', 'declare', 'close', 'listen', 'values', 'explain'].includes(word))
+    return 'read';
+  return 'write';
+}
+
+/**
+ * A pg client that (1) always has an 'error' listener: a client checked out of a pool whose socket
+ * drops (a failover, a Postgres restart) emits 'error', and pg-pool only listens while the client is
+ * idle, so without this the process exits ("Unhandled 'error' event"); the failed query still rejects
+ * and the pool discards the client on release; and (2) marks errors whose statement may have committed
+ * anyway (`outcomeUnknown`, see isOutcomeUnknown): a COMMIT that got no answer or an error, or an
+ * autocommit write whose connection died. Anything else that failed did not commit, so it is safe to retry.
+ */
+export class LabClient extends pg.Client {
+  private inTransaction = false;
+  private commitFailed = false;
+  /** Set by BoundedPool while the client is checked out: its (idempotent) release. */
+  checkedOut: ((err?: Error) => void) | null = null;
+
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A client checked out when its connection dies goes back to the pool (which discards it) even if
+    // its holder never releases it: Drizzle 0.45's transaction() releases nothing when BEGIN fails, so a
+    // failover hitting BEGIN would leak the slot for good (a grader's pool of 1 then stalls).
+    const dead = (err: Error) => {
+      const release = this.checkedOut;
+      if (release) setImmediate(() => release(err));
+    };
+    this.on('error', dead);
+    this.on('end', () => dead(new Error('Connection terminated')));
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+  override query(...args: any[]): any {
+    const first = args[0];
+    if (first && typeof first.submit === 'function')
+      return (super.query as (...a: unknown[]) => unknown)(...args);
+    const kind = statementKind(typeof first === 'string' ? first : (first?.text ?? ''));
+    const inTransaction = this.inTransaction;
+    if (kind === 'begin') {
+      this.inTransaction = true;
+      this.commitFailed = false;
+    } else if (kind === 'commit' || kind === 'rollback') this.inTransaction = false;
+    const onError = (err: unknown) => this.classify(err, kind, inTransaction);
+    const last = args[args.length - 1];
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+    const query = super.query as (...a: any[]) => any;
+    if (typeof last === 'function') {
+      args[args.length - 1] = (err: unknown, res: unknown) => {
+        if (err) onError(err);
+        last(err, res);
+      };
+      return query.apply(this, args);
+    }
+    return query.apply(this, args).catch((err: unknown) => {
+      onError(err);
+      throw err;
+    });
+  }
+
+  private classify(err: unknown, kind: Kind, inTransaction: boolean) {
+    if (!err || typeof err !== 'object') return;
+    const e = err as { code?: string; message?: string; outcomeUnknown?: boolean };
+    // Refused before it was sent: the connection had already failed.
+    const notSent = /is not queryable/.test(e.message ?? '');
+    const sqlstate = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
+    // The connection died or the server terminated the session (57P01/57P02, 08xxx) mid-statement; any
+    // other SQLSTATE is a statement the server refused, which did not take effect.
+    const died = !notSent && (!sqlstate || /^(57P0[12]|08)/.test(e.code!));
+    let unknown = false;
+    if (kind === 'commit') {
+      unknown = !notSent;
+      this.commitFailed = unknown;
+    } else if (kind === 'rollback') unknown = this.commitFailed;
+    else if (kind === 'write' && !inTransaction) unknown = died;
+    if (unknown) e.outcomeUnknown = true;
+  }
+}
 
 export interface PoolOptions {
   connectionString: string;
@@ -27,28 +113,56 @@ export class BoundedPool extends pg.Pool {
       idleTimeoutMillis: 30_000,
       statement_timeout: opts.statementTimeoutMs,
       application_name: opts.applicationName,
+      // Notices a silently dead server (a host that vanished) instead of waiting on the socket forever.
+      keepAlive: true,
+      Client: LabClient,
       ...sslFor(opts.connectionString),
     });
     this.maxWaiting = opts.maxWaiting;
-    // An idle client that loses its server (Postgres restart) emits 'error' on the pool; without a
-    // listener that would crash the process. The pool drops the client and reconnects on demand.
+    // An idle client that loses its server (Postgres restart, failover) emits 'error' on the pool; without
+    // a listener that would crash the process. The pool drops the client and reconnects on demand.
+    // (Checked-out clients have their own listener: LabClient.)
     this.on('error', () => {});
-    // A client checked out for a transaction emits 'error' on itself when its socket drops, and the
-    // pool listens only while it is idle: without this the process exits. The query in flight
-    // fails with the error anyway, and the broken client is discarded when released.
-    this.on('connect', (client) => client.on('error', () => {}));
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
   override connect(...args: any[]): any {
-    if (args.length === 0 && this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+    const connect = (super.connect as any).bind(this);
+    if (typeof args[0] === 'function') {
+      // pg-pool's own query() checks out with a callback and releases with client.release(err).
+      const cb = args[0];
+      return connect((err: Error | undefined, client: PooledLabClient | undefined, done: unknown) =>
+        cb(err, client && guard(client), client ? client.release : done),
+      );
+    }
+    if (this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
       return Promise.reject(
         new AppError(503, 'overloaded', 'Too many requests are waiting for the database; retry shortly.'),
       );
     }
-    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
-    return (super.connect as any)(...args);
+    return connect().then(guard);
   }
+}
+
+/**
+ * Makes a checked-out client's release idempotent (pg-pool throws on a second release) and tells the
+ * client it is checked out, so a client whose connection dies can release itself (see LabClient).
+ */
+type PooledLabClient = LabClient & pg.PoolClient;
+
+function guard(client: PooledLabClient): PooledLabClient {
+  const release = client.release;
+  let released = false;
+  const once = (err?: Error | boolean) => {
+    if (released) return;
+    released = true;
+    client.checkedOut = null;
+    release(err);
+  };
+  client.release = once;
+  client.checkedOut = (err) => once(err);
+  return client;
 }
 
 /** TLS when the URL asks for it (sslmode=require/verify-*), as managed cloud Postgres does. */

@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { withTestApp } from '../../test/app.ts';
+import { createActor, withTestApp } from '../../test/app.ts';
 import { exercises } from './schema/index.ts';
 import { DEMO, seedDemo } from './seed.ts';
 
@@ -38,5 +38,15 @@ describe('seedDemo', () => {
       payload: { email: DEMO.student.email, password: DEMO.student.password },
     });
     expect(student.statusCode).toBe(200);
+  });
+
+  it("the demo course's join code lets a new student join", async () => {
+    const { courseId } = await seedDemo(ctx.database.db);
+    const code = (await ctx.database.pool.query('select join_code from courses where id = $1', [courseId]))
+      .rows[0].join_code as string;
+    const student = await createActor(ctx.app, 'Newcomer');
+    const join = await student.req('POST', '/courses/join', { joinCode: code });
+    expect(join.statusCode, join.body).toBe(200);
+    expect(join.json().course.id).toBe(courseId);
   });
 });

@@ -142,7 +142,8 @@ export async function seedDemo(db: Db): Promise<SeedResult> {
       .values({
         title: DEMO.courseTitle,
         description: 'A demo course with JavaScript and Python exercises, seeded by `lab seed`.',
-        joinCode: `DEMO-${randomBytes(4).toString('hex').toUpperCase()}`,
+        // No dash: codes are compared after normaliseJoinCode, which drops dashes and spaces.
+        joinCode: `DEMO${randomBytes(4).toString('hex').toUpperCase()}`,
       })
       .returning({ id: courses.id });
     const courseId = course!.id;

@@ -26,8 +26,8 @@ export function usesSessionCookie(request: FastifyRequest): boolean {
   return !request.headers.authorization && typeof request.cookies?.[SESSION_COOKIE] === 'string';
 }
 
-export function registerAuth(app: FastifyInstance, db: Db) {
-  const lookups = prepareCallerLookups(db);
+export function registerAuth(app: FastifyInstance, db: Db, withWritePosition = false) {
+  const lookups = prepareCallerLookups(db, withWritePosition);
   app.decorateRequest('callerPromise', undefined);
   app.decorateRequest('caller', function (this: FastifyRequest) {
     this.callerPromise ??= resolveCaller(this);

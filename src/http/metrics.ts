@@ -18,10 +18,19 @@ export function createMetrics(database: Database): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  for (const [name, pool] of [
+  const replica = database.reads.replica;
+  const pools = [
     ['light', database.pool],
     ['heavy', database.heavyPool],
-  ] as const) {
+    ...(replica
+      ? ([
+          ['read', replica.pool],
+          ['read_heavy', replica.heavyPool],
+        ] as const)
+      : []),
+  ] as const;
+  registry.registerMetric(database.reads.reads);
+  for (const [name, pool] of pools) {
     new client.Gauge({
       name: `lab_db_pool_${name}_connections`,
       help: `Connections of the ${name} pool by state`,

@@ -138,7 +138,16 @@ export class EventHub {
   constructor(
     private db: Db,
     private log: FastifyBaseLogger,
-    private opts: { url: string; applicationName: string; sweepMs?: number },
+    private opts: {
+      url: string;
+      applicationName: string;
+      sweepMs?: number;
+      /**
+       * Runs before events reach their authors' streams (with read replicas: records a write position for
+       * them, so a read that follows the event sees what it announced).
+       */
+      beforeDeliver?: (authorIds: string[]) => Promise<void>;
+    },
   ) {}
 
   get size() {
@@ -203,6 +212,7 @@ export class EventHub {
       try {
         const events = await q.selectEventsByIds(this.db, ids);
         for (const id of ids) this.pending.delete(id);
+        await this.beforeDeliver(events);
         this.dispatch(events);
         this.advance(ids);
         backoff = 100;
@@ -224,11 +234,27 @@ export class EventHub {
         return;
       }
       const events = await q.selectEventsAfter(this.db, this.lastId, CATCH_UP_LIMIT);
+      await this.beforeDeliver(events);
       this.dispatch(events);
       this.advance(events.map((e) => e.id));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not catch up on events');
     }
+  }
+
+  private async beforeDeliver(events: q.EventRow[]) {
+    if (!this.opts.beforeDeliver || events.length === 0) return;
+    const here = new Set([...this.streams].map((s) => s.userId));
+    const authors = [...new Set(events.map((e) => e.userId))].filter((u) => here.has(u));
+    if (authors.length === 0) return;
+    await this.opts
+      .beforeDeliver(authors)
+      .catch((err) =>
+        this.log.warn(
+          { err: (err as Error).message },
+          'could not record write positions for event recipients',
+        ),
+      );
   }
 
   private advance(ids: number[]) {

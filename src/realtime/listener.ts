@@ -29,7 +29,9 @@ export function startListener(opts: ListenerOptions): Listener {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let backoff = 100;
-  const maxBackoff = opts.maxBackoffMs ?? 5000;
+  // Capped at 1 s: after a failover the LISTEN connection (and with it SSE relays and the grader's
+  // wake-ups) comes back within a second of the new primary.
+  const maxBackoff = opts.maxBackoffMs ?? 1000;
 
   const scheduleReconnect = () => {
     if (stopped || timer) return;
@@ -44,7 +46,10 @@ export function startListener(opts: ListenerOptions): Listener {
     const c = new pg.Client({
       connectionString: opts.url,
       application_name: opts.applicationName,
+      // A LISTEN connection is silent by nature: TCP keepalive is what notices a vanished server.
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 5000,
       ...sslFor(opts.url),
     });
     client = c;

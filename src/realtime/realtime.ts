@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
+import { recordWritePositions } from '../db/replicas.ts';
 import { EventHub } from './event-hub.ts';
 
 /**
@@ -15,6 +16,8 @@ export async function startEventHub(app: FastifyInstance, { config, database }: 
     applicationName: `lab:${config.INSTANCE_NAME || `api-${process.pid}`}:listen`,
     // Revoked or expired credentials are noticed at the latest one heartbeat later.
     sweepMs: config.SSE_HEARTBEAT_MS,
+    // A grader's result is a write the author is told about: their next replica read must show it.
+    beforeDeliver: database.reads.enabled ? (ids) => recordWritePositions(database.db, ids) : undefined,
   });
   await hub.start();
   app.addHook('preClose', async () => {

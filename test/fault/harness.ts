@@ -92,19 +92,52 @@ export function renderHaproxy(lbPort: number, ports: number[]): string {
   return kept.join('\n').replace('bind 127.0.0.1:8080', `bind 127.0.0.1:${lbPort}`);
 }
 
-export async function startHaproxy(ports: number[]): Promise<{ proc: Proc; url: string; port: number }> {
+export async function startHaproxy(
+  ports: number[],
+): Promise<{ proc: Proc; url: string; port: number; statsUrl: string }> {
   const port = await freePort();
+  const statsPort = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-haproxy-'));
   const file = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(file, renderHaproxy(port, ports));
+  // A stats page for the test only, to see which instances HAProxy has marked up.
+  const stats = `\nlisten stats\n    bind 127.0.0.1:${statsPort}\n    mode http\n    stats enable\n    stats uri /\n`;
+  fs.writeFileSync(file, renderHaproxy(port, ports) + stats);
   const proc = spawnProc('haproxy', HAPROXY, ['-db', '-f', file]);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/healthz`, proc, 10_000);
-  return { proc, url, port };
+  return { proc, url, port, statsUrl: `http://127.0.0.1:${statsPort}/` };
+}
+
+/** The status (UP, DOWN, …) of every server of `backend`, from HAProxy's CSV stats. */
+export async function serverStatus(statsUrl: string, backend = 'lab_api'): Promise<Record<string, string>> {
+  const csv = (await request('GET', `${statsUrl};csv`)).body;
+  const [header, ...lines] = csv.replace(/^# /, '').trim().split('\n');
+  const cols = header!.split(',');
+  const [px, sv, st] = ['pxname', 'svname', 'status'].map((c) => cols.indexOf(c));
+  const out: Record<string, string> = {};
+  for (const l of lines) {
+    const f = l.split(',');
+    if (f[px!] === backend && f[sv!] !== 'BACKEND' && f[sv!] !== 'FRONTEND') out[f[sv!]!] = f[st!]!;
+  }
+  return out;
+}
+
+/** Polls until HAProxy has marked every server of the backend UP. */
+export async function waitAllUp(statsUrl: string, n: number, timeoutMs = 20_000, backend = 'lab_api') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await serverStatus(statsUrl, backend).catch(() => ({}));
+    const up = Object.values(status).filter((s) => s === 'UP').length;
+    if (up === n) return;
+    if (Date.now() > deadline)
+      throw new Error(`HAProxy: ${up} of ${n} servers up: ${JSON.stringify(status)}`);
+    await sleep(100);
+  }
 }
 
 export interface Fleet {
   lbUrl: string;
+  statsUrl: string;
   ports: number[];
   apis: Proc[];
   graders: Proc[];
@@ -149,10 +182,11 @@ export async function startFleet(opts: {
   );
   await Promise.all(ports.map((_, i) => startApi(i)));
   const lb = await startHaproxy(ports);
-  // Let HAProxy's checks see every instance up (rise 2 × 500 ms) before any load.
-  await sleep(1200);
+  // HAProxy's checks must see every instance up (rise 2 × 500 ms) before any load.
+  await waitAllUp(lb.statsUrl, n);
   return {
     lbUrl: lb.url,
+    statsUrl: lb.statsUrl,
     ports,
     apis,
     graders,

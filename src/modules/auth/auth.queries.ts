@@ -10,18 +10,26 @@ const publicUser = { id: users.id, email: users.email, name: users.name, created
 export interface Caller extends PublicUser {
   via: 'session' | 'token';
   credentialId: string;
+  /** With read replicas: the WAL position of this user's last write (read-your-writes); null if none. */
+  writeLsn?: string | null;
 }
 
-/** The user behind a session-cookie or bearer-token hash, or null. One round trip. */
-export function prepareCallerLookups(db: Db) {
+/**
+ * The user behind a session-cookie or bearer-token hash, or null. One round trip, on the primary; with
+ * read replicas it also reads the user's last write position (src/db/replicas.ts).
+ */
+export function prepareCallerLookups(db: Db, withWritePosition = false) {
+  const writeLsn = withWritePosition
+    ? sql<string | null>`(select lsn::text from write_positions where user_id = ${users.id})`
+    : sql<null>`null::text`;
   const bySession = db
-    .select({ ...publicUser, credentialId: sessions.id })
+    .select({ ...publicUser, credentialId: sessions.id, writeLsn })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(eq(sessions.tokenHash, sql.placeholder('hash')), gt(sessions.expiresAt, sql`now()`)))
     .prepare('caller_by_session');
   const byToken = db
-    .select({ ...publicUser, credentialId: apiTokens.id })
+    .select({ ...publicUser, credentialId: apiTokens.id, writeLsn })
     .from(apiTokens)
     .innerJoin(users, eq(users.id, apiTokens.userId))
     .where(eq(apiTokens.tokenHash, sql.placeholder('hash')))

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
+import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { AppError, notFound } from '../../http/errors.ts';
 import { errors, isUuid, Page, PageQuery } from '../../http/schemas.ts';
@@ -21,8 +22,9 @@ import * as service from './course.service.ts';
 const CourseResponse = Type.Object({ course: CourseSchema });
 
 export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
-  const { db } = database;
-  const courseDetail = prepareCourseDetail(db);
+  const { db, reads } = database;
+  // Course pages and lists tolerate a few ms of lag: replicas when configured (read-your-writes).
+  const courseDetail = perDb(prepareCourseDetail);
   const tags = ['courses'];
 
   app.post(
@@ -40,7 +42,7 @@ export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
     { schema: { tags, querystring: PageQuery, response: { 200: Page(CourseSchema), ...errors(400, 401) } } },
     async (request) => {
       const caller = await requireCaller(request);
-      return service.listMyCourses(db, caller, request.query);
+      return reads.run(caller.writeLsn ?? null, (rdb) => service.listMyCourses(rdb, caller, request.query));
     },
   );
 
@@ -78,7 +80,9 @@ export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
     async (request) => {
       const caller = await requireCaller(request);
       const { courseId } = request.params;
-      const row = isUuid(courseId) ? await courseDetail(courseId, caller.id) : null;
+      const row = isUuid(courseId)
+        ? await reads.run(caller.writeLsn ?? null, (rdb) => courseDetail(rdb)(courseId, caller.id))
+        : null;
       if (!row) throw notFound('Course');
       return { course: presentCourse(row), lessons: row.lessons.map(presentLessonSummary) };
     },

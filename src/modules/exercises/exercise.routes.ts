@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
+import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { notFound } from '../../http/errors.ts';
 import { sendJson } from '../../http/raw-json.ts';
@@ -13,8 +14,8 @@ import * as service from './exercise.service.ts';
 const ExerciseResponse = Type.Object({ exercise: ExerciseSchema });
 
 export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
-  const { db } = database;
-  const exerciseDetail = prepareExerciseDetail(db);
+  const { db, reads } = database;
+  const exerciseDetail = perDb(prepareExerciseDetail);
   const tags = ['exercises'];
 
   app.post(
@@ -48,7 +49,10 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
     async (request, reply) => {
       const caller = await requireCaller(request);
       const { exerciseId } = request.params;
-      const row = isUuid(exerciseId) ? await exerciseDetail(exerciseId, caller.id) : null;
+      // On a replica when configured, unless it has not replayed this user's last write yet.
+      const row = isUuid(exerciseId)
+        ? await reads.run(caller.writeLsn ?? null, (rdb) => exerciseDetail(rdb)(exerciseId, caller.id))
+        : null;
       if (!row || row.role === null) throw notFound('Exercise');
       return sendJson(reply, { exercise: presentExercise(row, row.role) });
     },

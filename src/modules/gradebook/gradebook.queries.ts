@@ -167,8 +167,11 @@ const CSV_BATCH = 500;
  * so neither Postgres's result nor any single chunk grows with the course. Holds one heavy-pool
  * connection (and its transaction) until the last chunk is read or the consumer stops early.
  */
-export async function* gradebookCsvChunks(pool: pg.Pool, courseId: string): AsyncGenerator<string> {
-  const client = await pool.connect();
+export async function* gradebookCsvChunks(
+  connect: () => Promise<pg.PoolClient>,
+  courseId: string,
+): AsyncGenerator<string> {
+  const client = await connect();
   let broken: Error | undefined;
   let open = false;
   try {

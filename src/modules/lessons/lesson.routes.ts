@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
+import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { notFound } from '../../http/errors.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
@@ -18,8 +19,8 @@ import * as service from './lesson.service.ts';
 const LessonResponse = Type.Object({ lesson: LessonSchema });
 
 export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
-  const { db } = database;
-  const lessonDetail = prepareLessonDetail(db);
+  const { db, reads } = database;
+  const lessonDetail = perDb(prepareLessonDetail);
   const tags = ['lessons'];
 
   app.post(
@@ -54,7 +55,10 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
     async (request) => {
       const caller = await requireCaller(request);
       const { lessonId } = request.params;
-      const row = isUuid(lessonId) ? await lessonDetail(lessonId, caller.id) : null;
+      // On a replica when configured, unless it has not replayed this user's last write yet.
+      const row = isUuid(lessonId)
+        ? await reads.run(caller.writeLsn ?? null, (rdb) => lessonDetail(rdb)(lessonId, caller.id))
+        : null;
       if (!row || row.role === null) throw notFound('Lesson');
       return { lesson: presentLesson(row), exercises: row.exercises.map(presentExerciseSummary) };
     },

@@ -18,6 +18,7 @@ export function submissionRoutes(app: TypedApp, { config, database }: AppDeps) {
   app.post(
     '/exercises/:exerciseId/submissions',
     {
+      config: { idempotencyKey: true },
       schema: {
         tags: ['submissions'],
         params: ExerciseParams,

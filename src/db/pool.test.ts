@@ -1,0 +1,201 @@
+import net from 'node:net';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../test/db.ts';
+import { isDatabaseUnavailable, isOutcomeUnknown } from './errors.ts';
+import { BoundedPool, statementKind } from './pool.ts';
+
+let url: string;
+let drop: () => Promise<void>;
+let pool: BoundedPool;
+let admin: pg.Client;
+
+beforeAll(async () => {
+  ({ url, drop } = await createTestDatabase());
+  pool = new BoundedPool({
+    connectionString: url,
+    max: 2,
+    acquireTimeoutMs: 2000,
+    maxWaiting: 10,
+    statementTimeoutMs: 5000,
+    applicationName: 'lab:pool-test',
+  });
+  admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`
+    create table t (n int);
+    -- Runs at COMMIT: keeps a commit in flight long enough to cut its connection.
+    create function slow_commit() returns trigger language plpgsql as
+      $$ begin perform pg_sleep(2); return null; end $$;
+    create table slow (n int);
+    create constraint trigger slow_commit after insert on slow deferrable initially deferred
+      for each row execute function slow_commit();`);
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await admin?.end();
+  await drop?.();
+});
+
+/** Terminates the backend running `pattern` as soon as it is seen running it. */
+async function terminateWhenRunning(pattern: string) {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await admin.query(
+      `select pid from pg_stat_activity
+        where application_name = 'lab:pool-test' and state = 'active' and query ilike $1`,
+      [pattern],
+    );
+    if (rows[0]) {
+      await admin.query('select pg_terminate_backend($1)', [rows[0].pid]);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no backend ran ${pattern}`);
+}
+
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+
+describe('statementKind', () => {
+  it('tells transaction control, reads and writes apart by the first word', () => {
+    expect(statementKind('begin')).toBe('begin');
+    expect(statementKind('  START TRANSACTION')).toBe('begin');
+    expect(statementKind('commit')).toBe('commit');
+    expect(statementKind('rollback')).toBe('rollback');
+    expect(statementKind('select 1')).toBe('read');
+    expect(statementKind('fetch 500 from c')).toBe('read');
+    expect(statementKind('insert into t values (1)')).toBe('write');
+    expect(statementKind('with x as (update t set n = 1 returning 1) select * from x')).toBe('write');
+  });
+});
+
+describe('BoundedPool clients through a lost connection', () => {
+  it('a checked-out client whose backend is killed mid-transaction rejects, does not crash, and did not commit', async () => {
+    const db = drizzle(pool);
+    const tx = db.transaction(async (t) => {
+      await t.execute(sql`insert into t values (1)`);
+      await t.execute(sql`select pg_sleep(5)`);
+    });
+    await terminateWhenRunning('select pg_sleep(5)%');
+    const err = await failure(tx);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+    // The insert never committed, so a retry cannot double it.
+    expect(isOutcomeUnknown(err)).toBe(false);
+    expect((await admin.query('select count(*)::int as n from t')).rows[0].n).toBe(0);
+    // The pool dropped the dead client and serves a fresh one.
+    expect((await pool.query('select 1 as one')).rows[0].one).toBe(1);
+  });
+
+  it('a connection lost during COMMIT is an unknown outcome', async () => {
+    const db = drizzle(pool);
+    const tx = db.transaction(async (t) => {
+      await t.execute(sql`insert into slow values (1)`);
+    });
+    await terminateWhenRunning('commit');
+    const err = await failure(tx);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+    expect(isOutcomeUnknown(err)).toBe(true);
+  });
+
+  it('an autocommit write whose connection dies is an unknown outcome; an autocommit read is not', async () => {
+    const write = failure(pool.query('insert into t select 1 from pg_sleep(5)'));
+    await terminateWhenRunning('insert into t select 1 from pg_sleep(5)');
+    const werr = await write;
+    expect(isDatabaseUnavailable(werr)).toBe(true);
+    expect(isOutcomeUnknown(werr)).toBe(true);
+
+    const read = failure(pool.query('select pg_sleep(5)'));
+    await terminateWhenRunning('select pg_sleep(5)');
+    const rerr = await read;
+    expect(isDatabaseUnavailable(rerr)).toBe(true);
+    expect(isOutcomeUnknown(rerr)).toBe(false);
+  });
+
+  it('a write refused as read-only (25006, a primary being promoted) is unavailable and did not happen', async () => {
+    const db = drizzle(pool);
+    const err = await failure(
+      db.transaction(async (t) => {
+        await t.execute(sql`set transaction read only`);
+        await t.execute(sql`insert into t values (2)`);
+      }),
+    );
+    expect((err as { cause?: { code?: string } }).cause?.code).toBe('25006');
+    expect(isDatabaseUnavailable(err)).toBe(true);
+    expect(isOutcomeUnknown(err)).toBe(false);
+  });
+
+  it('an idle client whose backend is killed is dropped without crashing', async () => {
+    const client = await pool.connect();
+    const { rows } = await client.query('select pg_backend_pid() as pid');
+    client.release();
+    await admin.query('select pg_terminate_backend($1)', [rows[0].pid]);
+    // The next query may pick the dead client's slot; the pool reconnects.
+    for (let i = 0; i < 3; i++) await pool.query('select 1').catch(() => {});
+    expect((await pool.query('select 2 as two')).rows[0].two).toBe(2);
+  });
+});
+
+/** A TCP proxy to Postgres that can cut a connection the moment the client sends its next statement. */
+async function cuttingProxy(target: URL) {
+  let cutNext = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    client.on('data', (chunk) => {
+      if (cutNext) {
+        cutNext = false;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const u = new URL(target);
+  u.port = String((server.address() as net.AddressInfo).port);
+  return { url: u.toString(), cutNext: () => (cutNext = true), close: () => server.close() };
+}
+
+describe('a connection lost on BEGIN', () => {
+  it('does not leak the pool slot (Drizzle 0.45 releases nothing when BEGIN fails)', async () => {
+    const proxy = await cuttingProxy(new URL(url));
+    const small = new BoundedPool({
+      connectionString: proxy.url,
+      max: 1,
+      acquireTimeoutMs: 1000,
+      maxWaiting: 10,
+      statementTimeoutMs: 5000,
+      applicationName: 'lab:pool-test-begin',
+    });
+    try {
+      const db = drizzle(small);
+      await small.query('select 1');
+      proxy.cutNext();
+      const err = await failure(db.transaction(async (t) => t.execute(sql`select 1`)));
+      expect(isDatabaseUnavailable(err)).toBe(true);
+      expect(isOutcomeUnknown(err)).toBe(false);
+      // The only slot is free again: the next query gets a new connection instead of waiting in vain.
+      expect((await small.query('select 3 as three')).rows[0].three).toBe(3);
+      expect(small.totalCount).toBe(1);
+    } finally {
+      await small.end();
+      proxy.close();
+    }
+  });
+});

@@ -1,0 +1,64 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import client from 'prom-client';
+import { isDatabaseUnavailable, isOutcomeUnknown } from '../db/errors.ts';
+
+const READS = new Set(['GET', 'HEAD']);
+
+/**
+ * Whether a request whose handler failed with `err` may simply run again: only when the database was
+ * unavailable (a failover: the primary went away, is read-only for a moment (25006), or is shutting
+ * down (57P01/57P03)) and running again cannot do anything twice — a read; a write whose statement
+ * certainly did not commit; or a write to a route that deduplicates on the Idempotency-Key it carries.
+ */
+export function isRetrySafe(request: FastifyRequest, err: unknown): boolean {
+  if (!isDatabaseUnavailable(err)) return false;
+  if (READS.has(request.method)) return true;
+  if (!isOutcomeUnknown(err)) return true;
+  return !!request.routeOptions.config?.idempotencyKey && request.headers['idempotency-key'] !== undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Every route handler is retried (50 ms doubling to 500 ms, for up to DB_RETRY_MS) when it failed
+ * because the database was unavailable and a retry is safe (isRetrySafe); then the error handler answers
+ * 503 + Retry-After. A Patroni switchover (~2 s) or the read-only moment after a promotion is thus ridden
+ * through; a crash failover (~ttl) ends in 503s that clients retry. Must be registered before the routes.
+ */
+export function registerDbRetry(app: FastifyInstance, opts: { retryMs: number; registry: client.Registry }) {
+  const retried = new client.Counter({
+    name: 'lab_db_retries_total',
+    help: 'Route handlers run again because the database was unavailable (failover, restart)',
+    registers: [opts.registry],
+  });
+  if (opts.retryMs <= 0) return;
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler as RouteHandlerMethod;
+    route.handler = async function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+      const deadline = Date.now() + opts.retryMs;
+      for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+        try {
+          return await handler.call(this, request, reply);
+        } catch (err) {
+          const gone = reply.sent || reply.raw.headersSent || request.raw.destroyed;
+          if (gone || Date.now() + delay > deadline || !isRetrySafe(request, err)) throw err;
+          retried.inc();
+          request.log.warn({ err: (err as Error).message, delayMs: delay }, 'database unavailable; retrying');
+          await sleep(delay);
+          // The caller lookup is memoised per request: a failed one must be looked up again.
+          request.callerPromise = undefined;
+        }
+      }
+    };
+  });
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route deduplicates on the Idempotency-Key header (the same key returns the original), so a
+     * request carrying one may be retried even when its commit's outcome is unknown.
+     */
+    idempotencyKey?: boolean;
+  }
+}

@@ -1,0 +1,674 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { createParser } from 'eventsource-parser';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, NODE_NAMES, startCluster, until } from '../../deploy/ha/cluster.ts';
+import { runMigrations } from '../../src/db/migrate.ts';
+import * as schema from '../../src/db/schema/index.ts';
+import { DEMO, seedDemo } from '../../src/db/seed.ts';
+import { type Fleet, printCounts, type Res, request, spawnLab, startFleet, waitAllUp } from './harness.ts';
+
+/*
+ * Lab on a highly available Postgres (deploy/ha: etcd, 3 Patroni nodes with synchronous replication,
+ * HAProxy with a primary and a replica port), with real processes: 2 × `lab serve` behind HAProxy
+ * (deploy/haproxy.cfg) and a `lab grader`, under load (reads ~100/s, submissions ~20/s, and users who
+ * read right after they write). Faults: the primary node crashes (SIGKILL of Patroni, the postmaster and
+ * every backend) and comes back; a planned switchover; both replicas crash. Timings are those of the
+ * research note: ttl 10 s, loop_wait 1 s, retry_timeout 4 s; HAProxy checks every 500 ms.
+ */
+
+const TTL_MS = 10_000;
+let cluster: Cluster;
+let fleet: Fleet;
+let dir: string;
+const tokens = { student: '', instructor: '', writer: '' };
+let courseId: string;
+let lessonId: string;
+let exerciseId: string;
+let reads: string[];
+
+// --- the API through the load balancer ---
+
+async function signIn(email: string, password: string): Promise<string> {
+  const login = await request('POST', `${fleet.lbUrl}/api/v1/auth/login`, { email, password });
+  if (login.status !== 200) throw new Error(`login ${email}: ${login.status} ${login.body}`);
+  const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
+  const tok = await request(
+    'POST',
+    `${fleet.lbUrl}/api/v1/auth/tokens`,
+    { name: 'ha' },
+    { cookie, origin: fleet.lbUrl },
+  );
+  return JSON.parse(tok.body).token as string;
+}
+
+const api = (
+  method: string,
+  p: string,
+  token: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) => request(method, `${fleet.lbUrl}/api/v1${p}`, body, { authorization: `Bearer ${token}`, ...headers });
+
+// --- traffic: open-loop reads and submissions, and read-your-writes checkers ---
+
+interface Outcome {
+  kind: 'read' | 'write';
+  started: number;
+  at: number;
+  status: number | 'network';
+  detail?: string;
+}
+
+interface Traffic {
+  outcomes: Outcome[];
+  /** Idempotency-Key → submission id of every submission answered 202/200. */
+  accepted: Map<string, string>;
+  /** The ids among them submitted by the student whose event stream the test follows. */
+  students: Set<string>;
+  ryw: { checks: number; violations: string[] };
+  stop(): Promise<void>;
+}
+
+// The traffic of the running test; stopped after each test even when it failed half-way.
+let current: Traffic | null = null;
+afterEach(async () => {
+  await current?.stop();
+  current = null;
+});
+
+function startTraffic(): Traffic {
+  const outcomes: Outcome[] = [];
+  const accepted = new Map<string, string>();
+  const students = new Set<string>();
+  const ryw = { checks: 0, violations: [] as string[] };
+  let running = true;
+  const inflight = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
+  const call = async (kind: Outcome['kind'], send: () => Promise<Res>): Promise<Res | null> => {
+    const started = Date.now();
+    try {
+      const res = await send();
+      const o: Outcome = { kind, started, at: Date.now(), status: res.status };
+      if (res.status >= 300) o.detail = res.body.slice(0, 160);
+      outcomes.push(o);
+      return res;
+    } catch (err) {
+      const reused = (err as { reusedSocket?: boolean }).reusedSocket ? ' (reused keep-alive socket)' : '';
+      outcomes.push({ kind, started, at: Date.now(), status: 'network', detail: `${err}${reused}` });
+      return null;
+    }
+  };
+  const ok = (r: Res | null) => !!r && r.status >= 200 && r.status < 300;
+
+  // Reads, ~100/s, a mix of replica-eligible pages and the caller itself.
+  let i = 0;
+  const readTimer = setInterval(() => {
+    if (inflight.size > 300) return;
+    const p = reads[i++ % reads.length]!;
+    track(call('read', () => api('GET', p, tokens.student)));
+  }, 10);
+  // Submissions, ~20/s, each retried with its Idempotency-Key until accepted (as API.md tells clients).
+  const submitTimer = setInterval(() => {
+    if (inflight.size > 300) return;
+    const key = randomUUID();
+    track(
+      (async () => {
+        for (let attempt = 0; attempt < 200; attempt++) {
+          const res = await call('write', () =>
+            api(
+              'POST',
+              `/exercises/${exerciseId}/submissions`,
+              tokens.student,
+              { code: 'function add(a, b) { return a + b; }' },
+              { 'idempotency-key': key },
+            ),
+          );
+          if (ok(res)) {
+            const id = JSON.parse(res!.body).submission.id;
+            accepted.set(key, id);
+            students.add(id);
+            return;
+          }
+          if (res && res.status < 500) return;
+          await new Promise((r) => setTimeout(r, 100 + Math.min(attempt, 10) * 50));
+        }
+      })(),
+    );
+  }, 50);
+  // Read-your-writes: the instructor renames a lesson and reads it back at once; a student submits and
+  // reads their progress at once. Both reads are replica-eligible.
+  const checkers = [
+    (async () => {
+      for (let n = 0; running; n++) {
+        const title = `Lesson v${n} ${randomUUID().slice(0, 8)}`;
+        const w = await call('write', () =>
+          api('PATCH', `/lessons/${lessonId}`, tokens.instructor, { title }),
+        );
+        if (!ok(w)) {
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        const r = await call('read', () => api('GET', `/lessons/${lessonId}`, tokens.instructor));
+        if (!ok(r)) continue;
+        ryw.checks += 1;
+        const seen = JSON.parse(r!.body).lesson.title;
+        if (seen !== title) ryw.violations.push(`wrote "${title}", read "${seen}"`);
+      }
+    })(),
+    (async () => {
+      let mine = 0;
+      while (running) {
+        const key = randomUUID();
+        let done = false;
+        for (let attempt = 0; attempt < 200 && !done && running; attempt++) {
+          const w = await call('write', () =>
+            api(
+              'POST',
+              `/exercises/${exerciseId}/submissions`,
+              tokens.writer,
+              { code: 'function add(a, b) { return a + b; }' },
+              { 'idempotency-key': key },
+            ),
+          );
+          if (ok(w)) {
+            if (w!.status === 202) mine += 1;
+            accepted.set(key, JSON.parse(w!.body).submission.id);
+            done = true;
+          } else await new Promise((r) => setTimeout(r, 100));
+        }
+        if (!done) continue;
+        const r = await call('read', () => api('GET', `/courses/${courseId}/progress`, tokens.writer));
+        if (!ok(r)) continue;
+        ryw.checks += 1;
+        const attempts = JSON.parse(r!.body).exercises.find(
+          (e: { id: string }) => e.id === exerciseId,
+        ).attempts;
+        if (attempts < mine) ryw.violations.push(`submitted ${mine}, progress shows ${attempts} attempts`);
+      }
+    })(),
+  ];
+  current = {
+    outcomes,
+    accepted,
+    students,
+    ryw,
+    async stop() {
+      running = false;
+      clearInterval(readTimer);
+      clearInterval(submitTimer);
+      await Promise.all(checkers);
+      while (inflight.size) await Promise.all([...inflight]);
+    },
+  };
+  return current;
+}
+
+const isOk = (o: Outcome) => typeof o.status === 'number' && o.status >= 200 && o.status < 300;
+
+/**
+ * Around a fault at `t0`: when reads and writes were back (the first success of a request started after
+ * the first failure; the fault time when nothing failed), the last failure, and the statuses seen.
+ */
+function measure(outcomes: Outcome[], t0: number) {
+  const after = outcomes.filter((o) => o.started >= t0 - 1000 || o.at >= t0);
+  const failures = after.filter((o) => !isOk(o));
+  const firstFailure = failures.length ? Math.min(...failures.map((f) => f.at)) : null;
+  const back = (kind: Outcome['kind']) => {
+    if (firstFailure === null) return 0;
+    const ok = after.filter((o) => o.kind === kind && isOk(o) && o.started >= firstFailure);
+    return ok.length ? Math.min(...ok.map((o) => o.at)) - t0 : null;
+  };
+  const byStatus: Record<string, number> = {};
+  for (const o of after) byStatus[String(o.status)] = (byStatus[String(o.status)] ?? 0) + 1;
+  return {
+    requests: after.length,
+    failed: failures.length,
+    firstFailureMs: firstFailure === null ? null : firstFailure - t0,
+    lastFailureMs: failures.length ? Math.max(...failures.map((f) => f.at)) - t0 : null,
+    writesBackMs: back('write'),
+    readsBackMs: back('read'),
+    byStatus,
+    otherThan503: failures
+      .filter((f) => f.status !== 503)
+      .map(
+        (f) => `${f.kind} ${f.status} at ${f.at - t0} ms (sent at ${f.started - t0} ms): ${f.detail ?? ''}`,
+      ),
+  };
+}
+
+/** Keeps the traffic going until reads and writes have succeeded for `steadyMs` after the fault. */
+async function untilSteady(t: Traffic, t0: number, steadyMs: number, timeoutMs: number) {
+  await until(
+    'traffic steady after the fault',
+    async () => {
+      const m = measure(t.outcomes, t0);
+      if (m.writesBackMs === null || m.readsBackMs === null) return false;
+      const lastFailure = m.lastFailureMs ?? 0;
+      return Date.now() - t0 - lastFailure >= steadyMs && Date.now() - t0 >= steadyMs;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+// --- audit: every accepted submission stored once, graded, with one final event ---
+
+async function audit(accepted: Map<string, string>, waitMs = 60_000) {
+  const ids = [...new Set(accepted.values())];
+  const pool = new pg.Pool({ connectionString: cluster.adminUrl(), max: 1 });
+  pool.on('error', () => {});
+  try {
+    const pending = await until(
+      'every accepted submission graded',
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          `select count(*)::int as n from submissions where id = any($1::uuid[]) and status in ('queued', 'running')`,
+          [ids],
+        );
+        return rows[0]!.n === 0 ? 0 : false;
+      },
+      waitMs,
+      250,
+    ).catch(() => -1);
+    const stored = await pool.query(`select count(*)::int as n from submissions where id = any($1::uuid[])`, [
+      ids,
+    ]);
+    const finals = await pool.query<{ id: string; n: number }>(
+      `select payload->'submission'->>'id' as id, count(*)::int as n from events
+        where type = 'submission.updated' and payload->'submission'->>'status' in ('passed', 'failed', 'error')
+          and payload->'submission'->>'id' = any($1::text[])
+        group by 1`,
+      [ids],
+    );
+    const errors = await pool.query<{ message: string; n: number }>(
+      `select coalesce(message, '') as message, count(*)::int as n from submissions
+        where id = any($1::uuid[]) and status = 'error' group by 1`,
+      [ids],
+    );
+    return {
+      accepted: ids.length,
+      lost: ids.length - stored.rows[0].n,
+      pending,
+      gradedOnce: finals.rows.filter((r) => r.n === 1).length,
+      gradedTwice: finals.rows.filter((r) => r.n > 1).length,
+      errorVerdicts: errors.rows.reduce((sum, r) => sum + r.n, 0),
+      errorMessages: errors.rows.map((r) => `${r.n} × ${r.message.slice(0, 120)}`),
+    };
+  } finally {
+    await pool.end();
+  }
+}
+
+// --- SSE: one stream of the student, resumed with Last-Event-ID whenever it ends ---
+
+function followEvents(token: string) {
+  const finals = new Set<string>();
+  let lastId: string | undefined;
+  let stopped = false;
+  let req: http.ClientRequest | null = null;
+  let reconnects = 0;
+  const open = () => {
+    if (stopped) return;
+    const again = () => {
+      if (stopped) return;
+      reconnects += 1;
+      setTimeout(open, 200);
+    };
+    req = http.get(`${fleet.lbUrl}/api/v1/events`, {
+      headers: { authorization: `Bearer ${token}`, ...(lastId ? { 'last-event-id': lastId } : {}) },
+    });
+    req.on('error', again);
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        res.on('end', again);
+        return;
+      }
+      const parser = createParser({
+        onEvent(e) {
+          if (e.id) lastId = e.id;
+          const s = JSON.parse(e.data).submission;
+          if (s && ['passed', 'failed', 'error'].includes(s.status)) finals.add(s.id);
+        },
+      });
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => parser.feed(chunk));
+      res.on('end', again);
+      res.on('error', () => {});
+    });
+  };
+  open();
+  return {
+    finals,
+    reconnects: () => reconnects,
+    close() {
+      stopped = true;
+      req?.destroy();
+    },
+  };
+}
+
+const exited = () =>
+  [...fleet.apis, ...fleet.graders, fleet.haproxy].filter((p) => p.exited).map((p) => p.name);
+
+/** Sums a counter of /metrics over both instances, filtered by a label fragment. */
+async function metricSum(name: string, labels: string) {
+  let sum = 0;
+  for (const port of fleet.ports) {
+    const text = (await request('GET', `http://127.0.0.1:${port}/metrics`)).body;
+    for (const line of text.split('\n'))
+      if (line.startsWith(`${name}{`) && line.includes(labels)) sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
+
+/** When grading stalls: what the grader said, where its connections are, and the state of the queue. */
+async function diagnoseGrader() {
+  console.log(`[ha] grader output:\n${fleet.graders[0]!.output.join('').slice(-30000)}`);
+  const pid = fleet.graders[0]!.child.pid;
+  const ss = spawnSync('ss', ['-tnpi'], { encoding: 'utf8' }).stdout ?? '';
+  console.log(
+    `[ha] grader sockets:\n${ss
+      .split('\n')
+      .filter((l) => l.includes(`pid=${pid},`))
+      .join('\n')}`,
+  );
+  const rows = async (text: string, node?: string) =>
+    JSON.stringify(
+      (await cluster.query(cluster.adminUrl(node), text).catch((e) => ({ rows: String(e) }))).rows,
+    );
+  console.log(
+    '[ha] jobs:',
+    await rows(`select j.locker_pid, j.locked_until > now() as leased, j.attempts, count(*)::int,
+                       exists (select 1 from pg_stat_activity a where a.pid = j.locker_pid) as locker_alive
+                  from grading_jobs j group by 1, 2, 3, 5`),
+  );
+  for (const node of NODE_NAMES)
+    console.log(
+      `[ha] ${node} grader backends:`,
+      await rows(
+        `select pid, application_name, state, wait_event_type, wait_event, now() - state_change as for, left(query, 80) as q
+           from pg_stat_activity where application_name like 'lab:grader%'`,
+        node,
+      ),
+    );
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-ha-'));
+  const t = Date.now();
+  cluster = await startCluster({ dir, killOnExit: true, log: (l) => console.log(`[ha] ${l}`) });
+  await runMigrations(cluster.url());
+  const pool = new pg.Pool({ connectionString: cluster.url(), max: 1 });
+  ({ courseId } = await seedDemo(drizzle(pool, { schema })));
+  await pool.end();
+  fleet = await startFleet({
+    databaseUrl: cluster.url(),
+    instances: 2,
+    graders: 1,
+    env: { DATABASE_READ_URL: cluster.url('replicas'), MAX_EVENT_LOOP_DELAY_MS: '0' },
+  });
+  tokens.student = await signIn(DEMO.student.email, DEMO.student.password);
+  tokens.instructor = await signIn(DEMO.instructor.email, DEMO.instructor.password);
+  const email = `writer-${randomUUID().slice(0, 8)}@example.com`;
+  const reg = await request('POST', `${fleet.lbUrl}/api/v1/auth/register`, {
+    email,
+    password: 'correct horse battery',
+    name: 'Writer',
+  });
+  expect(reg.status).toBe(201);
+  tokens.writer = await signIn(email, 'correct horse battery');
+  const course = JSON.parse((await api('GET', `/courses/${courseId}`, tokens.instructor)).body);
+  const join = await api('POST', '/courses/join', tokens.writer, { joinCode: course.course.joinCode });
+  expect(join.status, join.body).toBe(200);
+  lessonId = course.lessons[0].id;
+  const lesson = JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.instructor)).body);
+  exerciseId = lesson.exercises.find((e: { title: string }) => e.title === 'Sum two numbers').id;
+  reads = [
+    `/courses/${courseId}`,
+    `/lessons/${lessonId}`,
+    `/exercises/${exerciseId}`,
+    `/courses/${courseId}/progress`,
+    '/me',
+  ];
+  console.log(`[ha] cluster + fleet ready in ${Date.now() - t} ms`);
+}, 240_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+  await cluster?.destroy();
+}, 120_000);
+
+describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
+  it('lab doctor shows every node: role, lag and connections by application_name', async () => {
+    const doctor = spawnLab('lab doctor', ['doctor'], {
+      DATABASE_URL: cluster.url(),
+      DATABASE_READ_URL: cluster.url('replicas'),
+      INSTANCES: '2',
+    });
+    expect((await doctor.exit).code).toBe(0);
+    const out = doctor.output.join('');
+    const [, nodes = ''] = out.split('\nNodes\n');
+    expect(nodes.match(/^ {2}primary /gm)).toHaveLength(1);
+    expect(nodes.match(/^ {2}replica .* replay lag /gm)).toHaveLength(2);
+    expect(nodes).toMatch(/lab:api-1:read/);
+    expect(nodes).toMatch(/streaming\s+sync/);
+    expect(out).toContain('DATABASE_READ_URL reached 2 replica(s) of 2 standby(s)');
+    expect(out.match(/Connection budget of replica/g)).toHaveLength(2);
+  }, 60_000);
+
+  it('a user reads their own write even from a replica that stopped replaying; others read from the replica', async () => {
+    const replicas = (await cluster.members()).filter((m) => m.role !== 'leader').map((m) => m.name);
+    const onEach = (sql: string) => Promise.all(replicas.map((n) => cluster.query(cluster.adminUrl(n), sql)));
+    await onEach('select pg_wal_replay_pause()');
+    try {
+      // A pause takes effect at the next WAL record a replica reads: write one, then wait until both
+      // say they are paused, so the write below is certainly not replayed.
+      await cluster.query(
+        cluster.adminUrl(),
+        'create table if not exists ha_probe (x int); insert into ha_probe values (1)',
+      );
+      // Each poll writes another record too: a replica that had nothing left to read when the pause
+      // was requested (seen once on a loaded machine) reaches the pause with the next one.
+      await until(
+        'replicas paused',
+        async () => {
+          await cluster.query(cluster.adminUrl(), 'insert into ha_probe values (2)');
+          return (
+            await Promise.all(
+              replicas.map((n) =>
+                cluster.query(cluster.adminUrl(n), 'select pg_get_wal_replay_pause_state() s'),
+              ),
+            )
+          ).every((r) => (r.rows[0] as { s: string }).s === 'paused');
+        },
+        20_000,
+        50,
+      );
+      const before = JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.instructor)).body).lesson
+        .title;
+      const title = `Paused ${randomUUID().slice(0, 8)}`;
+      expect((await api('PATCH', `/lessons/${lessonId}`, tokens.instructor, { title })).status).toBe(200);
+      // The writer: from the primary, at once.
+      expect(
+        JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.instructor)).body).lesson.title,
+      ).toBe(title);
+      // Anyone else reads from a replica, which has not replayed the write: proof the reads go there.
+      const other = JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.student)).body).lesson.title;
+      expect(other).toBe(before);
+    } finally {
+      await onEach('select pg_wal_replay_resume()');
+    }
+    await until(
+      'the replica caught up',
+      async () =>
+        JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.student)).body).lesson.title.startsWith(
+          'Paused',
+        ),
+      10_000,
+    );
+  }, 60_000);
+
+  it('the primary node crashes under load: 0 acknowledged submissions lost or graded twice, only 503s, back within ttl + 2 s, the old primary rejoins', async () => {
+    const sse = followEvents(tokens.student);
+    const traffic = startTraffic();
+    await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 300, 30_000);
+    const leader = (await cluster.leader())!;
+    const t0 = Date.now();
+    const killed = cluster.crashNode(leader);
+    const newLeader = await until(
+      'a new writable primary',
+      async () => {
+        const l = await cluster.leader();
+        return l && l !== leader && (await cluster.isPrimary(l)) ? l : false;
+      },
+      40_000,
+    );
+    const promotedMs = Date.now() - t0;
+    await untilSteady(traffic, t0, 3000, 60_000);
+    await traffic.stop();
+    const m = measure(traffic.outcomes, t0);
+    // The crashed machine comes back: its Patroni rewinds it and it follows the new primary.
+    const restartAt = Date.now();
+    await cluster.startNode(leader);
+    const healthy = await cluster.waitHealthy(90_000);
+    const rejoinMs = Date.now() - restartAt;
+    const role = (await cluster.members()).find((x) => x.name === leader)?.role;
+    const audited = await audit(traffic.accepted);
+    if (audited.pending !== 0) await diagnoseGrader();
+    await until(
+      "every result of the student's submissions on their SSE stream",
+      async () => [...traffic.students].every((id) => sse.finals.has(id)),
+      30_000,
+    ).catch(() => null);
+    const missingOnSse = [...traffic.students].filter((id) => !sse.finals.has(id)).length;
+    sse.close();
+    printCounts('HA NODE CRASH', {
+      killed: `${leader} (${killed.length} processes)`,
+      newLeader,
+      promotedMs,
+      ...m,
+      ...audited,
+      missingOnSse,
+      sseReconnects: sse.reconnects(),
+      ryw: { checks: traffic.ryw.checks, violations: traffic.ryw.violations.slice(0, 5) },
+      rejoinMs,
+      oldPrimaryRole: role,
+      syncStandby: healthy.sync,
+      exited: exited(),
+    });
+    expect(exited()).toEqual([]);
+    expect(m.otherThan503).toEqual([]);
+    expect(m.failed).toBeGreaterThan(0);
+    expect(m.writesBackMs).not.toBeNull();
+    expect(m.writesBackMs!).toBeLessThanOrEqual(TTL_MS + 2000);
+    expect(m.readsBackMs!).toBeLessThanOrEqual(TTL_MS + 2000);
+    expect(audited.lost).toBe(0);
+    expect(audited.pending).toBe(0);
+    expect(audited.gradedTwice).toBe(0);
+    expect(audited.gradedOnce).toBe(audited.accepted);
+    expect(audited.errorVerdicts).toBe(0);
+    expect(missingOnSse).toBe(0);
+    expect(traffic.ryw.violations).toEqual([]);
+    expect(traffic.ryw.checks).toBeGreaterThan(0);
+    expect(['replica', 'sync_standby']).toContain(role);
+    await waitAllUp(fleet.statsUrl, 2);
+  }, 240_000);
+
+  it('a planned switchover under load: back within 5 s, only 503s, nothing lost', async () => {
+    const traffic = startTraffic();
+    await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 200, 30_000);
+    const from = await cluster.leader();
+    const t0 = Date.now();
+    const to = await cluster.switchover();
+    const switchedMs = Date.now() - t0;
+    await untilSteady(traffic, t0, 3000, 30_000);
+    await traffic.stop();
+    const m = measure(traffic.outcomes, t0);
+    await cluster.waitHealthy(60_000);
+    const audited = await audit(traffic.accepted);
+    if (audited.pending !== 0) await diagnoseGrader();
+    printCounts('HA SWITCHOVER', {
+      from,
+      to,
+      switchedMs,
+      ...m,
+      ...audited,
+      ryw: { checks: traffic.ryw.checks, violations: traffic.ryw.violations.slice(0, 5) },
+      exited: exited(),
+    });
+    expect(exited()).toEqual([]);
+    expect(m.otherThan503).toEqual([]);
+    expect(m.lastFailureMs ?? 0).toBeLessThanOrEqual(5000);
+    expect(m.writesBackMs!).toBeLessThanOrEqual(5000);
+    expect(m.readsBackMs!).toBeLessThanOrEqual(5000);
+    expect(audited.lost).toBe(0);
+    expect(audited.pending).toBe(0);
+    expect(audited.gradedTwice).toBe(0);
+    expect(traffic.ryw.violations).toEqual([]);
+  }, 180_000);
+
+  it('both replicas crash: reads continue from the primary, writes continue, replicas rejoin', async () => {
+    const fellBack = () => metricSum('lab_db_reads_total', 'target="primary",reason="replica_');
+    const onReplica = () => metricSum('lab_db_reads_total', 'target="replica"');
+    const fellBackBefore = await fellBack();
+    const traffic = startTraffic();
+    await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 200, 30_000);
+    const leader = (await cluster.leader())!;
+    const victims = NODE_NAMES.filter((n) => n !== leader);
+    const t0 = Date.now();
+    for (const n of victims) cluster.crashNode(n);
+    // Keep reading for a while with no replica at all.
+    await until('3 s of reads without replicas', async () => Date.now() - t0 >= 3000, 10_000);
+    await traffic.stop();
+    const m = measure(traffic.outcomes, t0);
+    const readsFailed = traffic.outcomes.filter((o) => o.kind === 'read' && o.at >= t0 && !isOk(o)).length;
+    const readsOk = traffic.outcomes.filter((o) => o.kind === 'read' && o.at >= t0 + 1000 && isOk(o)).length;
+    const fellBackAfter = await fellBack();
+    for (const n of victims) await cluster.startNode(n);
+    await cluster.waitHealthy(90_000);
+    // Back on the replicas once they are: the replica counter moves again.
+    const replicaReads = await onReplica();
+    await until(
+      'reads on a replica again',
+      async () => {
+        await api('GET', `/courses/${courseId}`, tokens.student);
+        return (await onReplica()) > replicaReads;
+      },
+      20_000,
+    );
+    const audited = await audit(traffic.accepted);
+    if (audited.pending !== 0) await diagnoseGrader();
+    printCounts('HA REPLICAS CRASH', {
+      crashed: victims,
+      ...m,
+      readsFailed,
+      readsOkAfter1s: readsOk,
+      readsSentToPrimaryBecauseReplicaFailed: fellBackAfter - fellBackBefore,
+      ...audited,
+      ryw: { checks: traffic.ryw.checks, violations: traffic.ryw.violations.slice(0, 5) },
+      exited: exited(),
+    });
+    expect(exited()).toEqual([]);
+    expect(readsFailed).toBe(0);
+    expect(readsOk).toBeGreaterThan(100);
+    const writesOk = traffic.outcomes.filter((o) => o.kind === 'write' && o.started >= t0 + 1000 && isOk(o));
+    expect(writesOk.length).toBeGreaterThan(0);
+    expect(fellBackAfter).toBeGreaterThan(fellBackBefore);
+    expect(m.otherThan503).toEqual([]);
+    expect(audited.lost).toBe(0);
+    expect(audited.pending).toBe(0);
+    expect(audited.gradedTwice).toBe(0);
+    expect(traffic.ryw.violations).toEqual([]);
+  }, 240_000);
+});
