@@ -42,7 +42,12 @@ export const ConfigSchema = Type.Object({
     'a request that failed because the database was unavailable (failover) is retried this long when safe, then 503; 0 = off',
   ),
   DB_RESERVED_CONNECTIONS: Int(5, 0, 1000, 'connections kept free for migrations, admin and doctor'),
-  GRADER_POOL_MAX: Int(2, 1, 50, 'connections per grader process'),
+  GRADER_POOL_MAX: Int(
+    3,
+    2,
+    50,
+    'connections per grader process: its LISTEN connection and a pool for the rest',
+  ),
   GRADER_CONCURRENCY: Int(4, 1, 256, 'jobs one grader runs at once'),
   GRADING_MAX_SUBMISSION_MS: Int(
     30_000,

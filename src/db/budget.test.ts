@@ -148,6 +148,6 @@ describe('live budget check', () => {
     );
     await expect(
       checkBudget(ctx.url, fleetFromConfig(loadConfig({}, { DB_POOL_MAX: 200, INSTANCES: 3 }))),
-    ).rejects.toThrow(/3 × \(200\+1\+1\) \+ 1 × 2 \+ 5 = 613 > 300 − 3 = 297/);
+    ).rejects.toThrow(/3 × \(200\+1\+1\) \+ 1 × 3 \+ 5 = 614 > 300 − 3 = 297/);
   });
 });

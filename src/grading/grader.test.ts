@@ -251,6 +251,30 @@ describe('grader', () => {
     expect(await submit(w.student, other.id, 'function add(a, b) { return a + b; }')).toBeTruthy();
   });
 
+  it('frees a job whose locker pid now belongs to another server (after a failover)', async () => {
+    await grader?.stop();
+    grader = null;
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const id = await submit(w.student, ex.id, ECHO);
+    // The student's other jobs, if any are still claimed, stand aside: one claimed job per user.
+    await sql('update grading_jobs set locked_until = null, locker_pid = null where submission_id <> $1', [id]);
+    // A live backend's pid, as on a new primary where an unrelated backend got the old locker's pid.
+    const [live] = await sql<{ pid: number }>('select pg_backend_pid() as pid');
+    await sql(
+      `update grading_jobs set locker_pid = $2, locker_started_at = '2000-01-01', locked_until = now() + interval '1 hour'
+        where submission_id = $1`,
+      [id, live!.pid],
+    );
+    expect(await releaseOrphanedJobs(ctx.database.db)).toBeGreaterThanOrEqual(1);
+    const [job] = await sql<{ locked: boolean }>(
+      'select locked_until is not null as locked from grading_jobs where submission_id = $1',
+      [id],
+    );
+    expect(job).toEqual({ locked: false });
+    grader = await startGrader(ctx.config, ctx.url);
+    expect((await waitGraded(w.student, id)).status).toBe('passed');
+  });
+
   it('rides out dropped database connections', async () => {
     await sql(
       `select pg_terminate_backend(pid) from pg_stat_activity

@@ -7,6 +7,7 @@ import type { Db } from '../db/client.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { pruneExpired } from '../db/housekeeping.ts';
 import { BoundedPool } from '../db/pool.ts';
+import { recordWritePositions } from '../db/replicas.ts';
 import * as schema from '../db/schema/index.ts';
 import { startListener } from '../realtime/listener.ts';
 import { grade } from './grade.ts';
@@ -53,8 +54,11 @@ const infrastructureError = (message: string): GradeOutcome => ({
   infrastructure: true,
 });
 
-/** Retrying while the database is down: 200 ms, doubling, at most 5 s apart. */
-const DB_BACKOFF = { forever: true, minTimeout: 200, maxTimeout: 5000, factor: 2, randomize: true } as const;
+/**
+ * Retrying while the database is down: 200 ms, doubling, at most 1 s apart — a failover takes about
+ * ten seconds and the grader should be back on the new primary within a second of it.
+ */
+const DB_BACKOFF = { forever: true, minTimeout: 200, maxTimeout: 1000, factor: 2, randomize: true } as const;
 
 /** A job's verdict, from the sandboxes; never throws. */
 async function run(
@@ -172,6 +176,11 @@ export async function startGrader(
     const verdict = await run(sandboxes, config, job, maxTries, log);
     const recorded = await record(db, job, verdict, handBack.signal, log);
     if (recorded) {
+      // With read replicas, the author's next reads wait for a replica that has this verdict.
+      if (config.DATABASE_READ_URL)
+        await recordWritePositions(db, [job.userId]).catch((err) =>
+          log.warn({ err: (err as Error).message }, 'could not record the write position'),
+        );
       const seconds = (recorded.gradedAt.getTime() - job.createdAt.getTime()) / 1000;
       latency.observe(seconds);
       log.info(
@@ -190,7 +199,9 @@ export async function startGrader(
       woken = false;
       const free = config.GRADER_CONCURRENCY - inflight.size;
       let claimed = 0;
-      if (free > 0) {
+      // A claim names the LISTEN backend as its locker, which is how a vanished grader's jobs are
+      // noticed: while that connection is down, claim nothing (only the lease would free them).
+      if (free > 0 && listener.backendPid() !== null) {
         const jobs = await pRetry(
           () => claimJobs(db, { limit: free, lockerPid: listener.backendPid(), leaseMs }),
           {

@@ -59,7 +59,7 @@ export async function requeueExercise(tx: Tx, exerciseId: string): Promise<numbe
       insert into grading_jobs (submission_id, course_id, user_id, priority)
       select id, course_id, user_id, ${PRIORITY.regrade} from subs
       on conflict (submission_id) do update
-         set attempts = 0, locker_pid = null, locked_until = null, run_at = now(),
+         set attempts = 0, locker_pid = null, locker_started_at = null, locked_until = null, run_at = now(),
              priority = least(grading_jobs.priority, excluded.priority)
       returning 1
     )
@@ -121,7 +121,7 @@ async function claimOnce(
        for update skip locked
     ), claimed as (
       update grading_jobs j
-         set locker_pid = ${opts.lockerPid}::int,
+         set locker_pid = ${opts.lockerPid}::int, locker_started_at = pg_postmaster_start_time(),
              locked_until = now() + make_interval(secs => ${opts.leaseMs / 1000}),
              attempts = j.attempts + 1
         from picked
@@ -152,7 +152,7 @@ export async function renewLeases(db: Db, jobIds: number[], leaseMs: number, loc
   await db.execute(sql`
     update grading_jobs
        set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
-           locker_pid = coalesce(${lockerPid}::int, locker_pid)
+           locker_pid = coalesce(${lockerPid}::int, locker_pid), locker_started_at = pg_postmaster_start_time()
      where id = any(${`{${jobIds.join(',')}}`}::bigint[])`);
 }
 
@@ -165,12 +165,13 @@ export async function releaseOrphanedJobs(db: Db): Promise<number> {
   const result = await db.execute<{ n: number }>(sql`
     with freed as (
       update grading_jobs j
-         set locker_pid = null, locked_until = null,
+         set locker_pid = null, locker_started_at = null, locked_until = null,
              run_at = now() + make_interval(secs => least(60, power(2, greatest(j.attempts - 1, 0))))
        where j.locked_until is not null
          and (j.locked_until < now()
               or (j.locker_pid is not null
-                  and not exists (select 1 from pg_stat_activity a where a.pid = j.locker_pid)))
+                  and (j.locker_started_at is distinct from pg_postmaster_start_time()
+                       or not exists (select 1 from pg_stat_activity a where a.pid = j.locker_pid))))
       returning 1
     )
     select count(*)::int as n from freed`);
@@ -181,7 +182,8 @@ export async function releaseOrphanedJobs(db: Db): Promise<number> {
 export async function releaseJobs(db: Db, jobIds: number[]) {
   if (jobIds.length === 0) return;
   await db.execute(sql`
-    update grading_jobs set locker_pid = null, locked_until = null, attempts = greatest(attempts - 1, 0)
+    update grading_jobs set locker_pid = null, locker_started_at = null, locked_until = null,
+                            attempts = greatest(attempts - 1, 0)
      where id = any(${`{${jobIds.join(',')}}`}::bigint[])`);
   await db.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
 }

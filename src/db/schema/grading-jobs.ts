@@ -42,6 +42,9 @@ export const gradingJobs = pgTable(
     // Lease: the claiming grader's Postgres backend pid (its LISTEN connection, so a vanished
     // grader is seen in pg_stat_activity at once) and a heartbeat-renewed deadline.
     lockerPid: integer('locker_pid'),
+    // Which server that pid belongs to (its postmaster's start time): after a failover the new primary
+    // may run an unrelated backend with the same pid, which must not keep an orphaned job locked.
+    lockerStartedAt: timestamp('locker_started_at', { withTimezone: true, mode: 'date' }),
     lockedUntil: timestamp('locked_until', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },

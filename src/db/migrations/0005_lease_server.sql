@@ -1,0 +1,1 @@
+ALTER TABLE "grading_jobs" ADD COLUMN "locker_started_at" timestamp with time zone;
