@@ -47,7 +47,7 @@ describe('lab up', () => {
     const output = () => lines.join('\n');
     expect(output()).toContain(`Lab is running at http://127.0.0.1:${port}`);
     expect(output()).toContain(`${DEMO.instructor.email} / ${DEMO.instructor.password}`);
-    expect(output()).toContain('fits: 1 × (4+1+1) + 1 × 2 + 5 = 13');
+    expect(output()).toContain('fits: 1 × (4+1+1) + 1 × 3 + 5 = 14');
     expect(fleet.startupMs).toBeGreaterThan(0);
     expect(await call(port, 'GET', '/readyz')).toBe(200);
     const login = { email: DEMO.student.email, password: DEMO.student.password };

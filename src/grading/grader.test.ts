@@ -257,7 +257,9 @@ describe('grader', () => {
     const ex = await createExercise(w.instructor, w.lesson.id);
     const id = await submit(w.student, ex.id, ECHO);
     // The student's other jobs, if any are still claimed, stand aside: one claimed job per user.
-    await sql('update grading_jobs set locked_until = null, locker_pid = null where submission_id <> $1', [id]);
+    await sql('update grading_jobs set locked_until = null, locker_pid = null where submission_id <> $1', [
+      id,
+    ]);
     // A live backend's pid, as on a new primary where an unrelated backend got the old locker's pid.
     const [live] = await sql<{ pid: number }>('select pg_backend_pid() as pid');
     await sql(
