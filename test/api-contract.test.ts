@@ -116,15 +116,16 @@ describe('conventions on every route', () => {
     );
   });
 
-  it('a body over 1 MiB is 413 payload_too_large on every route, also those without a body schema', async () => {
+  it('a body over the route limit (1 MiB, 16 MiB for a course import) is 413 payload_too_large on every route, also those without a body schema', async () => {
     const big = JSON.stringify({ pad: 'x'.repeat(1024 * 1024) });
+    const huge = JSON.stringify({ pad: 'x'.repeat(16 * 1024 * 1024) });
     for (const r of routes) {
       if (r.path === '/api/v1/events') continue; // an accepted stream never ends; checked anonymously below
       const res = await ctx.app.inject({
         method: r.method,
         url: r.url,
         headers: { ...bearer(w.instructor), 'content-type': 'application/json' },
-        payload: big,
+        payload: r.path === '/api/v1/courses/import' ? huge : big,
       });
       expect(res.statusCode, `${r.method} ${r.path}`).toBe(413);
       expect(res.json().error.code).toBe('payload_too_large');
@@ -316,7 +317,7 @@ describe('courses', () => {
     // Staff see it, with their role.
     const created = (await w.instructor.req('POST', '/courses', { title: 'Mine' })).json().course;
     expect(Object.keys(created).sort()).toEqual(
-      ['createdAt', 'description', 'id', 'joinCode', 'role', 'title'].sort(),
+      ['archived', 'createdAt', 'description', 'id', 'joinCode', 'role', 'title'].sort(),
     );
     expect(created).toMatchObject({ role: 'instructor', description: '' });
     const patched = (await w.instructor.req('PATCH', `/courses/${c.id}`, { title: 'T2' })).json().course;
@@ -437,13 +438,33 @@ describe('lessons', () => {
     const again5 = await createLesson(w.instructor, c.id, { position: 5 });
     const detail = (await w.instructor.req('GET', `/courses/${c.id}`)).json();
     expect(detail.lessons.map((l: { id: string }) => l.id)).toEqual([first.id, at5.id, again5.id, next.id]);
-    expect(Object.keys(detail.lessons[0]).sort()).toEqual(['exerciseCount', 'id', 'position', 'title']);
+    expect(Object.keys(detail.lessons[0]).sort()).toEqual([
+      'exerciseCount',
+      'id',
+      'position',
+      'publishedAt',
+      'title',
+    ]);
   });
 
-  it('GET /lessons/:id shows exercises as {id, title, language, maxScore, dueAt} only, no tests', async () => {
+  it('GET /lessons/:id shows exercises as {id, title, language, maxScore, dueAt, publishedAt} only, no tests', async () => {
     const res = (await w.student.req('GET', `/lessons/${w.lesson.id}`)).json();
-    expect(Object.keys(res.lesson).sort()).toEqual(['body', 'courseId', 'id', 'position', 'title']);
-    expect(Object.keys(res.exercises[0]).sort()).toEqual(['dueAt', 'id', 'language', 'maxScore', 'title']);
+    expect(Object.keys(res.lesson).sort()).toEqual([
+      'body',
+      'courseId',
+      'id',
+      'position',
+      'publishedAt',
+      'title',
+    ]);
+    expect(Object.keys(res.exercises[0]).sort()).toEqual([
+      'dueAt',
+      'id',
+      'language',
+      'maxScore',
+      'publishedAt',
+      'title',
+    ]);
     expect(JSON.stringify(res)).not.toContain('hi\\n');
   });
 
@@ -672,7 +693,7 @@ describe('GET /events after the credential is gone', () => {
 });
 
 describe('gradebook and progress', () => {
-  it('CSV has columns name, email, one per exercise title, total', async () => {
+  it('CSV has columns name, email, per exercise its title and "<title> (late)", total (v1.1)', async () => {
     const c = await createCourse(w.instructor);
     const lesson = await createLesson(w.instructor, c.id);
     await createExercise(w.instructor, lesson.id, { title: 'First, with comma' });
@@ -680,16 +701,24 @@ describe('gradebook and progress', () => {
     const res = await w.instructor.req('GET', `/courses/${c.id}/gradebook?format=csv`);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
-    expect(res.body.split('\n')[0]).toBe('name,email,"First, with comma",Second,total');
+    expect(res.body.split('\n')[0]).toBe(
+      'name,email,"First, with comma","First, with comma (late)",Second,Second (late),total',
+    );
+    expect(res.headers['content-disposition']).toMatch(
+      /^attachment; filename=".*-gradebook-\d{4}-\d\d-\d\d\.csv"/,
+    );
   });
 
-  it('progress is {exercises: [{id, title, maxScore, bestScore, attempts}], total, maxTotal}', async () => {
+  it('progress is {exercises: [{id, title, maxScore, bestScore, attempts, dueAt, attemptsLeft, late}], total, maxTotal}', async () => {
     const res = (await w.student.req('GET', `/courses/${w.course.id}/progress`)).json();
     expect(Object.keys(res).sort()).toEqual(['exercises', 'maxTotal', 'total']);
     expect(Object.keys(res.exercises[0]).sort()).toEqual([
       'attempts',
+      'attemptsLeft',
       'bestScore',
+      'dueAt',
       'id',
+      'late',
       'maxScore',
       'title',
     ]);

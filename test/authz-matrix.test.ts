@@ -1,6 +1,17 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGrader } from '../src/grading/grader.ts';
 import { type Actor, anon, withTestApp } from './app.ts';
-import { buildWorld, createCourse, createLesson, exerciseBody, type World } from './factories.ts';
+import {
+  addMembers,
+  buildWorld,
+  createCourse,
+  createExercise,
+  createLesson,
+  exerciseBody,
+  insertUsers,
+  type World,
+} from './factories.ts';
+import { closeTestSandboxes, testSandboxes } from './grading.ts';
 
 /**
  * Every route of the course domain (and auth) × every kind of caller, with the status API.md implies:
@@ -165,6 +176,88 @@ const ROWS: Row[] = [
     expect: [401, 404, 200, 200, 200],
     setup: (w) => ({ url: `/courses/${w.course.id}/progress` }),
   },
+  // v1.1
+  {
+    method: 'DELETE',
+    route: '/exercises/:exerciseId',
+    expect: [401, 404, 403, 204, 204],
+    setup: async (w) => ({ url: `/exercises/${(await createExercise(w.instructor, w.lesson.id)).id}` }),
+  },
+  {
+    method: 'POST',
+    route: '/exercises/:exerciseId/runs',
+    expect: [401, 404, 200, 200, 200],
+    setup: (w) => ({ url: `/exercises/${w.exercise.id}/runs`, body: { code: ADD } }),
+  },
+  {
+    method: 'GET',
+    route: '/runs/:runId',
+    // Its author only: a run is a draft, not something staff grade.
+    expect: [401, 404, 200, 404, 404],
+    setup: () => ({ url: `/runs/${studentRunId}` }),
+  },
+  {
+    method: 'PUT',
+    route: '/exercises/:exerciseId/exceptions/:userId',
+    expect: [401, 404, 403, 200, 200],
+    setup: (w) => ({
+      url: `/exercises/${w.exercise.id}/exceptions/${w.student.id}`,
+      body: { extraAttempts: 2 },
+    }),
+  },
+  {
+    method: 'DELETE',
+    route: '/exercises/:exerciseId/exceptions/:userId',
+    expect: [401, 404, 403, 204, 204],
+    setup: async (w) => {
+      const url = `/exercises/${w.exercise.id}/exceptions/${w.student.id}`;
+      await w.instructor.req('PUT', url, { extraAttempts: 1 });
+      return { url };
+    },
+  },
+  {
+    method: 'GET',
+    route: '/exercises/:exerciseId/exceptions',
+    expect: [401, 404, 403, 200, 200],
+    setup: (w) => ({ url: `/exercises/${w.exercise.id}/exceptions` }),
+  },
+  {
+    method: 'DELETE',
+    route: '/courses/:courseId/members/:userId',
+    expect: [401, 404, 403, 403, 204],
+    setup: async (w) => {
+      const [userId] = await insertUsers(ctx.database.pool, 1, `member-${++seq}`);
+      await addMembers(ctx.database.pool, w.course.id, [userId!]);
+      return { url: `/courses/${w.course.id}/members/${userId}` };
+    },
+  },
+  {
+    method: 'POST',
+    route: '/courses/:courseId/join-code',
+    expect: [401, 404, 403, 403, 200],
+    setup: (w) => ({ url: `/courses/${w.course.id}/join-code` }),
+  },
+  {
+    method: 'POST',
+    route: '/courses/:courseId/copy',
+    expect: [401, 404, 403, 201, 201],
+    setup: (w) => ({ url: `/courses/${w.course.id}/copy`, body: { title: 'Copy' } }),
+  },
+  {
+    method: 'GET',
+    route: '/courses/:courseId/export',
+    expect: [401, 404, 403, 200, 200],
+    setup: (w) => ({ url: `/courses/${w.course.id}/export` }),
+  },
+  {
+    method: 'POST',
+    route: '/courses/import',
+    expect: [401, 201, 201, 201, 201],
+    setup: async (w) => ({
+      url: '/courses/import',
+      body: (await w.instructor.req('GET', `/courses/${w.course.id}/export`)).json(),
+    }),
+  },
   // Last: with a bearer token logout only ends cookie sessions, so later rows are unaffected anyway.
   {
     method: 'POST',
@@ -174,10 +267,21 @@ const ROWS: Row[] = [
   },
 ];
 
+const ADD = 'function add(a, b) { return a + b; }';
 let w: World;
+let studentRunId: string;
+let grader: { stop(): Promise<void> } | undefined;
 beforeAll(async () => {
+  // Runs answer 200 once graded: a grader takes them.
+  grader = await startGrader(ctx.config, ctx.url, { sandboxes: testSandboxes() });
   w = await buildWorld(ctx.app, 'Matrix');
   other = await createCourse(w.instructor, { title: 'Other course' });
+  const run = await w.student.req('POST', `/exercises/${w.exercise.id}/runs`, { code: ADD });
+  studentRunId = run.json().run.id;
+});
+afterAll(async () => {
+  await grader?.stop();
+  await closeTestSandboxes();
 });
 
 const actor = (who: Who): Actor | null => (who === 'anonymous' ? null : w[who]);
@@ -199,7 +303,7 @@ it('the matrix covers every course-domain and auth route the app registers', asy
   const doc = (await ctx.app.inject({ method: 'GET', url: '/docs' })).json() as {
     paths: Record<string, object>;
   };
-  const mine = /^\/api\/v1\/(auth|me|courses|lessons|exercises\/\{exerciseId\}$)/;
+  const mine = /^\/api\/v1\/(auth|me|courses|lessons|runs|exercises\/\{exerciseId\}($|\/(runs|exceptions)))/;
   const registered = Object.entries(doc.paths)
     .filter(([p]) => mine.test(p))
     .flatMap(([p, ops]) =>

@@ -38,7 +38,7 @@ export async function setRole(instructor: Actor, courseId: string, userId: strin
 export async function createLesson(
   actor: Actor,
   courseId: string,
-  body: { title?: string; body?: string; position?: number } = {},
+  body: { title?: string; body?: string; position?: number; publishedAt?: string | null } = {},
 ) {
   const res = await actor.req('POST', `/courses/${courseId}/lessons`, {
     title: `Lesson ${next()}`,
@@ -51,6 +51,7 @@ export async function createLesson(
     title: string;
     body: string;
     position: number;
+    publishedAt: string | null;
   };
 }
 
@@ -145,10 +146,11 @@ export interface SubmissionRow {
 }
 
 /** A submission row as the submissions module would leave it (grading itself is not involved). */
-export async function insertSubmission(pool: pg.Pool, s: SubmissionRow) {
-  await pool.query(
-    `insert into submissions (course_id, exercise_id, user_id, code, status, score, body_hash, counts_as_attempt)
-     values ($1, $2, $3, 'code', $4, $5, 'hash', $6)`,
+export async function insertSubmission(pool: pg.Pool, s: SubmissionRow): Promise<{ id: string }> {
+  const { rows } = await pool.query<{ id: string }>(
+    `insert into submissions (course_id, exercise_id, user_id, code, status, score, raw_score, body_hash, counts_as_attempt)
+     values ($1, $2, $3, 'code', $4, $5, $5, 'hash', $6) returning id`,
     [s.courseId, s.exerciseId, s.userId, s.status ?? 'passed', s.score ?? null, s.countsAsAttempt ?? true],
   );
+  return rows[0]!;
 }

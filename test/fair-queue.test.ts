@@ -128,7 +128,7 @@ describe('fair grading queue', () => {
       await b.student.req('POST', `/exercises/${b.exercise.id}/submissions`, { code: 'new' })
     ).json().submission.id as string;
     const [first] = await claimJobs(ctx.database.db, { limit: 1, lockerPid: null, leaseMs: 30_000 });
-    expect(first!.submissionId).toBe(fresh);
+    expect(first!.targetId).toBe(fresh);
     const batch = await claimJobs(ctx.database.db, { limit: 10, lockerPid: null, leaseMs: 30_000 });
     // Three students, two regrade jobs each: one job per student now, the others wait for theirs.
     expect(batch).toHaveLength(3);

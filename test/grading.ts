@@ -68,7 +68,7 @@ export function gradeInTest(
 export async function claimSubmissionJob(
   pool: { query: (text: string, params: unknown[]) => Promise<{ rows: Array<{ generation: number }> }> },
   submissionId: string,
-): Promise<{ submissionId: string; generation: number }> {
+): Promise<{ kind: 'submission'; targetId: string; generation: number }> {
   await pool.query('update grading_jobs set attempts = attempts + 1 where submission_id = $1', [
     submissionId,
   ]);
@@ -78,5 +78,5 @@ export async function claimSubmissionJob(
     [submissionId],
   );
   if (!rows[0]) throw new Error(`no submission ${submissionId}`);
-  return { submissionId, generation: rows[0].generation };
+  return { kind: 'submission', targetId: submissionId, generation: rows[0].generation };
 }

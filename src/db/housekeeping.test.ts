@@ -28,18 +28,42 @@ describe('pruneExpired', () => {
              ('join:10.0.0.1', 3, (extract(epoch from now() - interval '2 hours') * 1000)::bigint),
              ('join:10.0.0.2', 3, (extract(epoch from now() + interval '1 hour') * 1000)::bigint)`);
 
+    // Runs: one finished two days ago (pruned), one queued as long ago (its job still needs it), one recent.
+    const lesson = await q(
+      `insert into lessons (course_id, title, position) values ($1, 'L', 0) returning id`,
+      [courseId],
+    );
+    const ex = await q(
+      `insert into exercises (course_id, lesson_id, title, language, tests, max_score, limits)
+       values ($1, $2, 'E', 'python', '[]', 1, '{"timeMs": 100, "memoryMb": 16}') returning id`,
+      [courseId, lesson.rows[0].id],
+    );
+    await q(
+      `insert into runs (course_id, exercise_id, user_id, code, status, created_at) values
+       ($1, $2, $3, 'old', 'passed', now() - interval '2 days'),
+       ($1, $2, $3, 'stuck', 'queued', now() - interval '2 days'),
+       ($1, $2, $3, 'new', 'passed', now())`,
+      [courseId, ex.rows[0].id, a.id],
+    );
+
     expect(await pruneExpired(ctx.database.db)).toEqual({
       sessions: 1,
       loginFailures: 1,
       events: 1,
       rateLimits: 1,
+      runs: 1,
     });
     expect(await pruneExpired(ctx.database.db)).toEqual({
       sessions: 0,
       loginFailures: 0,
       events: 0,
       rateLimits: 0,
+      runs: 0,
     });
+    expect((await q(`select code from runs order by code`)).rows.map((r) => r.code)).toEqual([
+      'new',
+      'stuck',
+    ]);
     expect((await q(`select key from rate_limits order by key`)).rows.map((r) => r.key)).toEqual([
       'join:10.0.0.2',
       'register:127.0.0.1',

@@ -7,6 +7,8 @@ export const RETENTION = {
   loginFailuresHours: 24,
   // SSE resume (Last-Event-ID) only needs recent events; a week covers a laptop closed over a weekend.
   eventsDays: 7,
+  // Runs are kept at least an hour (API v1.1); a day lets a student come back to yesterday's.
+  runsHours: 24,
 };
 
 export interface Pruned {
@@ -14,6 +16,7 @@ export interface Pruned {
   loginFailures: number;
   events: number;
   rateLimits: number;
+  runs: number;
 }
 
 /**
@@ -37,5 +40,11 @@ export async function pruneExpired(tx: Tx, batch = 10_000): Promise<Pruned> {
     delete from rate_limits where key in (
       select key from rate_limits
       where expire < (extract(epoch from now()) * 1000)::bigint - 3600000 limit ${batch})`);
-  return { sessions, loginFailures, events, rateLimits };
+  // A run still queued or running keeps its job (the job row references it): only finished ones go.
+  const runs = await count(sql`
+    delete from runs where id in (
+      select id from runs
+      where created_at < now() - make_interval(hours => ${RETENTION.runsHours})
+        and status not in ('queued', 'running') limit ${batch})`);
+  return { sessions, loginFailures, events, rateLimits, runs };
 }

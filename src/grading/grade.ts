@@ -61,3 +61,86 @@ export function visibleFirst(tests: ReadonlyArray<{ hidden: boolean }>): number[
   const indices = tests.map((_, i) => i);
   return [...indices.filter((i) => !tests[i]!.hidden), ...indices.filter((i) => tests[i]!.hidden)];
 }
+
+/** What a run on an input keeps of the program's output (a result's `output` keeps 4 kB). */
+export const MAX_RUN_OUTPUT = 64 * 1024;
+
+/**
+ * A program run once on an input (v1.1 runs with `stdin`): no tests, what it printed is the point.
+ * `passed` = it ran to its end; `failed` = it raised, or hit a limit; `error` = it could not run.
+ */
+export async function runProgram(
+  sandboxes: Sandboxes,
+  req: Pick<GradeRequest, 'language' | 'code' | 'limits' | 'totalMs'> & { stdin: string },
+): Promise<GradeOutcome & { output: string | null }> {
+  let run: SandboxRun;
+  try {
+    run = await sandboxes[req.language].run({
+      code: req.code,
+      entrypoint: null,
+      tests: [{ kind: 'io', stdin: req.stdin }],
+      timeMs: req.limits.timeMs,
+      memoryMb: req.limits.memoryMb,
+      totalMs: req.totalMs,
+    });
+  } catch (e) {
+    run = {
+      kind: 'error',
+      message: `The ${req.language} sandbox failed: ${(e as Error).message}`,
+      infrastructure: true,
+    };
+  }
+  const base = { score: 0, results: [], infrastructure: false };
+  if (run.kind === 'error')
+    return {
+      ...base,
+      status: 'error',
+      message: run.message,
+      output: null,
+      infrastructure: run.infrastructure,
+    };
+  const outcome = run.outcomes[0]!;
+  const cut = (text: string, size = text.length) =>
+    size <= MAX_RUN_OUTPUT
+      ? text
+      : `${text.slice(0, MAX_RUN_OUTPUT)}\n… [output truncated: ${size - MAX_RUN_OUTPUT} more characters]`;
+  switch (outcome.kind) {
+    case 'stdout':
+      return {
+        ...base,
+        status: 'passed',
+        message: outcome.truncated ? 'Output limit exceeded (1,000,000 characters).' : null,
+        output: cut(outcome.stdout),
+      };
+    case 'raised':
+      return {
+        ...base,
+        status: 'failed',
+        message: outcome.error,
+        output: outcome.printed ? cut(outcome.printed.text, outcome.printed.size) : null,
+      };
+    case 'timeout':
+      return {
+        ...base,
+        status: 'failed',
+        message: `Time limit exceeded (${req.limits.timeMs} ms).`,
+        output: null,
+      };
+    case 'memory':
+      return {
+        ...base,
+        status: 'failed',
+        message: `Memory limit exceeded (${req.limits.memoryMb} MB).`,
+        output: null,
+      };
+    case 'crashed':
+      return { ...base, status: 'failed', message: `The program crashed: ${outcome.detail}`, output: null };
+    default:
+      return {
+        ...base,
+        status: 'failed',
+        message: `The program stopped: ${JSON.stringify(outcome)}`,
+        output: null,
+      };
+  }
+}

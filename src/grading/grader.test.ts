@@ -136,7 +136,7 @@ describe('grader', () => {
     grader = null;
     const id = await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }');
     const [job] = (await claimJobs(ctx.database.db, { limit: 10, lockerPid: null, leaseMs: 30_000 })).filter(
-      (j) => j.submissionId === id,
+      (j) => j.targetId === id,
     );
     expect(job!.generation).toBe(1);
     const outcome = {
@@ -191,7 +191,7 @@ describe('grader', () => {
     expect(await best()).toEqual({ gradebook: 10, progress: 10 });
     // Claimed by a grader (running), still the previous verdict.
     const [job] = (await claimJobs(ctx.database.db, { limit: 10, lockerPid: null, leaseMs: 1 })).filter(
-      (j) => j.submissionId === id,
+      (j) => j.targetId === id,
     );
     expect(job).toBeDefined();
     expect(await best()).toEqual({ gradebook: 10, progress: 10 });

@@ -10,7 +10,7 @@ import { BoundedPool } from '../db/pool.ts';
 import { recordWritePositions } from '../db/replicas.ts';
 import * as schema from '../db/schema/index.ts';
 import { startListener } from '../realtime/listener.ts';
-import { grade } from './grade.ts';
+import { grade, runProgram } from './grade.ts';
 import type { GradeOutcome } from './grading.types.ts';
 import {
   type ClaimedJob,
@@ -60,27 +60,47 @@ const infrastructureError = (message: string): GradeOutcome => ({
  */
 const DB_BACKOFF = { forever: true, minTimeout: 200, maxTimeout: 1000, factor: 2, randomize: true } as const;
 
-/** A job's verdict, from the sandboxes; never throws. */
+/**
+ * A job's verdict, from the sandboxes; never throws. A run with an input runs the program once on it;
+ * a student's run runs the visible tests only (v1.1); a submission, or a staff run, every test.
+ */
 async function run(
   sandboxes: Sandboxes,
   config: Config,
   job: ClaimedJob,
   maxTries: number,
   log: pino.Logger,
-) {
+): Promise<GradeOutcome & { output?: string | null }> {
   if (job.attempts > maxTries) return infrastructureError(GAVE_UP_MESSAGE);
+  const totalMs = config.GRADING_MAX_SUBMISSION_MS;
   try {
+    if (job.kind === 'run' && job.stdin !== null)
+      return await runProgram(sandboxes, {
+        language: job.language,
+        code: job.code,
+        stdin: job.stdin,
+        limits: job.limits,
+        totalMs,
+      });
+    const tests = job.allTests ? job.tests : job.tests.filter((t) => !t.hidden);
+    if (tests.length === 0)
+      return {
+        ...infrastructureError(
+          'This exercise has no visible tests to run: run your program on an input instead.',
+        ),
+        infrastructure: false,
+      };
     return await grade(sandboxes, {
       language: job.language,
       code: job.code,
       entrypoint: job.entrypoint,
-      tests: job.tests,
+      tests,
       limits: job.limits,
       maxScore: job.maxScore,
-      totalMs: config.GRADING_MAX_SUBMISSION_MS,
+      totalMs,
     });
   } catch (err) {
-    log.error({ err, submissionId: job.submissionId }, 'sandbox failed');
+    log.error({ err, [job.kind]: job.targetId }, 'sandbox failed');
     return infrastructureError('The sandbox is unavailable; this submission does not count as an attempt.');
   }
 }
@@ -97,7 +117,7 @@ async function record(db: Db, job: ClaimedJob, verdict: GradeOutcome, signal: Ab
     ...DB_BACKOFF,
     signal,
     onFailedAttempt: (err) => {
-      log.warn({ err: err.message, submissionId: job.submissionId }, 'could not record; retrying');
+      log.warn({ err: err.message, job: job.targetId }, 'could not record; retrying');
       if (!isDatabaseUnavailable(err) && ++refusals >= 3)
         outcome = infrastructureError(
           'The result could not be stored; this submission does not count as an attempt.',
@@ -183,12 +203,9 @@ export async function startGrader(
         );
       const seconds = (recorded.gradedAt.getTime() - job.createdAt.getTime()) / 1000;
       latency.observe(seconds);
-      log.info(
-        { submissionId: job.submissionId, status: verdict.status, latencyMs: seconds * 1000 },
-        'graded',
-      );
+      log.info({ [job.kind]: job.targetId, status: verdict.status, latencyMs: seconds * 1000 }, 'graded');
     } else if (!handBack.signal.aborted) {
-      log.info({ submissionId: job.submissionId }, 'result superseded (regraded or taken over); ignored');
+      log.info({ [job.kind]: job.targetId }, 'result superseded (regraded or taken over); ignored');
     }
     inflight.delete(job.jobId);
     nudge();

@@ -26,12 +26,13 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
 export const JOBS_CHANNEL = 'lab_jobs';
 export const EVENTS_CHANNEL = 'lab_events';
 
-export const PRIORITY = { submission: 0, regrade: 1 } as const;
+/** New submissions and runs first, regrades last (v1.1: a submission never waits behind a regrade). */
+export const PRIORITY = { submission: 0, run: 0, regrade: 1 } as const;
 
-/** Queues grading of a new submission; call inside the transaction that inserts it. */
+/** Queues grading of a new submission or run; call inside the transaction that inserts it. */
 export async function enqueueGrading(
   tx: Tx,
-  job: { submissionId: string; courseId: string; userId: string },
+  job: ({ submissionId: string } | { runId: string }) & { courseId: string; userId: string },
 ) {
   await tx.insert(gradingJobs).values({ ...job, priority: PRIORITY.submission });
   await tx.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
@@ -69,8 +70,15 @@ export async function requeueExercise(tx: Tx, exerciseId: string): Promise<numbe
 
 export interface ClaimedJob {
   jobId: number;
-  submissionId: string;
+  /** A submission (graded for the gradebook) or a run (tried before submitting). */
+  kind: 'submission' | 'run';
+  /** The submission's or the run's id. */
+  targetId: string;
   userId: string;
+  /** Runs: the program's input (then it runs once on it, no tests). */
+  stdin: string | null;
+  /** Runs: the hidden tests too (a staff run); submissions always run every test. */
+  allTests: boolean;
   /** Claims of this job so far, this one included. */
   attempts: number;
   generation: number;
@@ -126,19 +134,32 @@ async function claimOnce(
              attempts = j.attempts + 1
         from picked
        where j.id = picked.id
-      returning j.id, j.submission_id, j.attempts
-    ), started as (
+      returning j.id, coalesce(j.submission_id, j.run_id) as target_id, j.attempts
+    ), started_submissions as (
       update submissions s
          set status = 'running', grading_generation = s.grading_generation + 1
         from claimed
-       where s.id = claimed.submission_id
+       where s.id = claimed.target_id
       returning s.id, s.user_id, s.grading_generation, s.code, s.exercise_id, s.created_at
+    ), started_runs as (
+      update runs r
+         set status = 'running', grading_generation = r.grading_generation + 1
+        from claimed
+       where r.id = claimed.target_id
+      returning r.id, r.user_id, r.grading_generation, r.code, r.exercise_id, r.created_at, r.stdin, r.all_tests
+    ), started as (
+      select 'submission' as kind, id, user_id, grading_generation, code, exercise_id, created_at,
+             null::text as stdin, true as all_tests
+        from started_submissions
+      union all
+      select 'run', id, user_id, grading_generation, code, exercise_id, created_at, stdin, all_tests
+        from started_runs
     )
-    select c.id::int as "jobId", st.id as "submissionId", st.user_id as "userId", c.attempts,
-           st.grading_generation as generation, st.created_at as "createdAt", st.code, e.language,
-           e.entrypoint, e.tests, e.limits, e.max_score as "maxScore"
+    select c.id::int as "jobId", st.kind, st.id as "targetId", st.user_id as "userId", c.attempts,
+           st.grading_generation as generation, st.created_at as "createdAt", st.code, st.stdin,
+           st.all_tests as "allTests", e.language, e.entrypoint, e.tests, e.limits, e.max_score as "maxScore"
       from claimed c
-      join started st on st.id = c.submission_id
+      join started st on st.id = c.target_id
       join exercises e on e.id = st.exercise_id`);
   return result.rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
 }
@@ -193,33 +214,47 @@ export interface Recorded {
   gradedAt: Date;
 }
 
+/** What a recorded verdict is for: the job's target and the generation its grader claimed. */
+export interface RecordTarget {
+  kind: 'submission' | 'run';
+  targetId: string;
+  generation: number;
+}
+
 /**
- * Records a verdict once: only for the generation this grader claimed and while the submission is
- * still queued/running (a regraded one still holds its previous score: status, not score, tells
- * whether a verdict is pending). In the same statement the job is deleted and a submission.updated
- * event is written and NOTIFYed. Returns null when the result was stale (another grader or a
- * regrade won), or when no job is pending for it. One statement, for the round trips; the job row
- * is locked (in `job`, which the submission update's condition reads) before the submission row:
- * the lock order of claims and regrades.
+ * Records a verdict once: only for the generation this grader claimed and while the submission or
+ * run is still queued/running (a regraded submission still holds its previous score: status, not
+ * score, tells whether a verdict is pending). In the same statement the job is deleted and a
+ * submission.updated (or run.updated) event is written and NOTIFYed. Returns null when the result
+ * was stale (another grader or a regrade won), or when no job is pending for it. One statement, for
+ * the round trips; the job row is locked (in `job`, which the update's condition reads) before the
+ * submission's or run's row: the lock order of claims and regrades.
  */
 export async function recordOutcome(
   db: Db,
-  job: { submissionId: string; generation: number },
+  target: RecordTarget,
   verdict: GradeOutcome,
 ): Promise<Recorded | null> {
+  return target.kind === 'submission'
+    ? recordSubmission(db, target, verdict)
+    : recordRun(db, target, verdict);
+}
+
+async function recordSubmission(db: Db, target: RecordTarget, verdict: GradeOutcome) {
   const o = storable(verdict);
   const result = await db.execute<Record<string, unknown> & { eventId: string }>(sql`
     with job as (
-      select id, submission_id from grading_jobs where submission_id = ${job.submissionId} for update
+      select id, submission_id from grading_jobs where submission_id = ${target.targetId} for update
     ), sub as (
       update submissions
-         set status = ${o.status}, score = ${o.score}, message = ${o.message},
-             results = ${JSON.stringify(o.results)}::jsonb, graded_at = now(),
+         set status = ${o.status}, raw_score = ${o.score},
+             score = round((${o.score}::float8 * credit)::numeric, 2)::float8,
+             message = ${o.message}, results = ${JSON.stringify(o.results)}::jsonb, graded_at = now(),
              counts_as_attempt = ${!o.infrastructure}
-       where id = ${job.submissionId} and grading_generation = ${job.generation}
+       where id = ${target.targetId} and grading_generation = ${target.generation}
          and status in ('queued', 'running') and id in (select submission_id from job)
-      returning id, exercise_id, user_id, course_id, status, score, message, late, created_at,
-                graded_at, results
+      returning id, exercise_id, user_id, course_id, status, score, raw_score, credit, message, late,
+                created_at, graded_at, results
     ), gone as (
       delete from grading_jobs where id in (select id from job) and exists (select 1 from sub)
     ), event as (
@@ -227,14 +262,47 @@ export async function recordOutcome(
       select course_id, user_id, 'submission.updated',
              jsonb_build_object('submission', jsonb_build_object(
                'id', id, 'exerciseId', exercise_id, 'userId', user_id, 'status', status, 'score', score,
-               'message', message, 'late', late, 'createdAt', ${isoUtc('created_at')},
-               'gradedAt', ${isoUtc('graded_at')}, 'results', results))
+               'rawScore', raw_score, 'credit', credit, 'message', message, 'late', late,
+               'createdAt', ${isoUtc('created_at')}, 'gradedAt', ${isoUtc('graded_at')}, 'results', results))
         from sub
       returning id
     )
     select event.id as "eventId", sub.graded_at as "gradedAt",
            pg_notify(${EVENTS_CHANNEL}, event.id::text)
       from sub, event`);
+  const row = result.rows[0];
+  if (!row) return null;
+  return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt as string) };
+}
+
+/** A run's verdict; its event goes to its author only (realtime/event-hub.ts). */
+async function recordRun(db: Db, target: RecordTarget, verdict: GradeOutcome & { output?: string | null }) {
+  const o = storable(verdict);
+  const output = verdict.output == null ? null : storableText(verdict.output);
+  const result = await db.execute<Record<string, unknown> & { eventId: string }>(sql`
+    with job as (
+      select id, run_id from grading_jobs where run_id = ${target.targetId} for update
+    ), run as (
+      update runs
+         set status = ${o.status}, message = ${o.message}, results = ${JSON.stringify(o.results)}::jsonb,
+             output = ${output}, graded_at = now()
+       where id = ${target.targetId} and grading_generation = ${target.generation}
+         and status in ('queued', 'running') and id in (select run_id from job)
+      returning id, exercise_id, user_id, course_id, status, message, results, output, created_at, graded_at
+    ), gone as (
+      delete from grading_jobs where id in (select id from job) and exists (select 1 from run)
+    ), event as (
+      insert into events (course_id, user_id, type, payload)
+      select course_id, user_id, 'run.updated',
+             jsonb_build_object('run', jsonb_build_object(
+               'id', id, 'exerciseId', exercise_id, 'status', status, 'message', message,
+               'results', results, 'output', output, 'createdAt', ${isoUtc('created_at')}))
+        from run
+      returning id
+    )
+    select event.id as "eventId", run.graded_at as "gradedAt",
+           pg_notify(${EVENTS_CHANNEL}, event.id::text)
+      from run, event`);
   const row = result.rows[0];
   if (!row) return null;
   return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt as string) };

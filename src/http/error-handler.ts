@@ -31,7 +31,7 @@ export function toAppError(err: unknown): AppError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError(400, 'invalid_json', 'The request body is not valid JSON.');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError(413, 'payload_too_large', 'The request body is larger than 1 MiB.');
+      return new AppError(413, 'payload_too_large', 'The request body is larger than this route accepts.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError(415, 'unsupported_media_type', 'Send the body as application/json.');
@@ -62,14 +62,22 @@ export function toAppError(err: unknown): AppError {
   return new AppError(500, 'internal', 'Internal error; it has been logged.');
 }
 
+const mebibytes = (bytes: number) => `${+(bytes / 1024 / 1024).toFixed(2)} MiB`;
+
 export function registerErrorHandler(app: FastifyInstance) {
   // Fastify enforces bodyLimit only where it parses a body, so a GET (or any method it does not
   // parse) with a huge declared body would be served; API.md wants 413 on every route, unread.
-  const limit = app.initialConfig.bodyLimit ?? 1024 * 1024;
+  const appLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   app.addHook('onRequest', async (request) => {
     const length = Number(request.headers['content-length']);
+    // A route may accept more (the course import).
+    const limit = request.routeOptions.bodyLimit ?? appLimit;
     if (length > limit)
-      throw new AppError(413, 'payload_too_large', 'The request body is larger than 1 MiB.');
+      throw new AppError(
+        413,
+        'payload_too_large',
+        `The request body is larger than ${mebibytes(limit)} (this route's limit).`,
+      );
   });
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);

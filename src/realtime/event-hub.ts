@@ -126,6 +126,7 @@ export class SseStream {
  */
 export class EventHub {
   private streams = new Set<SseStream>();
+  private waiters = new Map<string, Array<(payload: unknown) => void>>();
   private pending = new Set<number>();
   private flushing: Promise<void> | null = null;
   private listener: Listener | null = null;
@@ -189,6 +190,24 @@ export class EventHub {
     this.streams.add(stream);
   }
 
+  /**
+   * Resolves with a run's run.updated payload when it arrives on this instance, or with null after
+   * `ms` (or at once when the hub closes). How POST /runs answers 200 with the result when it is quick.
+   */
+  waitForRun(runId: string, ms: number): Promise<unknown> {
+    return new Promise((resolve) => {
+      const done = (payload: unknown) => {
+        clearTimeout(timer);
+        const list = this.waiters.get(runId)?.filter((w) => w !== done) ?? [];
+        if (list.length) this.waiters.set(runId, list);
+        else this.waiters.delete(runId);
+        resolve(payload);
+      };
+      const timer = setTimeout(() => done(null), this.closed ? 0 : ms);
+      this.waiters.set(runId, [...(this.waiters.get(runId) ?? []), done]);
+    });
+  }
+
   remove(stream: SseStream) {
     this.streams.delete(stream);
   }
@@ -204,7 +223,7 @@ export class EventHub {
     let backoff = 100;
     while (this.pending.size > 0 && !this.closed) {
       const ids = [...this.pending];
-      if (this.streams.size === 0) {
+      if (this.streams.size === 0 && this.waiters.size === 0) {
         this.pending.clear();
         this.advance(ids);
         return;
@@ -263,7 +282,10 @@ export class EventHub {
 
   private dispatch(events: q.EventRow[]) {
     for (const e of events) {
-      const staff = new Set(e.staffIds);
+      const runId = e.type === 'run.updated' ? (e.payload as { run?: { id?: string } }).run?.id : undefined;
+      if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.payload);
+      // A run is its author's alone; a submission goes to its author and the course staff.
+      const staff = runId ? new Set<string>() : new Set(e.staffIds);
       for (const s of this.streams) {
         const isStaff = staff.has(s.userId);
         if (isStaff || s.userId === e.userId)

@@ -50,7 +50,8 @@ export type VisibleEvent = {
 };
 
 /**
- * What a user may see after Last-Event-ID: their own events and those of courses they teach.
+ * What a user may see after Last-Event-ID: their own events and the submissions of courses they
+ * teach (a run is its author's alone).
  * Bounded: a client far behind gets the oldest `limit` and continues from there on its next reconnect.
  */
 export async function selectVisibleEventsAfter(
@@ -67,7 +68,8 @@ export async function selectVisibleEventsAfter(
            ${VISIBLE_TESTS} as "visibleTests"
       from events e
      where e.id > ${afterId}
-       and (e.user_id = ${userId} or e.course_id in (select course_id from taught))
+       and (e.user_id = ${userId}
+            or (e.type <> 'run.updated' and e.course_id in (select course_id from taught)))
      order by e.id
      limit ${limit}`);
   return result.rows.map((r) => ({ ...r, id: Number(r.id) }));

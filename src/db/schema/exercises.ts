@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   doublePrecision,
   index,
@@ -36,6 +37,9 @@ export interface ExerciseLimits {
   memoryMb: number;
 }
 
+/** v1.1 late policy: after the (effective) due date, the credit of the first entry not yet passed; 0 after the last. */
+export type LatePolicy = Array<{ until: string; credit: number }>;
+
 export const exercises = pgTable(
   'exercises',
   {
@@ -57,6 +61,11 @@ export const exercises = pgTable(
     dueAt: timestamp('due_at', { withTimezone: true, mode: 'date' }),
     maxAttempts: integer('max_attempts'),
     limits: jsonb('limits').$type<ExerciseLimits>().notNull(),
+    // Staff only: checked against the tests by the editor (through /runs).
+    referenceSolution: text('reference_solution'),
+    // Null or in the future: not visible to students (v1.1).
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }).defaultNow(),
+    latePolicy: jsonb('late_policy').$type<LatePolicy>().notNull().default(sql`'[]'::jsonb`),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },

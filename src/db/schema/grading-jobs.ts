@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  check,
   index,
   integer,
   pgTable,
@@ -10,6 +11,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { courses } from './courses.ts';
+import { runs } from './runs.ts';
 import { submissions } from './submissions.ts';
 import { users } from './users.ts';
 
@@ -22,10 +24,13 @@ export const gradingJobs = pgTable(
   'grading_jobs',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
+    // A job grades a submission or a run (exactly one of the two).
     submissionId: uuid('submission_id')
-      .notNull()
       .unique()
       .references(() => submissions.id, { onDelete: 'cascade' }),
+    runId: uuid('run_id')
+      .unique()
+      .references(() => runs.id, { onDelete: 'cascade' }),
     courseId: uuid('course_id')
       .notNull()
       .references(() => courses.id, { onDelete: 'cascade' }),
@@ -53,5 +58,6 @@ export const gradingJobs = pgTable(
     index('grading_jobs_user_idx').on(t.userId),
     // At most one job of a user is claimed at a time (queue.ts claims fairly; this makes it a rule).
     uniqueIndex('grading_jobs_one_running_per_user').on(t.userId).where(sql`${t.lockedUntil} is not null`),
+    check('grading_jobs_one_target', sql`num_nonnulls(${t.submissionId}, ${t.runId}) = 1`),
   ],
 );

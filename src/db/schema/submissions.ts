@@ -51,7 +51,10 @@ export const submissions = pgTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     code: text('code').notNull(),
     status: submissionStatus('status').notNull().default('queued'),
+    // score = round(raw_score × credit, 2): raw_score is the tests' verdict, credit the late policy's (v1.1).
     score: doublePrecision('score'),
+    rawScore: doublePrecision('raw_score'),
+    credit: doublePrecision('credit').notNull().default(1),
     message: text('message'),
     late: boolean('late').notNull().default(false),
     results: jsonb('results').$type<TestResult[]>().notNull().default(sql`'[]'::jsonb`),

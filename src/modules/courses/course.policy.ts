@@ -1,4 +1,4 @@
-import { forbidden, notFound } from '../../http/errors.ts';
+import { AppError, forbidden, notFound } from '../../http/errors.ts';
 
 export type Role = 'instructor' | 'ta' | 'student';
 
@@ -26,3 +26,17 @@ export function authorize(
   if (role === null) throw notFound(what);
   if (!allowed(role)) throw forbidden();
 }
+
+/** An archived course is read-only (v1.1): no submissions, runs or content changes until it is unarchived. */
+export function assertNotArchived(archived: boolean) {
+  if (archived)
+    throw new AppError(
+      409,
+      'course_archived',
+      'This course is archived: it is read-only until it is unarchived.',
+    );
+}
+
+/** Staff see drafts and scheduled lessons and exercises; students only what is published. */
+export const canSee = (role: Role | null, published: boolean) =>
+  role !== null && (published || isStaff(role));

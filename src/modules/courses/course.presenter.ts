@@ -5,6 +5,7 @@ export interface CourseRow {
   title: string;
   description: string;
   joinCode: string;
+  archivedAt: Date | null;
   createdAt: Date;
   role: Role;
 }
@@ -22,6 +23,8 @@ export interface LessonSummaryRow {
   title: string;
   position: number;
   exerciseCount: number;
+  /** As aggregated by Postgres (json_build_object): a string. */
+  publishedAt: string | null;
 }
 
 /** The join code lets anyone in, so only staff see it. */
@@ -32,6 +35,7 @@ export function presentCourse(c: CourseRow) {
     description: c.description,
     ...(isStaff(c.role) ? { joinCode: c.joinCode } : {}),
     role: c.role,
+    archived: c.archivedAt !== null,
     createdAt: c.createdAt.toISOString(),
   };
 }
@@ -45,5 +49,11 @@ export function presentMember(m: MemberRow) {
 }
 
 export function presentLessonSummary(l: LessonSummaryRow) {
-  return { id: l.id, title: l.title, position: l.position, exerciseCount: l.exerciseCount };
+  return {
+    id: l.id,
+    title: l.title,
+    position: l.position,
+    exerciseCount: l.exerciseCount,
+    publishedAt: l.publishedAt === null ? null : new Date(l.publishedAt).toISOString(),
+  };
 }

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { courseMembers, courses, users } from '../../db/schema/index.ts';
+import { isPublished } from '../exercises/exercise-rules.ts';
 import type { Role } from './course.policy.ts';
 import type { CourseRow, LessonSummaryRow, MemberRow } from './course.presenter.ts';
 
@@ -9,6 +10,7 @@ const courseFields = {
   title: courses.title,
   description: courses.description,
   joinCode: courses.joinCode,
+  archivedAt: courses.archivedAt,
   createdAt: courses.createdAt,
 };
 
@@ -32,18 +34,27 @@ export async function insertMember(tx: Tx, courseId: string, userId: string, rol
   await tx.insert(courseMembers).values({ courseId, userId, role });
 }
 
-/** Adds the caller as a student of the course with this code unless already a member; null for an unknown code. */
-export async function joinByCode(tx: Tx, joinCode: string, userId: string): Promise<CourseRow | null> {
-  const found = await tx.execute<{ id: string }>(sql`
-    with c as (select id from ${courses} where join_code = ${joinCode}),
+/**
+ * Adds the caller as a student of the course with this code unless already a member, or unless the
+ * course is archived; `course` is the caller's membership afterwards (null: not a member), `found`
+ * false for an unknown code.
+ */
+export async function joinByCode(
+  tx: Tx,
+  joinCode: string,
+  userId: string,
+): Promise<{ found: boolean; archived: boolean; course: CourseRow | null }> {
+  const result = await tx.execute<{ id: string; archived: boolean }>(sql`
+    with c as (select id, archived_at is not null as archived from ${courses} where join_code = ${joinCode}),
     ins as (
       insert into ${courseMembers} (course_id, user_id, role)
-      select id, ${userId}, 'student' from c
+      select id, ${userId}, 'student' from c where not archived
       on conflict do nothing
     )
-    select id from c`);
-  const id = found.rows[0]?.id;
-  return id ? selectCourseAsMember(tx, id, userId) : null;
+    select id, archived from c`);
+  const row = result.rows[0];
+  if (!row) return { found: false, archived: false, course: null };
+  return { found: true, archived: row.archived, course: await selectCourseAsMember(tx, row.id, userId) };
 }
 
 export async function selectCourseAsMember(
@@ -62,9 +73,9 @@ export async function selectCourseAsMember(
 export async function updateCourse(
   tx: Tx,
   courseId: string,
-  values: { title?: string; description?: string },
+  values: { title?: string; description?: string; archivedAt?: Date | null; joinCode?: string },
 ): Promise<Omit<CourseRow, 'role'>> {
-  if (values.title === undefined && values.description === undefined) {
+  if (Object.values(values).every((v) => v === undefined)) {
     const [row] = await tx.select(courseFields).from(courses).where(eq(courses.id, courseId));
     return row!;
   }
@@ -93,6 +104,8 @@ export async function selectMyCourses(tx: Tx, userId: string, page: PageArgs) {
 
 export type CourseDetailRow = CourseRow & { lessons: LessonSummaryRow[] };
 
+const staffRole = sql`${courseMembers.role} in ('instructor', 'ta')`;
+
 /**
  * The course, the caller's role and the lesson list with exercise counts in one round trip; no row
  * when the caller is not a member. Prepared: it is on the hot path of every course page.
@@ -102,12 +115,15 @@ export function prepareCourseDetail(db: Db) {
     .select({
       ...courseFields,
       role: courseMembers.role,
+      // Students see published lessons, and count the published exercises in them; staff see all.
       lessons: sql<LessonSummaryRow[]>`(
         select coalesce(json_agg(json_build_object(
-          'id', l.id, 'title', l.title, 'position', l.position,
-          'exerciseCount', (select count(*)::int from exercises e where e.lesson_id = l.id)
+          'id', l.id, 'title', l.title, 'position', l.position, 'publishedAt', l.published_at,
+          'exerciseCount', (select count(*)::int from exercises e
+                             where e.lesson_id = l.id and (${staffRole} or ${isPublished(sql`e.published_at`)}))
         ) order by l.position, l.created_at, l.id), '[]'::json)
-        from lessons l where l.course_id = ${courses.id})`,
+        from lessons l
+        where l.course_id = ${courses.id} and (${staffRole} or ${isPublished(sql`l.published_at`)}))`,
     })
     .from(courses)
     .innerJoin(
@@ -194,4 +210,13 @@ export async function updateMemberRole(
     returning m.user_id, u.name, u.email, m.role, m.joined_at`);
   const r = result.rows[0]!;
   return { userId: r.user_id, name: r.name, email: r.email, role: r.role, joinedAt: new Date(r.joined_at) };
+}
+
+/** A member leaves the course (their submissions stay); false when they were not a member. */
+export async function deleteMember(tx: Tx, courseId: string, userId: string): Promise<boolean> {
+  const rows = await tx
+    .delete(courseMembers)
+    .where(and(eq(courseMembers.courseId, courseId), eq(courseMembers.userId, userId)))
+    .returning({ userId: courseMembers.userId });
+  return rows.length > 0;
 }

@@ -49,7 +49,11 @@ export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
   app.post(
     '/courses/join',
     {
-      schema: { tags, body: JoinBody, response: { 200: CourseResponse, ...errors(400, 401, 403, 404, 429) } },
+      schema: {
+        tags,
+        body: JoinBody,
+        response: { 200: CourseResponse, ...errors(400, 401, 403, 404, 409, 429) },
+      },
     },
     async (request) => {
       const caller = await requireCaller(request);
@@ -95,7 +99,7 @@ export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
         tags,
         params: CourseParams,
         body: PatchCourseBody,
-        response: { 200: CourseResponse, ...errors(400, 401, 403, 404) },
+        response: { 200: CourseResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request) => {
@@ -136,6 +140,39 @@ export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
       const { courseId, userId } = request.params;
       const member = await service.setMemberRole(db, caller, courseId, userId, request.body.role);
       return { member: presentMember(member) };
+    },
+  );
+
+  app.post(
+    '/courses/:courseId/join-code',
+    {
+      schema: {
+        tags,
+        description: 'Instructor. A new join code; the old one stops working.',
+        params: CourseParams,
+        response: { 200: CourseResponse, ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const caller = await requireCaller(request);
+      return { course: presentCourse(await service.regenerateJoinCode(db, caller, request.params.courseId)) };
+    },
+  );
+
+  app.delete(
+    '/courses/:courseId/members/:userId',
+    {
+      schema: {
+        tags,
+        description: 'Instructor. The member loses access; their submissions are kept. 409 last_instructor.',
+        params: MemberParams,
+        response: errors(401, 403, 404, 409),
+      },
+    },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      await service.removeMember(db, caller, request.params.courseId, request.params.userId);
+      return reply.status(204).send();
     },
   );
 }

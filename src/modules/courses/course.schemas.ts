@@ -15,7 +15,12 @@ export const CreateCourseBody = Type.Object(
 );
 
 export const PatchCourseBody = Type.Object(
-  { title: Type.Optional(Title), description: Type.Optional(Description) },
+  {
+    title: Type.Optional(Title),
+    description: Type.Optional(Description),
+    /** v1.1: an archived course is read-only. */
+    archived: Type.Optional(Type.Boolean()),
+  },
   { additionalProperties: false },
 );
 
@@ -35,6 +40,7 @@ export const CourseSchema = Type.Object({
   description: Type.String(),
   joinCode: Type.Optional(Type.String()),
   role: RoleSchema,
+  archived: Type.Boolean(),
   createdAt: Type.String(),
 });
 
@@ -43,6 +49,7 @@ export const LessonSummarySchema = Type.Object({
   title: Type.String(),
   position: Type.Integer(),
   exerciseCount: Type.Integer(),
+  publishedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const MemberSchema = Type.Object({

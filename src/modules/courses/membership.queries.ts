@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
-import { courseMembers } from '../../db/schema/index.ts';
+import { courseMembers, courses } from '../../db/schema/index.ts';
 import { isUuid } from '../../http/schemas.ts';
 import type { Role } from './course.policy.ts';
 
@@ -31,4 +31,27 @@ export function prepareSelectRole(db: Db) {
     const [row] = await stmt.execute({ courseId, userId });
     return row?.role ?? null;
   };
+}
+
+/**
+ * The caller's role in a course (null: not a member, or no such course), whether it is archived and
+ * its title, in one statement.
+ */
+export async function selectMembership(
+  tx: Tx,
+  courseId: string,
+  userId: string,
+): Promise<{ role: Role | null; archived: boolean; title: string }> {
+  if (!isUuid(courseId)) return { role: null, archived: false, title: '' };
+  const [row] = await tx
+    .select({
+      role: courseMembers.role,
+      archived: sql<boolean>`${courses.archivedAt} is not null`,
+      title: courses.title,
+    })
+    .from(courses)
+    .leftJoin(courseMembers, and(eq(courseMembers.courseId, courses.id), eq(courseMembers.userId, userId)))
+    .where(eq(courses.id, courseId))
+    .limit(1);
+  return { role: row?.role ?? null, archived: row?.archived ?? false, title: row?.title ?? '' };
 }

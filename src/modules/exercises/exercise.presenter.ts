@@ -1,4 +1,4 @@
-import type { ExerciseLimits, ExerciseTest } from '../../db/schema/index.ts';
+import type { ExerciseLimits, ExerciseTest, LatePolicy } from '../../db/schema/index.ts';
 import { isStaff, type Role } from '../courses/course.policy.ts';
 import { presentTest } from './exercise-tests.ts';
 
@@ -16,6 +16,9 @@ export interface ExerciseRow {
   dueAt: Date | null;
   maxAttempts: number | null;
   limits: ExerciseLimits;
+  referenceSolution: string | null;
+  publishedAt: Date | null;
+  latePolicy: LatePolicy;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -27,8 +30,20 @@ export function presentTests(tests: ExerciseTest[], staff: boolean) {
   );
 }
 
-/** The exercise as `role` may see it: staff see every test in full. */
-export function presentExercise(e: ExerciseRow, role: Role | null) {
+/** What is the caller's own about this exercise: their due date and attempts left (v1.1 exceptions). */
+export interface ForCaller {
+  effectiveDueAt: Date | null;
+  attemptsLeft: number | null;
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/**
+ * The exercise as `role` may see it: staff see every test in full and the reference solution; the
+ * due date is the caller's own (an exception's when they have one).
+ */
+export function presentExercise(e: ExerciseRow, role: Role | null, forCaller?: ForCaller) {
+  const staff = isStaff(role);
   return {
     id: e.id,
     lessonId: e.lessonId,
@@ -38,11 +53,15 @@ export function presentExercise(e: ExerciseRow, role: Role | null) {
     language: e.language,
     entrypoint: e.entrypoint,
     starterCode: e.starterCode,
-    tests: presentTests(e.tests, isStaff(role)),
+    tests: presentTests(e.tests, staff),
     maxScore: e.maxScore,
-    dueAt: e.dueAt ? e.dueAt.toISOString() : null,
+    dueAt: iso(forCaller ? forCaller.effectiveDueAt : e.dueAt),
     maxAttempts: e.maxAttempts,
     limits: { timeMs: e.limits.timeMs, memoryMb: e.limits.memoryMb },
+    latePolicy: e.latePolicy,
+    publishedAt: iso(e.publishedAt),
+    ...(staff ? { referenceSolution: e.referenceSolution } : {}),
+    attemptsLeft: forCaller ? forCaller.attemptsLeft : e.maxAttempts,
     createdAt: e.createdAt.toISOString(),
     updatedAt: e.updatedAt.toISOString(),
   };

@@ -35,9 +35,15 @@ describe('POST /lessons/:lessonId/exercises', () => {
       dueAt: null,
       maxAttempts: null,
       limits: { timeMs: 2000, memoryMb: 64 },
+      // v1.1 defaults: published when created, no late policy, no reference solution.
+      latePolicy: [],
+      publishedAt: expect.any(String),
+      referenceSolution: null,
+      attemptsLeft: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
+    expect(Math.abs(Date.parse(exercise.publishedAt) - Date.parse(exercise.createdAt))).toBeLessThan(5000);
     const full = await createExercise(w.instructor, w.lesson.id, {
       dueAt: '2026-12-01T23:59:00Z',
       maxAttempts: 3,
@@ -308,5 +314,33 @@ describe('PATCH /exercises/:exerciseId', () => {
     expect((await w.student.req('PATCH', url, { title: 'x' })).statusCode).toBe(403);
     expect((await w.outsider.req('PATCH', url, { title: 'x' })).statusCode).toBe(404);
     expect((await w.instructor.req('PATCH', '/exercises/nope', { title: 'x' })).statusCode).toBe(404);
+  });
+});
+
+describe('DELETE /exercises/:exerciseId', () => {
+  it('deletes an exercise nobody submitted to; with submissions only when forced', async () => {
+    const w = await world();
+    const empty = await createExercise(w.instructor, w.lesson.id);
+    expect((await w.ta.req('DELETE', `/exercises/${empty.id}`)).statusCode).toBe(204);
+    expect((await w.ta.req('GET', `/exercises/${empty.id}`)).statusCode).toBe(404);
+
+    const used = await createExercise(w.instructor, w.lesson.id);
+    await w.student.req('POST', `/exercises/${used.id}/submissions`, { code: 'function add() {}' });
+    const refused = await w.ta.req('DELETE', `/exercises/${used.id}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error.code).toBe('has_submissions');
+    expect((await w.ta.req('GET', `/exercises/${used.id}`)).statusCode).toBe(200);
+    expect((await w.ta.req('DELETE', `/exercises/${used.id}?force=yes`)).statusCode).toBe(400);
+    expect((await w.ta.req('DELETE', `/exercises/${used.id}?force=true`)).statusCode).toBe(204);
+    const { rows } = await ctx.database.pool.query(
+      `select (select count(*) from submissions where exercise_id = $1)::int as subs,
+              (select count(*) from grading_jobs j join submissions s on s.id = j.submission_id
+                where s.exercise_id = $1)::int as jobs`,
+      [used.id],
+    );
+    expect(rows[0]).toEqual({ subs: 0, jobs: 0 });
+    const gradebook = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    expect(gradebook.exercises.map((e: { id: string }) => e.id)).not.toContain(used.id);
+    expect((await w.student.req('DELETE', `/exercises/${w.exercise.id}`)).statusCode).toBe(403);
   });
 });

@@ -5,10 +5,17 @@ import { requireCaller } from '../../http/auth.ts';
 import { notFound } from '../../http/errors.ts';
 import { sendJson } from '../../http/raw-json.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
+import { canSee } from '../courses/course.policy.ts';
 import { LessonParams } from '../lessons/lesson.schemas.ts';
 import { presentExercise } from './exercise.presenter.ts';
 import { prepareExerciseDetail } from './exercise.queries.ts';
-import { CreateExerciseBody, ExerciseParams, ExerciseSchema, PatchExerciseBody } from './exercise.schemas.ts';
+import {
+  CreateExerciseBody,
+  DeleteExerciseQuery,
+  ExerciseParams,
+  ExerciseSchema,
+  PatchExerciseBody,
+} from './exercise.schemas.ts';
 import * as service from './exercise.service.ts';
 
 const ExerciseResponse = Type.Object({ exercise: ExerciseSchema });
@@ -25,7 +32,7 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
         tags,
         params: LessonParams,
         body: CreateExerciseBody,
-        response: { 201: ExerciseResponse, ...errors(400, 401, 403, 404) },
+        response: { 201: ExerciseResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -53,8 +60,8 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
       const row = isUuid(exerciseId)
         ? await reads.run(caller.writeLsn ?? null, (rdb) => exerciseDetail(rdb)(exerciseId, caller.id))
         : null;
-      if (!row || row.role === null) throw notFound('Exercise');
-      return sendJson(reply, { exercise: presentExercise(row, row.role) });
+      if (!row || !canSee(row.role, row.visible)) throw notFound('Exercise');
+      return sendJson(reply, { exercise: presentExercise(row, row.role, row) });
     },
   );
 
@@ -65,7 +72,7 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
         tags,
         params: ExerciseParams,
         body: PatchExerciseBody,
-        response: { 200: ExerciseResponse, ...errors(400, 401, 403, 404) },
+        response: { 200: ExerciseResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -78,6 +85,25 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
         request.rawBody,
       );
       return sendJson(reply, { exercise: presentExercise(r.exercise, r.role) });
+    },
+  );
+
+  app.delete(
+    '/exercises/:exerciseId',
+    {
+      schema: {
+        tags,
+        description:
+          'Staff. An exercise with submissions only with ?force=true (its submissions go too); else 409 has_submissions.',
+        params: ExerciseParams,
+        querystring: DeleteExerciseQuery,
+        response: errors(400, 401, 403, 404, 409),
+      },
+    },
+    async (request, reply) => {
+      const caller = await requireCaller(request);
+      await service.deleteExercise(db, caller, request.params.exerciseId, request.query.force === true);
+      return reply.status(204).send();
     },
   );
 }

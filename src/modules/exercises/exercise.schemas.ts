@@ -22,7 +22,18 @@ export const TestBody = Type.Object(
   { additionalProperties: false },
 );
 
-const fields = {
+const Timestamp = Type.String({ format: 'date-time' });
+
+/** v1.1: credit after the due date, by date; ascending `until`, credit 0..1. */
+export const LatePolicyBody = Type.Array(
+  Type.Object(
+    { until: Timestamp, credit: Type.Number({ minimum: 0, maximum: 1 }) },
+    { additionalProperties: false },
+  ),
+  { maxItems: 20 },
+);
+
+export const fields = {
   title: Type.String({ minLength: 1, maxLength: 200 }),
   prompt: Type.String({ maxLength: 200_000 }),
   language: Language,
@@ -31,8 +42,11 @@ const fields = {
   starterCode: Type.String({ maxLength: 100_000 }),
   tests: Type.Array(TestBody, { minItems: 1, maxItems: 100 }),
   maxScore: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
-  dueAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  dueAt: Type.Union([Timestamp, Type.Null()]),
   maxAttempts: Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()]),
+  referenceSolution: Type.Union([Type.String({ maxLength: 100_000 }), Type.Null()]),
+  publishedAt: Type.Union([Timestamp, Type.Null()]),
+  latePolicy: LatePolicyBody,
   limits: Type.Object(
     {
       timeMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 10_000 })),
@@ -54,6 +68,9 @@ export const CreateExerciseBody = Type.Object(
     dueAt: Type.Optional(fields.dueAt),
     maxAttempts: Type.Optional(fields.maxAttempts),
     limits: Type.Optional(fields.limits),
+    referenceSolution: Type.Optional(fields.referenceSolution),
+    publishedAt: Type.Optional(fields.publishedAt),
+    latePolicy: Type.Optional(fields.latePolicy),
   },
   { additionalProperties: false },
 );
@@ -61,6 +78,10 @@ export const CreateExerciseBody = Type.Object(
 export const PatchExerciseBody = Type.Partial(CreateExerciseBody, { additionalProperties: false });
 
 export const ExerciseParams = Type.Object({ exerciseId: Id });
+export const DeleteExerciseQuery = Type.Object(
+  { force: Type.Optional(Type.Boolean({ description: 'delete its submissions too' })) },
+  { additionalProperties: false },
+);
 
 export const ExerciseSchema = Type.Object({
   id: Type.String(),
@@ -76,6 +97,12 @@ export const ExerciseSchema = Type.Object({
   dueAt: Type.Union([Type.String(), Type.Null()]),
   maxAttempts: Type.Union([Type.Integer(), Type.Null()]),
   limits: Type.Object({ timeMs: Type.Integer(), memoryMb: Type.Integer() }),
+  latePolicy: Type.Array(Type.Object({ until: Type.String(), credit: Type.Number() })),
+  publishedAt: Type.Union([Type.String(), Type.Null()]),
+  /** Staff only. */
+  referenceSolution: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** The caller's attempts left (their extra attempts included); null = no limit. */
+  attemptsLeft: Type.Union([Type.Integer(), Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });

@@ -3,16 +3,25 @@ import type { GradebookExercise, GradebookStudent, ProgressRow } from './gradebo
 export const round2 = (n: number) => Math.round(n * 100) / 100;
 
 export function presentGradebook(data: { exercises: GradebookExercise[]; students: GradebookStudent[] }) {
-  const exercises = data.exercises.map((e) => ({ id: e.id, title: e.title, maxScore: Number(e.maxScore) }));
+  const exercises = data.exercises.map((e) => ({
+    id: e.id,
+    title: e.title,
+    maxScore: Number(e.maxScore),
+    publishedAt: e.publishedAt === null ? null : new Date(e.publishedAt).toISOString(),
+  }));
   const rows = data.students.map((s) => {
     const scores: Record<string, number | null> = {};
+    const late: Record<string, boolean> = {};
+    const attempts: Record<string, number> = {};
     let total = 0;
     for (const e of exercises) {
       const best = s.scores[e.id];
       scores[e.id] = best === undefined ? null : Number(best);
+      late[e.id] = s.late[e.id] === true;
+      attempts[e.id] = s.attempts[e.id] ?? 0;
       total += best === undefined ? 0 : Number(best);
     }
-    return { user: { id: s.id, name: s.name, email: s.email }, scores, total: round2(total) };
+    return { user: { id: s.id, name: s.name, email: s.email }, scores, late, attempts, total: round2(total) };
   });
   return { exercises, rows };
 }
@@ -28,4 +37,18 @@ export function presentProgress(rows: ProgressRow[]) {
   const total = rows.reduce((sum, r) => sum + (r.bestScore ?? 0), 0);
   const maxTotal = rows.reduce((sum, r) => sum + r.maxScore, 0);
   return { exercises: rows, total: round2(total), maxTotal: round2(maxTotal) };
+}
+
+/**
+ * `<course title>-gradebook-<date>.csv` (v1.1): a name people recognise in their downloads. Characters
+ * that file systems refuse become "-"; the date is the UTC day.
+ */
+export function csvFileName(courseTitle: string, now: Date): string {
+  const safe =
+    courseTitle
+      .replace(/\s+/g, ' ')
+      .replace(/[/\\:*?"<>|\p{Cc}]+/gu, '-')
+      .trim()
+      .slice(0, 100) || 'course';
+  return `${safe}-gradebook-${now.toISOString().slice(0, 10)}.csv`;
 }

@@ -1,19 +1,25 @@
 import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Tx } from '../../db/client.ts';
+import { attemptsLeft, effectiveDue, isPublished } from '../exercises/exercise-rules.ts';
 
 export interface GradebookExercise {
   id: string;
   title: string;
   maxScore: number;
+  publishedAt: string | null;
 }
 
 export interface GradebookStudent {
   id: string;
   name: string;
   email: string;
-  /** Best graded score per exercise the student has a graded submission for. */
+  /** Best graded (credited) score per exercise the student has a graded submission for. */
   scores: Record<string, number>;
+  /** Whether that best submission was late, per exercise. */
+  late: Record<string, boolean>;
+  /** Attempts used, per exercise the student submitted to. */
+  attempts: Record<string, number>;
 }
 
 /*
@@ -35,22 +41,34 @@ const EXERCISE_ORDER = sql`l.position, l.created_at, e.created_at, e.id`;
  */
 export async function selectGradebook(tx: Tx, courseId: string) {
   const result = await tx.execute<{ exercises: GradebookExercise[]; students: GradebookStudent[] }>(sql`
-    with best as (
-      select user_id, exercise_id, max(score) as best
+    with per_exercise as (
+      -- The best graded submission (an on-time one before a late one with the same score), and the
+      -- attempts used, per student and exercise.
+      select user_id, exercise_id,
+             (array_agg(score order by score desc, late, created_at) filter (where ${GRADED}))[1] as best,
+             (array_agg(late order by score desc, late, created_at) filter (where ${GRADED}))[1] as late,
+             count(*) filter (where counts_as_attempt)::int as attempts
       from submissions
-      where course_id = ${courseId} and ${GRADED}
+      where course_id = ${courseId}
       group by user_id, exercise_id
     ),
     per_user as (
-      select user_id, json_object_agg(exercise_id, best) as scores from best group by user_id
+      select user_id,
+             coalesce(json_object_agg(exercise_id, best) filter (where best is not null), '{}'::json) as scores,
+             coalesce(json_object_agg(exercise_id, late) filter (where best is not null), '{}'::json) as late,
+             json_object_agg(exercise_id, attempts) as attempts
+      from per_exercise group by user_id
     )
     select
-      (select coalesce(json_agg(json_build_object('id', e.id, 'title', e.title, 'maxScore', e.max_score)
+      (select coalesce(json_agg(json_build_object('id', e.id, 'title', e.title, 'maxScore', e.max_score,
+                                                  'publishedAt', e.published_at)
                                 order by ${EXERCISE_ORDER}), '[]'::json)
          from exercises e join lessons l on l.id = e.lesson_id
         where e.course_id = ${courseId}) as exercises,
       (select coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'email', u.email,
-                                                  'scores', coalesce(p.scores, '{}'::json))
+                                                  'scores', coalesce(p.scores, '{}'::json),
+                                                  'late', coalesce(p.late, '{}'::json),
+                                                  'attempts', coalesce(p.attempts, '{}'::json))
                                 order by lower(u.name), lower(u.email), u.id), '[]'::json)
          from course_members m
          join users u on u.id = m.user_id
@@ -65,27 +83,49 @@ export interface ProgressRow {
   maxScore: number;
   bestScore: number | null;
   attempts: number;
+  /** The caller's own due date (their exception's, else the exercise's). */
+  dueAt: string | null;
+  /** Attempts left (their extra attempts included); null = no limit. */
+  attemptsLeft: number | null;
+  /** The best submission was late. */
+  late: boolean;
 }
 
-/** The caller's best score and attempt count for every exercise of the course, one statement. */
-export async function selectProgress(tx: Tx, courseId: string, userId: string): Promise<ProgressRow[]> {
+/**
+ * The caller's best score, attempts, due date and attempts left for every exercise of the course they
+ * may see (students: the published ones), one statement.
+ */
+export async function selectProgress(
+  tx: Tx,
+  courseId: string,
+  userId: string,
+  staff: boolean,
+): Promise<ProgressRow[]> {
   const result = await tx.execute<{
     id: string;
     title: string;
     max_score: number;
     best: number | null;
     attempts: number;
+    due_at: string | null;
+    attempts_left: number | null;
+    late: boolean | null;
   }>(sql`
-    select e.id, e.title, e.max_score, s.best, s.attempts
+    select e.id, e.title, e.max_score, s.best, s.attempts, s.late,
+           ${effectiveDue(sql`e.due_at`, sql`x.due_at`)} as due_at,
+           ${attemptsLeft(sql`e.max_attempts`, sql`x.extra_attempts`, sql`s.attempts`)} as attempts_left
     from exercises e
     join lessons l on l.id = e.lesson_id
+    left join exercise_exceptions x on x.exercise_id = e.id and x.user_id = ${userId}
     cross join lateral (
-      select max(score) filter (where ${GRADED}) as best,
+      select (array_agg(score order by score desc, late, created_at) filter (where ${GRADED}))[1] as best,
+             (array_agg(late order by score desc, late, created_at) filter (where ${GRADED}))[1] as late,
              count(*) filter (where counts_as_attempt)::int as attempts
       from submissions
       where exercise_id = e.id and user_id = ${userId}
     ) s
     where e.course_id = ${courseId}
+      and (${staff} or (${isPublished(sql`e.published_at`)} and ${isPublished(sql`l.published_at`)}))
     order by ${EXERCISE_ORDER}`);
   return result.rows.map((r) => ({
     id: r.id,
@@ -93,6 +133,9 @@ export async function selectProgress(tx: Tx, courseId: string, userId: string): 
     maxScore: Number(r.max_score),
     bestScore: r.best === null ? null : Number(r.best),
     attempts: r.attempts,
+    dueAt: r.due_at === null ? null : new Date(r.due_at).toISOString(),
+    attemptsLeft: r.attempts_left,
+    late: r.late === true,
   }));
 }
 
@@ -108,7 +151,8 @@ const textCell = (cell: string) => quoted(defused(cell));
 
 /**
  * The CSV gradebook rendered by Postgres, one ready line per row: the header first, then one line per
- * student in gradebook order. Numbers print as JavaScript's String(number) does: a float8 prints in
+ * student in gradebook order; after each exercise's column, `<title> (late)` with `late` or nothing
+ * (v1.1). Numbers print as JavaScript's String(number) does: a float8 prints in
  * its shortest round-trip form (they differ only in exponent notation: below 1e-4 or from 1e15 up);
  * the total is summed in column order and rounded as `round2` does (Math.round is floor(x + 0.5) for
  * the non-negative totals).
@@ -121,7 +165,9 @@ const GRADEBOOK_CSV = `
     where e.course_id = $1
   ),
   best as (
-    select user_id, exercise_id, max(score) as best
+    select user_id, exercise_id,
+           (array_agg(score order by score desc, late, created_at))[1] as best,
+           (array_agg(late order by score desc, late, created_at))[1] as late
     from submissions
     where course_id = $1 and ${GRADED_SQL}
     group by user_id, exercise_id
@@ -131,19 +177,21 @@ const GRADEBOOK_CSV = `
   per_student as (
     select user_id,
            array_agg(exercise_id) filter (where exercise_id is not null) as exercise_ids,
-           array_agg(best) filter (where exercise_id is not null) as bests
+           array_agg(best) filter (where exercise_id is not null) as bests,
+           array_agg(late) filter (where exercise_id is not null) as lates
     from (
-      select user_id, null::uuid as exercise_id, null::float8 as best
+      select user_id, null::uuid as exercise_id, null::float8 as best, null::boolean as late
       from course_members where course_id = $1 and role = 'student'
       union all
-      select user_id, exercise_id, best from best
+      select user_id, exercise_id, best, late from best
     ) s
     group by user_id
     having bool_or(exercise_id is null)
   )
   select line from (
     select 0 as k, null as lname, null as lemail, null::uuid as id,
-           'name,email' || coalesce((select string_agg(',' || ${textCell('title')}, '' order by n) from ex), '')
+           'name,email'
+             || coalesce((select string_agg(',' || ${textCell('title')} || ',' || ${textCell("title || ' (late)'")}, '' order by n) from ex), '')
              || ',total' as line
     union all
     select 1, lower(u.name), lower(u.email), u.id,
@@ -152,10 +200,14 @@ const GRADEBOOK_CSV = `
     from per_student p
     join users u on u.id = p.user_id
     cross join lateral (
-      select string_agg(',' || coalesce(s.best::text, ''), '' order by x.n) as cells,
+      select string_agg(',' || coalesce(s.best::text, '') || ',' || case when s.late then 'late' else '' end, ''
+                        order by x.n) as cells,
              sum(s.best order by x.n) as total
       from ex x
-      cross join lateral (select p.bests[array_position(p.exercise_ids, x.id)] as best) s
+      cross join lateral (
+        select p.bests[array_position(p.exercise_ids, x.id)] as best,
+               p.lates[array_position(p.exercise_ids, x.id)] as late
+      ) s
     ) c
   ) t
   order by k, lname, lemail, id`;

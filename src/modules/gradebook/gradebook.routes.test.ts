@@ -58,12 +58,19 @@ describe('GET /courses/:courseId/gradebook', () => {
     const body = res.json();
     // The world's own lesson is at position 0 and older than "First".
     expect(body.exercises.map((e: { id: string }) => e.id)).toEqual([w.exercise.id, a.id, b.id]);
-    expect(body.exercises[1]).toEqual({ id: a.id, title: '=A, "quoted"', maxScore: 10 });
+    expect(body.exercises[1]).toEqual({
+      id: a.id,
+      title: '=A, "quoted"',
+      maxScore: 10,
+      publishedAt: expect.any(String),
+    });
     expect(body.rows).toHaveLength(2);
     const byId = Object.fromEntries(body.rows.map((r: { user: { id: string } }) => [r.user.id, r]));
     expect(byId[w.student.id]).toEqual({
       user: { id: w.student.id, name: w.student.name, email: w.student.email },
       scores: { [w.exercise.id]: null, [a.id]: 10, [b.id]: 1.115 },
+      late: { [w.exercise.id]: false, [a.id]: false, [b.id]: false },
+      attempts: { [w.exercise.id]: 0, [a.id]: 3, [b.id]: 1 },
       total: 11.12,
     });
     expect(byId[other.id]).toMatchObject({
@@ -78,12 +85,17 @@ describe('GET /courses/:courseId/gradebook', () => {
     const res = await w.instructor.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
-    expect(res.headers['content-disposition']).toBe(`attachment; filename="gradebook-${w.course.id}.csv"`);
+    const day = new Date().toISOString().slice(0, 10);
+    expect(res.headers['content-disposition']).toBe(
+      `attachment; filename="${w.course.title}-gradebook-${day}.csv"; filename*=UTF-8''${encodeURIComponent(w.course.title)}-gradebook-${day}.csv`,
+    );
     const lines = res.body.trim().split('\n');
-    expect(lines[0]).toMatch(/^name,email,Sum \d+,"'=A, ""quoted""",B,total$/);
+    expect(lines[0]).toMatch(
+      /^name,email,Sum \d+,Sum \d+ \(late\),"'=A, ""quoted""","'=A, ""quoted"" \(late\)",B,B \(late\),total$/,
+    );
     expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatch(/^'@Bob,bob-.*@example.com,,,,0$/);
-    expect(lines[2]).toBe(`${w.student.name},${w.student.email},,10,1.115,11.12`);
+    expect(lines[1]).toMatch(/^'@Bob,bob-.*@example.com,,,,,,,0$/);
+    expect(lines[2]).toBe(`${w.student.name},${w.student.email},,,10,,1.115,,11.12`);
     expect((await w.instructor.req('GET', `/courses/${w.course.id}/gradebook?format=xml`)).statusCode).toBe(
       400,
     );
@@ -112,7 +124,7 @@ describe('GET /courses/:courseId/gradebook', () => {
     const row = body.rows.find((r: { user: { id: string } }) => r.user.id === other.id);
     expect(row).toMatchObject({ scores: { [w.exercise.id]: 2.5, [b.id]: 4 }, total: 6.5 });
     const csv = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`)).body.split('\n');
-    expect(csv[1]).toMatch(/^'@Bob,bob-.*@example.com,2.5,,4,6.5$/);
+    expect(csv[1]).toMatch(/^'@Bob,bob-.*@example.com,2.5,,,,4,,6.5$/);
     const progress = (await other.req('GET', `/courses/${w.course.id}/progress`)).json();
     expect(progress.exercises.map((e: { bestScore: number | null }) => e.bestScore)).toEqual([2.5, null, 4]);
   });
@@ -138,11 +150,16 @@ describe('GET /courses/:courseId/gradebook', () => {
 
 /** The CSV as the JSON gradebook renders through csv-stringify: what the SQL-rendered export must equal. */
 function referenceCsv(gradebook: ReturnType<typeof presentGradebook>): string {
-  const header = ['name', 'email', ...gradebook.exercises.map((e) => defuse(e.title)), 'total'];
+  const header = [
+    'name',
+    'email',
+    ...gradebook.exercises.flatMap((e) => [defuse(e.title), defuse(`${e.title} (late)`)]),
+    'total',
+  ];
   const lines = gradebook.rows.map((r) => [
     defuse(r.user.name),
     defuse(r.user.email),
-    ...gradebook.exercises.map((e) => r.scores[e.id] ?? ''),
+    ...gradebook.exercises.flatMap((e) => [r.scores[e.id] ?? '', r.late[e.id] ? 'late' : '']),
     r.total,
   ]);
   return stringify([header, ...lines]);
@@ -206,7 +223,7 @@ describe('GET /courses/:courseId/gradebook?format=csv', () => {
     expect(csv.body).toContain(`\n'\ttab,`);
     expect(csv.body).toContain(`\n'already,`);
     expect(csv.body.split('\n')[0]).toBe(
-      `name,email,${json.exercises[0].title},"'+1, ""two""",'-minus,plain,'\ttab,"multi`,
+      `name,email,${json.exercises[0].title},${json.exercises[0].title} (late),"'+1, ""two""","'+1, ""two"" (late)",'-minus,'-minus (late),plain,plain (late),'\ttab,'\ttab (late),"multi`,
     );
     heavyPoolIsIdle();
   });
@@ -220,7 +237,8 @@ describe('GET /courses/:courseId/gradebook?format=csv', () => {
     expect(json.rows).toEqual([]);
     const csv = await w.instructor.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
     expect(csv.statusCode).toBe(200);
-    expect(csv.body).toBe(`name,email,${json.exercises[0].title},total\n`);
+    const title = json.exercises[0].title;
+    expect(csv.body).toBe(`name,email,${title},${title} (late),total\n`);
   });
 
   it('streams a big course in batches: one line per student, totals as in the JSON gradebook', async () => {
@@ -289,13 +307,21 @@ describe('GET /courses/:courseId/gradebook?format=csv', () => {
 describe('GET /courses/:courseId/progress', () => {
   it('gives the caller their best score and attempts per exercise', async () => {
     const { w, a, b } = await gradedWorld();
+    const unlimited = { dueAt: null, attemptsLeft: null, late: false };
     const res = await w.student.req('GET', `/courses/${w.course.id}/progress`);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       exercises: [
-        { id: w.exercise.id, title: expect.any(String), maxScore: 10, bestScore: null, attempts: 0 },
-        { id: a.id, title: '=A, "quoted"', maxScore: 10, bestScore: 10, attempts: 3 },
-        { id: b.id, title: 'B', maxScore: 5, bestScore: 1.115, attempts: 1 },
+        {
+          ...unlimited,
+          id: w.exercise.id,
+          title: expect.any(String),
+          maxScore: 10,
+          bestScore: null,
+          attempts: 0,
+        },
+        { ...unlimited, id: a.id, title: '=A, "quoted"', maxScore: 10, bestScore: 10, attempts: 3 },
+        { ...unlimited, id: b.id, title: 'B', maxScore: 5, bestScore: 1.115, attempts: 1 },
       ],
       total: 11.12,
       maxTotal: 25,

@@ -4,20 +4,31 @@ import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { errors } from '../../http/schemas.ts';
-import { authorize, can } from '../courses/course.policy.ts';
+import { authorize, can, isStaff } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
-import { prepareSelectRole } from '../courses/membership.queries.ts';
-import { presentGradebook, presentProgress } from './gradebook.presenter.ts';
+import { prepareSelectRole, selectMembership } from '../courses/membership.queries.ts';
+import { csvFileName, presentGradebook, presentProgress } from './gradebook.presenter.ts';
 import { gradebookCsvChunks, selectGradebook, selectProgress } from './gradebook.queries.ts';
 
 const Score = Type.Union([Type.Number(), Type.Null()]);
 
 const GradebookResponse = Type.Object({
-  exercises: Type.Array(Type.Object({ id: Type.String(), title: Type.String(), maxScore: Type.Number() })),
+  exercises: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      title: Type.String(),
+      maxScore: Type.Number(),
+      publishedAt: Type.Union([Type.String(), Type.Null()]),
+    }),
+  ),
   rows: Type.Array(
     Type.Object({
       user: Type.Object({ id: Type.String(), name: Type.String(), email: Type.String() }),
       scores: Type.Record(Type.String(), Score),
+      /** v1.1: the best submission was late. */
+      late: Type.Record(Type.String(), Type.Boolean()),
+      /** v1.1: attempts used. */
+      attempts: Type.Record(Type.String(), Type.Integer()),
       total: Type.Number(),
     }),
   ),
@@ -31,6 +42,10 @@ const ProgressResponse = Type.Object({
       maxScore: Type.Number(),
       bestScore: Score,
       attempts: Type.Integer(),
+      /** v1.1: the caller's own due date and attempts left (null = no limit). */
+      dueAt: Type.Union([Type.String(), Type.Null()]),
+      attemptsLeft: Type.Union([Type.Integer(), Type.Null()]),
+      late: Type.Boolean(),
     }),
   ),
   total: Type.Number(),
@@ -63,11 +78,15 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       const caller = await requireCaller(request);
       const { courseId } = request.params;
       const lsn = caller.writeLsn ?? null;
-      authorize(await reads.run(lsn, (rdb) => roleOf(rdb)(courseId, caller.id)), can.seeStaffData);
-      if (request.query.format !== 'csv')
+      if (request.query.format !== 'csv') {
+        authorize(await reads.run(lsn, (rdb) => roleOf(rdb)(courseId, caller.id)), can.seeStaffData);
         return presentGradebook(
           await reads.run(lsn, (rdb) => selectGradebook(rdb, courseId), { heavy: true }),
         );
+      }
+      // The title names the file; it comes with the caller's role.
+      const { role, title } = await reads.run(lsn, (rdb) => selectMembership(rdb, courseId, caller.id));
+      authorize(role, can.seeStaffData);
       // Postgres renders the lines and a cursor hands them over a batch at a time, so a big course never
       // holds the event loop for long. The first batch is awaited before replying: a failure up to then
       // still gets the API error shape instead of a truncated 200.
@@ -98,7 +117,7 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       return (
         reply
           .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="gradebook-${courseId}.csv"`)
+          .header('content-disposition', contentDisposition(csvFileName(title, new Date())))
           // A stream is sent as is; the JSON response schema does not apply to it.
           .send(body as unknown as ReturnType<typeof presentGradebook>)
       );
@@ -114,9 +133,20 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       const caller = await requireCaller(request);
       const { courseId } = request.params;
       return reads.run(caller.writeLsn ?? null, async (rdb) => {
-        authorize(await roleOf(rdb)(courseId, caller.id), can.view);
-        return presentProgress(await selectProgress(rdb, courseId, caller.id));
+        const role = await roleOf(rdb)(courseId, caller.id);
+        authorize(role, can.view);
+        return presentProgress(await selectProgress(rdb, courseId, caller.id, isStaff(role)));
       });
     },
   );
+}
+
+/** RFC 6266: an ASCII file name for old clients, the exact one (RFC 5987, UTF-8) for the rest. */
+function contentDisposition(name: string): string {
+  const ascii =
+    name
+      .normalize('NFKD')
+      .replace(/[^\x20-\x7e]/g, '')
+      .replace(/["\\]/g, '') || 'gradebook.csv';
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }

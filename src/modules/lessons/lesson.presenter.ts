@@ -4,6 +4,7 @@ export interface LessonRow {
   title: string;
   body: string;
   position: number;
+  publishedAt: Date | null;
 }
 
 /** As aggregated by Postgres (json_build_object): timestamps arrive as strings. */
@@ -13,10 +14,20 @@ export interface ExerciseSummaryRow {
   language: string;
   maxScore: number;
   dueAt: string | null;
+  publishedAt: string | null;
 }
 
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+
 export function presentLesson(l: LessonRow) {
-  return { id: l.id, courseId: l.courseId, title: l.title, body: l.body, position: l.position };
+  return {
+    id: l.id,
+    courseId: l.courseId,
+    title: l.title,
+    body: l.body,
+    position: l.position,
+    publishedAt: iso(l.publishedAt),
+  };
 }
 
 export function presentExerciseSummary(e: ExerciseSummaryRow) {
@@ -25,6 +36,7 @@ export function presentExerciseSummary(e: ExerciseSummaryRow) {
     title: e.title,
     language: e.language,
     maxScore: e.maxScore,
-    dueAt: e.dueAt === null ? null : new Date(e.dueAt).toISOString(),
+    dueAt: iso(e.dueAt),
+    publishedAt: iso(e.publishedAt),
   };
 }

@@ -19,6 +19,7 @@ describe('POST /courses/:courseId/lessons', () => {
       title: 'Loops',
       body: '# Loops',
       position: 1,
+      publishedAt: expect.any(String),
     });
     const at = await createLesson(w.instructor, w.course.id, { position: 10 });
     expect(at.position).toBe(10);
@@ -81,9 +82,24 @@ describe('GET /lessons/:lessonId', () => {
       body: '# Hello',
       position: 0,
     });
+    const published = expect.any(String);
     expect(body.exercises).toEqual([
-      { id: w.exercise.id, title: expect.any(String), language: 'javascript', maxScore: 10, dueAt: null },
-      { id: due.id, title: 'Due', language: 'python', maxScore: 10, dueAt: '2026-12-01T22:59:00.000Z' },
+      {
+        id: w.exercise.id,
+        title: expect.any(String),
+        language: 'javascript',
+        maxScore: 10,
+        dueAt: null,
+        publishedAt: published,
+      },
+      {
+        id: due.id,
+        title: 'Due',
+        language: 'python',
+        maxScore: 10,
+        dueAt: '2026-12-01T22:59:00.000Z',
+        publishedAt: published,
+      },
     ]);
   });
 

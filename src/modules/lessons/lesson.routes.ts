@@ -4,6 +4,7 @@ import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { notFound } from '../../http/errors.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
+import { canSee } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
 import { presentExerciseSummary, presentLesson } from './lesson.presenter.ts';
 import { prepareLessonDetail } from './lesson.queries.ts';
@@ -30,7 +31,7 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
         tags,
         params: CourseParams,
         body: CreateLessonBody,
-        response: { 201: LessonResponse, ...errors(400, 401, 403, 404) },
+        response: { 201: LessonResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -59,7 +60,7 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
       const row = isUuid(lessonId)
         ? await reads.run(caller.writeLsn ?? null, (rdb) => lessonDetail(rdb)(lessonId, caller.id))
         : null;
-      if (!row || row.role === null) throw notFound('Lesson');
+      if (!row || !canSee(row.role, row.visible)) throw notFound('Lesson');
       return { lesson: presentLesson(row), exercises: row.exercises.map(presentExerciseSummary) };
     },
   );
@@ -71,7 +72,7 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
         tags,
         params: LessonParams,
         body: PatchLessonBody,
-        response: { 200: LessonResponse, ...errors(400, 401, 403, 404) },
+        response: { 200: LessonResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request) => {
@@ -83,7 +84,7 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
 
   app.delete(
     '/lessons/:lessonId',
-    { schema: { tags, params: LessonParams, response: errors(401, 403, 404) } },
+    { schema: { tags, params: LessonParams, response: errors(401, 403, 404, 409) } },
     async (request, reply) => {
       const caller = await requireCaller(request);
       await service.deleteLesson(db, caller, request.params.lessonId);

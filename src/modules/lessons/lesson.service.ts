@@ -2,8 +2,8 @@ import type { Db, Tx } from '../../db/client.ts';
 import { notFound, validationFailed } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
 import type { Caller } from '../auth/auth.queries.ts';
-import { authorize, can } from '../courses/course.policy.ts';
-import { selectRole } from '../courses/membership.queries.ts';
+import { assertNotArchived, authorize, can } from '../courses/course.policy.ts';
+import { selectMembership } from '../courses/membership.queries.ts';
 import * as q from './lesson.queries.ts';
 import { MAX_BODY_BYTES } from './lesson.schemas.ts';
 
@@ -12,16 +12,27 @@ function checkBodySize(body: string | undefined) {
     throw validationFailed('body', `must be at most ${MAX_BODY_BYTES / 1000} kB of UTF-8`);
 }
 
+const toDate = (s: string | null) => (s === null ? null : new Date(s));
+
 export async function createLesson(
   db: Db,
   caller: Caller,
   courseId: string,
-  input: { title: string; body: string; position?: number },
+  input: { title: string; body: string; position?: number; publishedAt?: string | null },
 ) {
   checkBodySize(input.body);
   return db.transaction(async (tx) => {
-    authorize(await selectRole(tx, courseId, caller.id), can.author);
-    return q.insertLesson(tx, { courseId, ...input });
+    const course = await selectMembership(tx, courseId, caller.id);
+    authorize(course.role, can.author);
+    assertNotArchived(course.archived);
+    return q.insertLesson(tx, {
+      courseId,
+      title: input.title,
+      body: input.body,
+      position: input.position,
+      // Default: published when created (v1.1); null = a draft.
+      publishedAt: input.publishedAt === undefined ? new Date() : toDate(input.publishedAt),
+    });
   });
 }
 
@@ -30,6 +41,7 @@ async function authorLesson(tx: Tx, caller: Caller, lessonId: string) {
   const lesson = isUuid(lessonId) ? await q.selectLessonWithRole(tx, lessonId, caller.id) : null;
   if (!lesson) throw notFound('Lesson');
   authorize(lesson.role, can.author, 'Lesson');
+  assertNotArchived(lesson.archived);
   return lesson;
 }
 
@@ -37,13 +49,15 @@ export async function updateLesson(
   db: Db,
   caller: Caller,
   lessonId: string,
-  input: { title?: string; body?: string; position?: number },
+  input: { title?: string; body?: string; position?: number; publishedAt?: string | null },
 ) {
   checkBodySize(input.body);
   return db.transaction(async (tx) => {
     const lesson = await authorLesson(tx, caller, lessonId);
-    if (input.title === undefined && input.body === undefined && input.position === undefined) return lesson;
-    return q.updateLesson(tx, lessonId, input);
+    const { publishedAt, ...rest } = input;
+    const values = { ...rest, ...(publishedAt !== undefined ? { publishedAt: toDate(publishedAt) } : {}) };
+    if (Object.keys(values).length === 0) return lesson;
+    return q.updateLesson(tx, lessonId, values);
   });
 }
 

@@ -4,8 +4,12 @@ export interface SubmissionRow {
   id: string;
   exerciseId: string;
   userId: string;
+  code: string;
   status: 'queued' | 'running' | 'passed' | 'failed' | 'error';
+  /** The credited score: round(rawScore × credit, 2). */
   score: number | null;
+  rawScore: number | null;
+  credit: number;
   message: string | null;
   late: boolean;
   createdAt: Date;
@@ -37,8 +41,11 @@ export function presentSubmission(row: SubmissionRow, viewer: Viewer) {
       id: row.id,
       exerciseId: row.exerciseId,
       userId: row.userId,
+      code: row.code,
       status: row.status,
       score: row.score,
+      rawScore: row.rawScore,
+      credit: row.credit,
       message: row.message,
       late: row.late,
       createdAt: row.createdAt.toISOString(),

@@ -4,60 +4,25 @@ import { courseMembers, exercises, submissions } from '../../db/schema/index.ts'
 import type { Cursor } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
 import type { Role } from '../courses/course.policy.ts';
+import { visibleTestNames } from '../exercises/exercise-access.queries.ts';
+import { creditAt, credited, effectiveDue } from '../exercises/exercise-rules.ts';
 import type { SubmissionRow } from './submission.presenter.ts';
 
 export const submissionColumns = {
   id: submissions.id,
   exerciseId: submissions.exerciseId,
   userId: submissions.userId,
+  code: submissions.code,
   status: submissions.status,
   score: submissions.score,
+  rawScore: submissions.rawScore,
+  credit: submissions.credit,
   message: submissions.message,
   late: submissions.late,
   createdAt: submissions.createdAt,
   gradedAt: submissions.gradedAt,
   results: submissions.results,
 };
-
-export interface ExerciseAccess {
-  courseId: string;
-  role: Role | null;
-  maxAttempts: number | null;
-  /** Past dueAt by the database clock. */
-  late: boolean;
-  /** Names of the tests visible to students now (results of other tests are masked for them). */
-  visibleTests: string[];
-}
-
-/** The names of an exercise's tests that are visible now. */
-export const visibleTestNames = sql<string[]>`coalesce((
-  select array_agg(t->>'name') from jsonb_array_elements(${exercises.tests}) t
-   where not coalesce((t->>'hidden')::boolean, false)), '{}')`;
-
-/** The exercise's course, the caller's role there and the submit rules, in one round trip; null = no such exercise. */
-export async function selectOptionalExerciseAccess(
-  tx: Tx,
-  exerciseId: string,
-  userId: string,
-): Promise<ExerciseAccess | null> {
-  if (!isUuid(exerciseId)) return null;
-  const [row] = await tx
-    .select({
-      courseId: exercises.courseId,
-      role: courseMembers.role,
-      maxAttempts: exercises.maxAttempts,
-      late: sql<boolean>`coalesce(${exercises.dueAt} < now(), false)`,
-      visibleTests: visibleTestNames,
-    })
-    .from(exercises)
-    .leftJoin(
-      courseMembers,
-      and(eq(courseMembers.courseId, exercises.courseId), eq(courseMembers.userId, userId)),
-    )
-    .where(eq(exercises.id, exerciseId))
-    .limit(1);
-  return row ?? null;
-}
 
 /**
  * Serialises submits of one user to one exercise until the transaction ends, so the attempt count
@@ -136,6 +101,7 @@ export async function insertSubmission(
     userId: string;
     code: string;
     late: boolean;
+    credit: number;
     idempotencyKey: string | null;
     bodyHash: string;
   },
@@ -186,4 +152,28 @@ export async function selectSubmissionsPage(
     .where(and(...conditions))
     .orderBy(desc(submissions.createdAt), desc(submissions.id))
     .limit(opts.limit + 1);
+}
+
+/**
+ * Lateness, credit and credited score of an exercise's submissions (one student's, or everyone's),
+ * from their own time and the exercise's due date, late policy and exceptions as they are now: after
+ * an extension is granted or a policy changed, past submissions follow.
+ */
+export async function recomputeCredit(tx: Tx, exerciseId: string, userId: string | null) {
+  const due = effectiveDue(sql`e.due_at`, sql`x.due_at`);
+  await tx.execute(sql`
+    with next as (
+      select s.id,
+             coalesce(s.created_at > ${due}, false) as late,
+             ${creditAt(sql`s.created_at`, sql`e.due_at`, due, sql`e.late_policy`)} as credit
+        from submissions s
+        join exercises e on e.id = s.exercise_id
+        left join exercise_exceptions x on x.exercise_id = s.exercise_id and x.user_id = s.user_id
+       where s.exercise_id = ${exerciseId} ${userId ? sql`and s.user_id = ${userId}` : sql``}
+    )
+    update submissions s
+       set late = next.late, credit = next.credit,
+           score = case when s.raw_score is null then s.score else ${credited(sql`s.raw_score`, sql`next.credit`)} end
+      from next
+     where s.id = next.id`);
 }

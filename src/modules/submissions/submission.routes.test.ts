@@ -35,18 +35,22 @@ describe('POST /exercises/:id/submissions', () => {
     });
     expect(Object.keys(s).sort()).toEqual(
       [
+        'code',
         'createdAt',
+        'credit',
         'exerciseId',
         'gradedAt',
         'id',
         'late',
         'message',
+        'rawScore',
         'results',
         'score',
         'status',
         'userId',
       ].sort(),
     );
+    expect(s).toMatchObject({ code: 'function add(a, b) { return a + b; }', rawScore: null, credit: 1 });
     expect(
       await countRows('select count(*)::int as n from grading_jobs where submission_id = $1', [s.id]),
     ).toBe(1);

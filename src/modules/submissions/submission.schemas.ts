@@ -24,6 +24,8 @@ export const SubmissionSchema = Type.Object({
   id: Type.String(),
   exerciseId: Type.String(),
   userId: Type.String(),
+  /** v1.1: shown to its author and course staff (events leave it out). */
+  code: Type.Optional(Type.String()),
   status: Type.Union([
     Type.Literal('queued'),
     Type.Literal('running'),
@@ -32,6 +34,9 @@ export const SubmissionSchema = Type.Object({
     Type.Literal('error'),
   ]),
   score: Type.Union([Type.Number(), Type.Null()]),
+  /** v1.1: the tests' score before the late policy's credit (score = round(rawScore × credit, 2)). */
+  rawScore: Type.Union([Type.Number(), Type.Null()]),
+  credit: Type.Number(),
   message: Type.Union([Type.String(), Type.Null()]),
   late: Type.Boolean(),
   createdAt: Type.String(),

@@ -5,7 +5,8 @@ import { enqueueGrading, requeueExercise } from '../../grading/queue.ts';
 import { AppError, notFound, validationFailed } from '../../http/errors.ts';
 import { type Cursor, decodeCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
-import { authorize, can, isStaff } from '../courses/course.policy.ts';
+import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
+import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';
 import { presentSubmission } from './submission.presenter.ts';
 import * as q from './submission.queries.ts';
 import { MAX_CODE_BYTES, MAX_IDEMPOTENCY_KEY } from './submission.schemas.ts';
@@ -56,9 +57,7 @@ async function submitOnce(
   limits: SubmitLimits,
 ): Promise<SubmitResult> {
   return db.transaction(async (tx) => {
-    const access = await q.selectOptionalExerciseAccess(tx, input.exerciseId, input.userId);
-    if (!access) throw notFound('Exercise');
-    authorize(access.role, can.view, 'Exercise');
+    const access = await requireExerciseAccess(tx, input.exerciseId, input.userId, can.view);
     const staff = isStaff(access.role);
     await q.lockSubmitter(tx, input.userId, input.exerciseId);
     if (key !== null) {
@@ -76,6 +75,7 @@ async function submitOnce(
         };
       }
     }
+    assertNotArchived(access.archived);
     // Counted from the submissions themselves (no separate counter to drift), after the replay
     // check: a client retrying with its Idempotency-Key is not the flood this stops.
     const recent = await q.recentSubmissions(tx, input.userId, 60);
@@ -87,13 +87,13 @@ async function submitOnce(
         undefined,
         { 'retry-after': String(recent.retryAfterSeconds) },
       );
-    if (access.maxAttempts !== null) {
+    if (access.allowedAttempts !== null) {
       const used = await q.countAttempts(tx, input.userId, input.exerciseId);
-      if (used >= access.maxAttempts)
+      if (used >= access.allowedAttempts)
         throw new AppError(
           409,
           'attempts_exhausted',
-          `All ${access.maxAttempts} attempts at this exercise are used.`,
+          `All ${access.allowedAttempts} attempts at this exercise are used.`,
         );
     }
     const row = await q.insertSubmission(tx, {
@@ -102,6 +102,7 @@ async function submitOnce(
       userId: input.userId,
       code: input.code,
       late: access.late,
+      credit: access.credit,
       idempotencyKey: key,
       bodyHash: hash,
     });
@@ -165,9 +166,7 @@ export async function listSubmissions(
   input: { exerciseId: string; userId: string; filterUserId?: string; cursor?: string; limit: number },
 ) {
   const cursor = parseCursor(input.cursor);
-  const access = await q.selectOptionalExerciseAccess(db, input.exerciseId, input.userId);
-  if (!access) throw notFound('Exercise');
-  authorize(access.role, can.view, 'Exercise');
+  const access = await requireExerciseAccess(db, input.exerciseId, input.userId, can.view);
   const staff = isStaff(access.role);
   let userId: string | null = input.userId;
   if (staff) {
@@ -191,9 +190,8 @@ export async function listSubmissions(
 /** Queues every submission of the exercise for grading with the current tests. */
 export async function regrade(db: Db, exerciseId: string, userId: string): Promise<number> {
   return db.transaction(async (tx) => {
-    const access = await q.selectOptionalExerciseAccess(tx, exerciseId, userId);
-    if (!access) throw notFound('Exercise');
-    authorize(access.role, can.author, 'Exercise');
+    const access = await requireExerciseAccess(tx, exerciseId, userId, can.author);
+    assertNotArchived(access.archived);
     return requeueExercise(tx, exerciseId);
   });
 }

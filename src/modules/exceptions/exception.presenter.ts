@@ -1,0 +1,16 @@
+export interface ExceptionRow {
+  userId: string;
+  dueAt: Date | null;
+  extraAttempts: number;
+  name?: string;
+  email?: string;
+}
+
+export function presentException(x: ExceptionRow) {
+  return {
+    userId: x.userId,
+    dueAt: x.dueAt ? x.dueAt.toISOString() : null,
+    extraAttempts: x.extraAttempts,
+    ...(x.name !== undefined ? { user: { id: x.userId, name: x.name, email: x.email ?? '' } } : {}),
+  };
+}
