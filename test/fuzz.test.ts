@@ -30,6 +30,7 @@ interface Route {
 let w: World;
 let routes: Route[] = [];
 let submissionId = '';
+let runId = '';
 
 beforeAll(async () => {
   w = await buildWorld(ctx.app, 'Fuzz');
@@ -41,6 +42,13 @@ beforeAll(async () => {
     score: 10,
   });
   submissionId = (await ctx.database.pool.query('select id from submissions limit 1')).rows[0].id;
+  runId = (
+    await ctx.database.pool.query(
+      `insert into runs (course_id, exercise_id, user_id, code, status)
+       values ($1, $2, $3, 'x', 'passed') returning id`,
+      [w.course.id, w.exercise.id, w.student.id],
+    )
+  ).rows[0].id;
   const doc = (await ctx.app.inject({ method: 'GET', url: '/docs' })).json() as {
     paths: Record<string, Record<string, { requestBody?: unknown }>>;
   };
@@ -74,7 +82,15 @@ const weird = fc.constantFrom(
   'x'.repeat(300),
 );
 const realIds = () =>
-  fc.constantFrom(w.course.id, w.lesson.id, w.exercise.id, w.student.id, w.instructor.id, submissionId);
+  fc.constantFrom(
+    w.course.id,
+    w.lesson.id,
+    w.exercise.id,
+    w.student.id,
+    w.instructor.id,
+    submissionId,
+    runId,
+  );
 
 const paramValue = () =>
   fc.oneof(
@@ -175,7 +191,8 @@ const bodyFor = (fields: string[]) =>
 async function send(opts: InjectOptions): Promise<LightMyRequestResponse> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no response in 5 s: ${opts.method} ${opts.url}`)), 5000);
+    // A valid run waits for a grader (none here) up to its tests' time limits + 5 s, then answers 202.
+    timer = setTimeout(() => reject(new Error(`no response in 20 s: ${opts.method} ${opts.url}`)), 20_000);
   });
   try {
     return await Promise.race([ctx.app.inject(opts), timeout]);
@@ -196,9 +213,23 @@ function checkResponse(res: LightMyRequestResponse, what: string) {
 describe('fuzzing every /api/v1 route', () => {
   it('finds the routes from the router', () => {
     expect(routes.length).toBeGreaterThanOrEqual(22);
-    expect(routes.map((r) => `${r.method} ${r.path}`)).toContain(
-      'PUT /api/v1/courses/:courseId/members/:userId',
-    );
+    const names = routes.map((r) => `${r.method} ${r.path}`);
+    expect(names).toContain('PUT /api/v1/courses/:courseId/members/:userId');
+    // v1.1: runs, exceptions, course management and reuse are fuzzed like the rest.
+    for (const name of [
+      'POST /api/v1/exercises/:exerciseId/runs',
+      'GET /api/v1/runs/:runId',
+      'PUT /api/v1/exercises/:exerciseId/exceptions/:userId',
+      'DELETE /api/v1/exercises/:exerciseId/exceptions/:userId',
+      'GET /api/v1/exercises/:exerciseId/exceptions',
+      'DELETE /api/v1/exercises/:exerciseId',
+      'DELETE /api/v1/courses/:courseId/members/:userId',
+      'POST /api/v1/courses/:courseId/join-code',
+      'POST /api/v1/courses/:courseId/copy',
+      'GET /api/v1/courses/:courseId/export',
+      'POST /api/v1/courses/import',
+    ])
+      expect(names).toContain(name);
     expect(routesFromTree('├── /a (GET)\n│   └── /:id (PUT, DELETE)\n└── /b')).toEqual([
       { method: 'GET', path: '/a' },
       { method: 'PUT', path: '/a/:id' },
