@@ -49,6 +49,9 @@ export async function recentRuns(
   userId: string,
   seconds: number,
 ): Promise<{ count: number; retryAfterSeconds: number }> {
+  // Concurrent runs of one user take turns here until their transaction ends, so a burst cannot all
+  // count the same 19 rows and pass together.
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`lab:runs:${userId}`}, 0))`);
   const [row] = await tx
     .select({
       count: sql<number>`count(*)::int`,

@@ -168,6 +168,21 @@ describe('POST /exercises/:id/runs', () => {
     expect((await run(eager, w.exercise.id, { code: ADD })).statusCode).toBe(200);
   });
 
+  it('holds the limit against a burst: of 6 concurrent runs after 18, exactly 2 are accepted', async () => {
+    const burst = await createActor(ctx.app, 'Burst');
+    await burst.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+    await ctx.database.pool.query(
+      `insert into runs (course_id, exercise_id, user_id, code, status)
+       select $1, $2, $3, 'x', 'passed' from generate_series(1, 18)`,
+      [w.course.id, w.exercise.id, burst.id],
+    );
+    const codes = await Promise.all(
+      Array.from({ length: 6 }, async () => (await run(burst, w.exercise.id, { code: ADD })).statusCode),
+    );
+    expect(codes.filter((c) => c === 429)).toHaveLength(4);
+    expect(codes.filter((c) => c === 200 || c === 202)).toHaveLength(2);
+  });
+
   it('is 409 course_archived in an archived course', async () => {
     const a = await buildWorld(ctx.app, 'RunsArchived');
     await a.instructor.req('PATCH', `/courses/${a.course.id}`, { archived: true });
