@@ -46,12 +46,21 @@ describe('pruneExpired', () => {
       [courseId, ex.rows[0].id, a.id],
     );
 
+    // Read-your-writes positions (replicas): one from two hours ago (pruned), one recent.
+    const b = await createActor(ctx.app, 'Writer');
+    await q(
+      `insert into write_positions (user_id, lsn, at) values
+       ($1, '0/1', now() - interval '2 hours'), ($2, pg_current_wal_lsn(), now())`,
+      [a.id, b.id],
+    );
+
     expect(await pruneExpired(ctx.database.db)).toEqual({
       sessions: 1,
       loginFailures: 1,
       events: 1,
       rateLimits: 1,
       runs: 1,
+      writePositions: 1,
     });
     expect(await pruneExpired(ctx.database.db)).toEqual({
       sessions: 0,
@@ -59,7 +68,9 @@ describe('pruneExpired', () => {
       events: 0,
       rateLimits: 0,
       runs: 0,
+      writePositions: 0,
     });
+    expect((await q(`select user_id from write_positions`)).rows).toEqual([{ user_id: b.id }]);
     expect((await q(`select code from runs order by code`)).rows.map((r) => r.code)).toEqual([
       'new',
       'stuck',

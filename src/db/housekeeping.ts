@@ -9,6 +9,9 @@ export const RETENTION = {
   eventsDays: 7,
   // Runs are kept at least an hour (API v1.1); a day lets a student come back to yesterday's.
   runsHours: 24,
+  // A user's last write position only matters until replicas have replayed it (milliseconds; a
+  // replica lagging past the HAProxy lag check is out of rotation anyway): an hour is far beyond that.
+  writePositionsHours: 1,
 };
 
 export interface Pruned {
@@ -17,6 +20,7 @@ export interface Pruned {
   events: number;
   rateLimits: number;
   runs: number;
+  writePositions: number;
 }
 
 /**
@@ -46,5 +50,9 @@ export async function pruneExpired(tx: Tx, batch = 10_000): Promise<Pruned> {
       select id from runs
       where created_at < now() - make_interval(hours => ${RETENTION.runsHours})
         and status not in ('queued', 'running') limit ${batch})`);
-  return { sessions, loginFailures, events, rateLimits, runs };
+  const writePositions = await count(sql`
+    delete from write_positions where user_id in (
+      select user_id from write_positions
+      where at < now() - make_interval(hours => ${RETENTION.writePositionsHours}) limit ${batch})`);
+  return { sessions, loginFailures, events, rateLimits, runs, writePositions };
 }
