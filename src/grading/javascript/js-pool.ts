@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
+  type IsolationLayer,
   type RawOutcome,
   type Sandbox,
   type SandboxJob,
@@ -63,8 +64,30 @@ export class JsPool implements Sandbox {
 
   constructor(readonly size = availableParallelism()) {}
 
+  /** Attempts waiting for a free worker. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   async unavailable(): Promise<string | null> {
     return null;
+  }
+
+  async isolation(): Promise<IsolationLayer[]> {
+    return [
+      {
+        name: 'wasm',
+        active: true,
+        essential: true,
+        detail: 'QuickJS in WebAssembly: no host objects; memory capped by the WebAssembly memory',
+      },
+      {
+        name: 'watchdog',
+        active: true,
+        essential: true,
+        detail: `a worker past its phase's deadline by ${WATCHDOG_GRACE_MS} ms is terminated and replaced`,
+      },
+    ];
   }
 
   /**
