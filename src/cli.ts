@@ -12,6 +12,7 @@ import {
   withAdminClient,
 } from './db/budget.ts';
 import { runMigrations } from './db/migrate.ts';
+import type { IsolationLayer } from './grading/sandbox.types.ts';
 
 const args = process.argv.slice(2);
 const command = args[0] ?? 'help';
@@ -80,8 +81,13 @@ async function main() {
       const url = requireUrl(config);
       if (!supervised) await checkBudget(url, fleetFromConfig(config));
       const { startGrader } = await import('./grading/grader.ts');
-      const grader = await startGrader(config, url);
-      onSignals(async () => grader?.stop());
+      const { createSandboxes } = await import('./grading/sandboxes.ts');
+      const sandboxes = createSandboxes(config);
+      const grader = await startGrader(config, url, { sandboxes });
+      onSignals(async () => {
+        await grader.stop();
+        await sandboxes.close();
+      });
       return;
     }
     case 'migrate': {
@@ -181,14 +187,15 @@ async function sandboxReport(config: Config): Promise<string> {
   const sandboxes = createSandboxes(config);
   try {
     const status = await sandboxStatus(sandboxes);
+    const layer = (l: IsolationLayer) =>
+      `    ${l.active ? '[x]' : '[ ]'} ${l.name.padEnd(11)} ${(l.essential ? 'essential' : 'recommended').padEnd(12)} ${l.detail}`;
     const lines = [
       `  javascript  ${status.javascript.ok ? 'ok' : 'FAILING'}: ${status.javascript.detail}`,
       `  python      ${status.python.ok ? 'ok' : 'FAILING'}: ${status.python.detail}`,
+      '  JavaScript isolation layers:',
+      ...status.javascriptIsolation.map(layer),
       '  Python isolation layers:',
-      ...status.pythonIsolation.map(
-        (l) =>
-          `    ${l.active ? '[x]' : '[ ]'} ${l.name.padEnd(11)} ${(l.essential ? 'essential' : 'recommended').padEnd(12)} ${l.detail}`,
-      ),
+      ...status.pythonIsolation.map(layer),
     ];
     return `\n${lines.join('\n')}`;
   } finally {

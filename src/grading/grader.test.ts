@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withTestApp } from '../../test/app.ts';
 import { buildWorld, createExercise, type World } from '../../test/factories.ts';
-import { GAVE_UP_MESSAGE, startGrader } from './grader.ts';
-import { claimJobs, queueStats, recordOutcome, releaseOrphanedJobs } from './queue.ts';
+import { GAVE_UP_MESSAGE, runJob, startGrader } from './grader.ts';
+import { type ClaimedJob, claimJobs, queueStats, recordOutcome, releaseOrphanedJobs } from './queue.ts';
+import type { IsolationLayer, Sandbox, SandboxJob, SandboxRun } from './sandbox.types.ts';
+import type { Sandboxes } from './sandboxes.ts';
 
 const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
 let w: World;
@@ -304,11 +306,18 @@ describe('grader', () => {
       'function slow(ms) { const e = Date.now() + ms; while (Date.now() < e) {} return ms; }',
     );
     const g = await startGrader(ctx.config, ctx.url, { stopGraceMs: 50 });
-    for (let i = 0; i < 200; i++) {
-      const [s] = await sql<{ status: string }>('select status from submissions where id = $1', [id]);
-      if (s!.status === 'running') break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // Claimed by this grader and running (the job takes 1.5 s) before it is asked to stop.
+    await vi.waitFor(
+      async () => {
+        const [claimed] = await sql<{ status: string; attempts: number; locked: boolean }>(
+          `select s.status, j.attempts, j.locked_until is not null as locked
+             from submissions s join grading_jobs j on j.submission_id = s.id where s.id = $1`,
+          [id],
+        );
+        expect(claimed).toEqual({ status: 'running', attempts: 1, locked: true });
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     await g.stop();
     const [job] = await sql<{ attempts: number; locked: boolean }>(
       'select attempts, locked_until is not null as locked from grading_jobs where submission_id = $1',
@@ -341,5 +350,179 @@ describe('grader housekeeping', () => {
     expect(
       (await sql<{ n: number }>(`select count(*)::int as n from sessions where expires_at > now()`))[0]!.n,
     ).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * A sandbox whose runs are scripted: each run of `code` takes the next answer (the last one repeats);
+ * `calls` holds when each of them started.
+ */
+function scripted(answers: Array<SandboxRun | 'refuse'>, code = ADD): Sandbox & { calls: number[] } {
+  const calls: number[] = [];
+  const refuses = answers.includes('refuse');
+  return {
+    language: 'javascript',
+    calls,
+    warm: async () => {},
+    unavailable: async () => (refuses ? 'No sandbox on this host.' : null),
+    isolation: async (): Promise<IsolationLayer[]> => [],
+    run: async (job: SandboxJob) => {
+      // Another job of the same student (left by an earlier test) is not this test's business.
+      if (job.code !== code) return BROKEN;
+      calls.push(performance.now());
+      return answers[Math.min(calls.length, answers.length) - 1] as SandboxRun;
+    },
+    close: async () => {},
+  };
+}
+
+const stubSandboxes = (javascript: Sandbox): Sandboxes => ({
+  javascript,
+  python: javascript,
+  warm: async () => {},
+  close: async () => {},
+});
+
+const ADD = 'function add(a, b) { return a + b; }';
+const BROKEN: SandboxRun = { kind: 'error', message: 'the worker would not start', infrastructure: true };
+const RAN: SandboxRun = { kind: 'ran', outcomes: [{ kind: 'value', json: '3', durationMs: 1 }] };
+
+describe('runJob', () => {
+  const job = (attempts: number) =>
+    ({
+      jobId: 1,
+      kind: 'submission',
+      targetId: 'x',
+      userId: 'u',
+      stdin: null,
+      allTests: true,
+      attempts,
+      generation: 1,
+      createdAt: new Date(),
+      code: 'function add(a, b) { return a + b; }',
+      language: 'javascript',
+      entrypoint: 'add',
+      tests: [
+        {
+          name: 't',
+          kind: 'call',
+          argsJson: '[1,2]',
+          expectedJson: '3',
+          hidden: false,
+          points: 1,
+          tolerance: 0,
+        },
+      ],
+      limits: { timeMs: 1000, memoryMb: 32 },
+      maxScore: 10,
+    }) satisfies ClaimedJob;
+  const opts = { totalMs: 10_000, maxTries: 3 };
+
+  it('retries a failure of the platform with a doubling delay, then gives up without using an attempt', async () => {
+    const broken = stubSandboxes(scripted([BROKEN]));
+    expect(await runJob(broken, job(1), opts)).toEqual({
+      kind: 'retry',
+      delayMs: 1000,
+      reason: 'the worker would not start',
+    });
+    expect(await runJob(broken, job(2), opts)).toMatchObject({ kind: 'retry', delayMs: 2000 });
+    expect(await runJob(broken, job(3), opts)).toEqual({
+      kind: 'verdict',
+      verdict: {
+        status: 'error',
+        score: 0,
+        results: [],
+        infrastructure: true,
+        message: expect.stringMatching(/^Grading failed 3 times .*\(the worker would not start\)/),
+      },
+    });
+  });
+
+  it('answers at once when the sandbox refuses to run on this host, and judges what ran', async () => {
+    const refusing = scripted(['refuse']);
+    expect(await runJob(stubSandboxes(refusing), job(1), opts)).toEqual({
+      kind: 'verdict',
+      verdict: {
+        status: 'error',
+        score: 0,
+        results: [],
+        infrastructure: true,
+        message: 'No sandbox on this host.',
+      },
+    });
+    expect(refusing.calls).toHaveLength(0);
+    expect(await runJob(stubSandboxes(scripted([RAN])), job(1), opts)).toMatchObject({
+      kind: 'verdict',
+      verdict: { status: 'passed', score: 10, infrastructure: false },
+    });
+    // Claimed once more than allowed (its graders kept vanishing): given up before running.
+    expect(await runJob(stubSandboxes(scripted([RAN])), job(4), opts)).toMatchObject({
+      kind: 'verdict',
+      verdict: { status: 'error', message: GAVE_UP_MESSAGE, infrastructure: true },
+    });
+  });
+});
+
+describe('grader retries', () => {
+  it('puts a job the sandbox failed back in the queue after the backoff (run_at), and grades it then', async () => {
+    await grader?.stop();
+    grader = null;
+    const ex = await createExercise(w.instructor, w.lesson.id, {
+      tests: [{ name: 'one', kind: 'call', args: [1, 2], expected: 3, hidden: false }],
+    });
+    const flaky = scripted([BROKEN, RAN]);
+    const g = await startGrader(ctx.config, ctx.url, { sandboxes: stubSandboxes(flaky) });
+    try {
+      const id = await submit(w.student, ex.id, ADD);
+      // Between the two runs the job waits in the queue, unlocked, until run_at.
+      await vi.waitFor(() => expect(flaky.calls).toHaveLength(1), { timeout: 10_000, interval: 10 });
+      await vi.waitFor(
+        async () => {
+          const [job] = await sql<{ locked: boolean; attempts: number; waitMs: number }>(
+            `select locked_until is not null as locked, attempts,
+                    extract(epoch from run_at - now())::float8 * 1000 as "waitMs"
+               from grading_jobs where submission_id = $1`,
+            [id],
+          );
+          expect(job).toMatchObject({ locked: false, attempts: 1 });
+          expect(job!.waitMs).toBeGreaterThan(0);
+        },
+        { timeout: 900, interval: 10 },
+      );
+      const graded = await waitGraded(w.student, id);
+      expect(graded).toMatchObject({ status: 'passed', score: 10 });
+      expect(flaky.calls).toHaveLength(2);
+      // Claimed again no sooner than the backoff (1 s after the first claim failed).
+      expect(flaky.calls[1]! - flaky.calls[0]!).toBeGreaterThanOrEqual(950);
+      const [row] = await sql<{ counts: boolean }>(
+        'select counts_as_attempt as counts from submissions where id = $1',
+        [id],
+      );
+      expect(row!.counts).toBe(true);
+    } finally {
+      await g.stop();
+    }
+  });
+
+  it('gives up after maxTries failures of the sandbox with an error that uses no attempt', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 1 });
+    const code = `${ADD} // gives up`;
+    const broken = scripted([BROKEN], code);
+    const g = await startGrader(ctx.config, ctx.url, { sandboxes: stubSandboxes(broken), maxTries: 2 });
+    try {
+      const id = await submit(w.student, ex.id, code);
+      const graded = await waitGraded(w.student, id);
+      expect(graded).toMatchObject({ status: 'error', score: 0 });
+      expect(graded.message).toMatch(/^Grading failed 2 times for reasons outside your code/);
+      expect(broken.calls).toHaveLength(2);
+      const [row] = await sql<{ counts: boolean }>(
+        'select counts_as_attempt as counts from submissions where id = $1',
+        [id],
+      );
+      expect(row!.counts).toBe(false);
+      expect(await submit(w.student, ex.id, 'function add(a, b) { return a + b; }')).toBeTruthy();
+    } finally {
+      await g.stop();
+    }
   });
 });

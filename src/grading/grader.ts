@@ -9,20 +9,30 @@ import { pruneExpired } from '../db/housekeeping.ts';
 import { BoundedPool } from '../db/pool.ts';
 import { recordWritePositions } from '../db/replicas.ts';
 import * as schema from '../db/schema/index.ts';
-import { startListener } from '../realtime/listener.ts';
+import { type Listener, startListener } from '../realtime/listener.ts';
 import { grade, runProgram } from './grade.ts';
 import type { GradeOutcome } from './grading.types.ts';
 import {
   type ClaimedJob,
   claimJobs,
   JOBS_CHANNEL,
+  jobRetryDelayMs,
   recordOutcome,
   releaseJobs,
   releaseOrphanedJobs,
   renewLeases,
+  retryLater,
 } from './queue.ts';
 import { createGradingLatency } from './queue-metrics.ts';
 import { createSandboxes, type Sandboxes } from './sandboxes.ts';
+
+/*
+ * A grader: claim → run → record. The claim loop takes as many jobs from the queue as there are free
+ * slots (woken by NOTIFY, polling as a fallback); each job is run in its language's sandbox; its
+ * verdict is recorded once — or, when the platform failed (the sandbox could not run it), the job goes
+ * back to the queue with a backoff (run_at) until it has been tried `maxTries` times, and then ends
+ * `error` without using an attempt. While Postgres is down the grader keeps retrying, never crashes.
+ */
 
 export interface GraderOptions {
   /** A claimed job's lease; renewed every third of it while the job runs. */
@@ -37,7 +47,7 @@ export interface GraderOptions {
   stopGraceMs?: number;
   /** How often to prune expired sessions, old login failures and old events (graders do the housekeeping). */
   housekeepingMs?: number;
-  /** Sandboxes to grade in; by default the grader creates its own from the config and closes them on stop. */
+  /** Sandboxes to grade in (created from the config by the caller); without them the grader creates its own and closes them on stop. */
   sandboxes?: Sandboxes;
   registry?: client.Registry;
 }
@@ -46,7 +56,14 @@ export const GAVE_UP_MESSAGE =
   'Grading failed repeatedly for reasons outside your code (a grader stopped mid-job). ' +
   'This submission does not count as an attempt; submit again.';
 
-const infrastructureError = (message: string): GradeOutcome => ({
+type Verdict = GradeOutcome & { output?: string | null };
+
+/** What running a claimed job came to: a verdict to record, or the platform's failure, to try again later. */
+export type JobResult =
+  | { kind: 'verdict'; verdict: Verdict }
+  | { kind: 'retry'; delayMs: number; reason: string };
+
+const infrastructureError = (message: string): Verdict => ({
   status: 'error',
   score: 0,
   message,
@@ -61,56 +78,82 @@ const infrastructureError = (message: string): GradeOutcome => ({
 const DB_BACKOFF = { forever: true, minTimeout: 200, maxTimeout: 1000, factor: 2, randomize: true } as const;
 
 /**
- * A job's verdict, from the sandboxes; never throws. A run with an input runs the program once on it;
- * a student's run runs the visible tests only (v1.1); a submission, or a staff run, every test.
+ * run: a claimed job's verdict, from its language's sandbox; never throws. A run with an input runs the
+ * program once on it; a student's run runs the visible tests only (v1.1); a submission, or a staff run,
+ * every test. A sandbox that refuses to grade on this host (an essential isolation layer is missing)
+ * gives its reason at once; any other failure of the platform is retried with JOB_RETRY's backoff
+ * until the job has been claimed `maxTries` times.
  */
-async function run(
+export async function runJob(
   sandboxes: Sandboxes,
-  config: Config,
   job: ClaimedJob,
-  maxTries: number,
-  log: pino.Logger,
-): Promise<GradeOutcome & { output?: string | null }> {
-  if (job.attempts > maxTries) return infrastructureError(GAVE_UP_MESSAGE);
-  const totalMs = config.GRADING_MAX_SUBMISSION_MS;
+  opts: { totalMs: number; maxTries: number; log?: pino.Logger },
+): Promise<JobResult> {
+  const verdict = (v: Verdict): JobResult => ({ kind: 'verdict', verdict: v });
+  if (job.attempts > opts.maxTries) return verdict(infrastructureError(GAVE_UP_MESSAGE));
+  const sandbox = sandboxes[job.language];
+  let outcome: Verdict;
   try {
-    if (job.kind === 'run' && job.stdin !== null)
-      return await runProgram(sandboxes, {
-        language: job.language,
-        code: job.code,
-        stdin: job.stdin,
-        limits: job.limits,
-        totalMs,
-      });
-    const tests = job.allTests ? job.tests : job.tests.filter((t) => !t.hidden);
-    if (tests.length === 0)
-      return {
-        ...infrastructureError(
-          'This exercise has no visible tests to run: run your program on an input instead.',
-        ),
-        infrastructure: false,
-      };
-    return await grade(sandboxes, {
+    const refusal = await sandbox.unavailable();
+    if (refusal) return verdict(infrastructureError(refusal));
+    outcome = await runInSandbox(sandboxes, job, opts.totalMs);
+  } catch (err) {
+    opts.log?.error({ err, [job.kind]: job.targetId }, 'sandbox failed');
+    outcome = infrastructureError('The sandbox is unavailable.');
+  }
+  if (!(outcome.status === 'error' && outcome.infrastructure)) return verdict(outcome);
+  const reason = outcome.message ?? 'the sandbox failed';
+  if (job.attempts >= opts.maxTries)
+    return verdict(
+      infrastructureError(
+        `Grading failed ${job.attempts} times for reasons outside your code (${reason}). ` +
+          'This submission does not count as an attempt; submit again.',
+      ),
+    );
+  return { kind: 'retry', delayMs: jobRetryDelayMs(job.attempts), reason };
+}
+
+async function runInSandbox(sandboxes: Sandboxes, job: ClaimedJob, totalMs: number): Promise<Verdict> {
+  if (job.kind === 'run' && job.stdin !== null)
+    return runProgram(sandboxes, {
       language: job.language,
       code: job.code,
-      entrypoint: job.entrypoint,
-      tests,
+      stdin: job.stdin,
       limits: job.limits,
-      maxScore: job.maxScore,
       totalMs,
     });
-  } catch (err) {
-    log.error({ err, [job.kind]: job.targetId }, 'sandbox failed');
-    return infrastructureError('The sandbox is unavailable; this submission does not count as an attempt.');
-  }
+  const tests = job.allTests ? job.tests : job.tests.filter((t) => !t.hidden);
+  if (tests.length === 0)
+    return {
+      ...infrastructureError(
+        'This exercise has no visible tests to run: run your program on an input instead.',
+      ),
+      infrastructure: false,
+    };
+  return grade(sandboxes, {
+    language: job.language,
+    code: job.code,
+    entrypoint: job.entrypoint,
+    tests,
+    limits: job.limits,
+    maxScore: job.maxScore,
+    totalMs,
+  });
 }
 
 /**
- * Stores a verdict, retrying with backoff while Postgres is unavailable, until it is stored or the
- * job is handed back (`signal`). A verdict refused for another reason is replaced by an
- * infrastructure error after three tries rather than retried forever.
+ * record: stores a verdict, retrying with backoff while Postgres is unavailable, until it is stored or
+ * the job is handed back (`signal`). A verdict refused for another reason is replaced by an
+ * infrastructure error after three tries rather than retried forever. Null when nothing was stored
+ * (superseded, or handed back).
  */
-async function record(db: Db, job: ClaimedJob, verdict: GradeOutcome, signal: AbortSignal, log: pino.Logger) {
+async function recordVerdict(
+  db: Db,
+  job: ClaimedJob,
+  verdict: Verdict,
+  signal: AbortSignal,
+  log: pino.Logger,
+) {
   let outcome = verdict;
   let refusals = 0;
   return pRetry(() => recordOutcome(db, job, outcome), {
@@ -126,27 +169,228 @@ async function record(db: Db, job: ClaimedJob, verdict: GradeOutcome, signal: Ab
   }).catch(() => null);
 }
 
+/** record, the platform's failure: the job back to the queue after `delayMs`; false if it was not handed back. */
+async function requeue(db: Db, job: ClaimedJob, delayMs: number, signal: AbortSignal, log: pino.Logger) {
+  return pRetry(() => retryLater(db, job, delayMs), {
+    ...DB_BACKOFF,
+    signal,
+    onFailedAttempt: (err) =>
+      log.warn({ err: err.message, job: job.targetId }, 'could not requeue; retrying'),
+  }).catch(() => false);
+}
+
+/** Wakes the claim loop; a nudge while the loop is busy is remembered, so it does not then sleep a whole poll. */
+class Wakeup {
+  private pending = false;
+  private wake: (() => void) | null = null;
+
+  readonly nudge = () => {
+    this.pending = true;
+    this.wake?.();
+  };
+
+  /** Whether a nudge came since the last call (and forgets it). */
+  take(): boolean {
+    const pending = this.pending;
+    this.pending = false;
+    return pending;
+  }
+
+  /** Until the next nudge, or `ms`. */
+  async wait(ms: number): Promise<void> {
+    if (this.pending) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = null;
+  }
+}
+
+interface Settings {
+  leaseMs: number;
+  maxTries: number;
+  pollMs: number;
+  stopGraceMs: number;
+}
+
+class Grader {
+  private stopping = false;
+  private readonly wakeup = new Wakeup();
+  private readonly inflight = new Map<number, AbortController>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private looping: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly config: Config,
+    private readonly settings: Settings,
+    private readonly db: Db,
+    private readonly listener: Listener,
+    private readonly sandboxes: Sandboxes,
+    private readonly log: pino.Logger,
+    private readonly latency: { observe(seconds: number): void },
+  ) {}
+
+  get nudge() {
+    return this.wakeup.nudge;
+  }
+
+  start(options: GraderOptions) {
+    this.timers.push(
+      setInterval(() => void this.renew(), this.settings.leaseMs / 3),
+      setInterval(() => void this.freeOrphans(), options.watchdogMs ?? 1000),
+      // API instances stay free of background work; pruning from several graders at once is harmless.
+      setInterval(() => void this.housekeeping(), options.housekeepingMs ?? 5 * 60_000),
+    );
+    this.looping = this.loop();
+  }
+
+  renew() {
+    return renewLeases(
+      this.db,
+      [...this.inflight.keys()],
+      this.settings.leaseMs,
+      this.listener.backendPid(),
+    ).catch((err) => this.log.warn({ err: (err as Error).message }, 'could not renew leases'));
+  }
+
+  /** Claims up to `free` jobs, retrying while the database is down; none while the LISTEN connection is. */
+  private async claim(free: number): Promise<ClaimedJob[]> {
+    // A claim names the LISTEN backend as its locker, which is how a vanished grader's jobs are
+    // noticed: while that connection is down, claim nothing (only the lease would free them).
+    if (free <= 0 || this.listener.backendPid() === null) return [];
+    return pRetry(
+      () =>
+        claimJobs(this.db, {
+          limit: free,
+          lockerPid: this.listener.backendPid(),
+          leaseMs: this.settings.leaseMs,
+        }),
+      {
+        ...DB_BACKOFF,
+        shouldRetry: () => !this.stopping,
+        onFailedAttempt: (err) =>
+          this.log.warn({ err: err.message }, 'cannot claim jobs (database unavailable?); retrying'),
+      },
+    ).catch(() => []);
+  }
+
+  /** run → record, for one claimed job. */
+  private async handle(job: ClaimedJob, handBack: AbortController) {
+    const result = await runJob(this.sandboxes, job, {
+      totalMs: this.config.GRADING_MAX_SUBMISSION_MS,
+      maxTries: this.settings.maxTries,
+      log: this.log,
+    });
+    if (result.kind === 'retry') {
+      const requeued = await requeue(this.db, job, result.delayMs, handBack.signal, this.log);
+      if (requeued) {
+        this.log.warn(
+          { [job.kind]: job.targetId, reason: result.reason, retryInMs: result.delayMs },
+          'requeued',
+        );
+        // Claimable again after the delay: look then rather than at the next poll.
+        setTimeout(this.wakeup.nudge, result.delayMs).unref();
+      }
+    } else {
+      await this.record(job, result.verdict, handBack);
+    }
+    this.inflight.delete(job.jobId);
+    this.wakeup.nudge();
+  }
+
+  private async record(job: ClaimedJob, verdict: Verdict, handBack: AbortController) {
+    const recorded = await recordVerdict(this.db, job, verdict, handBack.signal, this.log);
+    if (!recorded) {
+      if (!handBack.signal.aborted)
+        this.log.info({ [job.kind]: job.targetId }, 'result superseded (regraded or taken over); ignored');
+      return;
+    }
+    // With read replicas, the author's next reads wait for a replica that has this verdict.
+    if (this.config.DATABASE_READ_URL)
+      await recordWritePositions(this.db, [job.userId]).catch((err) =>
+        this.log.warn({ err: (err as Error).message }, 'could not record the write position'),
+      );
+    const seconds = (recorded.gradedAt.getTime() - job.createdAt.getTime()) / 1000;
+    this.latency.observe(seconds);
+    this.log.info({ [job.kind]: job.targetId, status: verdict.status, latencyMs: seconds * 1000 }, 'graded');
+  }
+
+  private async loop() {
+    while (!this.stopping) {
+      this.wakeup.take();
+      const free = this.config.GRADER_CONCURRENCY - this.inflight.size;
+      const jobs = await this.claim(free);
+      for (const job of jobs) {
+        const handBack = new AbortController();
+        this.inflight.set(job.jobId, handBack);
+        void this.handle(job, handBack);
+      }
+      // A full batch suggests more are waiting: claim again at once.
+      if (this.stopping || (free > 0 && jobs.length === free)) continue;
+      await this.wakeup.wait(this.settings.pollMs);
+    }
+  }
+
+  private async freeOrphans() {
+    const n = await releaseOrphanedJobs(this.db).catch(() => 0);
+    if (n > 0) {
+      this.log.warn({ jobs: n }, 'requeued jobs of a grader that vanished');
+      this.wakeup.nudge();
+    }
+  }
+
+  private async housekeeping() {
+    await pruneExpired(this.db)
+      .then((pruned) => this.log.info({ pruned }, 'housekeeping'))
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'housekeeping failed; will retry'));
+  }
+
+  /** Stops claiming, waits up to stopGraceMs for running jobs, hands the rest back to the queue. */
+  async stop() {
+    this.stopping = true;
+    this.wakeup.nudge();
+    await this.looping;
+    const deadline = Date.now() + this.settings.stopGraceMs;
+    while (this.inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.inflight.size > 0) {
+      const ids = [...this.inflight.keys()];
+      for (const handBack of this.inflight.values()) handBack.abort();
+      await releaseJobs(this.db, ids).catch((err) =>
+        this.log.warn(
+          { err: (err as Error).message },
+          'could not hand back jobs; the watchdog of another grader will',
+        ),
+      );
+    }
+    for (const timer of this.timers) clearInterval(timer);
+  }
+}
+
 /**
- * A grader: claims jobs from the queue (woken by NOTIFY, polling as a fallback), runs up to
- * GRADER_CONCURRENCY at once in the sandboxes, records each verdict once. It keeps retrying with
- * backoff while Postgres is down instead of crashing.
+ * Starts a grader against `databaseUrl`: GRADER_POOL_MAX connections (its LISTEN connection and a pool
+ * for claims and results), up to GRADER_CONCURRENCY jobs at once in `options.sandboxes`.
  */
 export async function startGrader(
   config: Config,
   databaseUrl: string,
   options: GraderOptions = {},
 ): Promise<{ stop(): Promise<void> }> {
-  const leaseMs = options.leaseMs ?? 30_000;
-  const maxTries = options.maxTries ?? 3;
-  const pollMs = options.pollMs ?? 2000;
-  const stopGraceMs = options.stopGraceMs ?? 10_000;
+  const settings: Settings = {
+    leaseMs: options.leaseMs ?? 30_000,
+    maxTries: options.maxTries ?? 3,
+    pollMs: options.pollMs ?? 2000,
+    stopGraceMs: options.stopGraceMs ?? 10_000,
+  };
   const name = `lab:${config.INSTANCE_NAME || `grader-${process.pid}`}`;
   const log = pino({ level: config.LOG_LEVEL, name });
   const latency = createGradingLatency(options.registry ?? new client.Registry());
   const sandboxes = options.sandboxes ?? createSandboxes(config, { log });
   await sandboxes.warm();
 
-  // GRADER_POOL_MAX in total: the LISTEN connection plus a pool for claims and results.
   const pool = new BoundedPool({
     connectionString: databaseUrl,
     max: Math.max(1, config.GRADER_POOL_MAX - 1),
@@ -157,145 +401,41 @@ export async function startGrader(
   });
   const db = drizzle(pool, { schema });
 
-  let stopping = false;
-  // A nudge while the loop is busy claiming is remembered, so the loop does not then sleep a whole poll.
-  let woken = false;
-  let wake: (() => void) | null = null;
-  const nudge = () => {
-    woken = true;
-    wake?.();
-  };
-  const inflight = new Map<number, { job: ClaimedJob; handBack: AbortController }>();
-
-  const renew = () =>
-    renewLeases(db, [...inflight.keys()], leaseMs, listener.backendPid()).catch((err) =>
-      log.warn({ err: (err as Error).message }, 'could not renew leases'),
-    );
-  let listening: () => void = () => {};
+  let grader: Grader | null = null;
+  let connected: () => void = () => {};
   const listener = startListener({
     url: databaseUrl,
-    channels: { [JOBS_CHANNEL]: nudge },
+    channels: { [JOBS_CHANNEL]: () => grader?.nudge() },
     applicationName: name,
     onConnect: () => {
-      listening();
-      void renew();
-      nudge();
+      connected();
+      void grader?.renew();
+      grader?.nudge();
     },
     onError: (err) => {
-      listening();
+      connected();
       log.warn({ err: (err as Error).message }, 'jobs listener disconnected; reconnecting');
     },
   });
+  grader = new Grader(config, settings, db, listener, sandboxes, log, latency);
   // Claims name the LISTEN backend as their locker, so start claiming once it is known (or known down).
   await new Promise<void>((resolve) => {
-    listening = resolve;
+    connected = resolve;
   });
-
-  /** claim → run → record, for one job. */
-  async function handle(job: ClaimedJob, handBack: AbortController) {
-    const verdict = await run(sandboxes, config, job, maxTries, log);
-    const recorded = await record(db, job, verdict, handBack.signal, log);
-    if (recorded) {
-      // With read replicas, the author's next reads wait for a replica that has this verdict.
-      if (config.DATABASE_READ_URL)
-        await recordWritePositions(db, [job.userId]).catch((err) =>
-          log.warn({ err: (err as Error).message }, 'could not record the write position'),
-        );
-      const seconds = (recorded.gradedAt.getTime() - job.createdAt.getTime()) / 1000;
-      latency.observe(seconds);
-      log.info({ [job.kind]: job.targetId, status: verdict.status, latencyMs: seconds * 1000 }, 'graded');
-    } else if (!handBack.signal.aborted) {
-      log.info({ [job.kind]: job.targetId }, 'result superseded (regraded or taken over); ignored');
-    }
-    inflight.delete(job.jobId);
-    nudge();
-  }
-
-  async function claimLoop() {
-    while (!stopping) {
-      woken = false;
-      const free = config.GRADER_CONCURRENCY - inflight.size;
-      let claimed = 0;
-      // A claim names the LISTEN backend as its locker, which is how a vanished grader's jobs are
-      // noticed: while that connection is down, claim nothing (only the lease would free them).
-      if (free > 0 && listener.backendPid() !== null) {
-        const jobs = await pRetry(
-          () => claimJobs(db, { limit: free, lockerPid: listener.backendPid(), leaseMs }),
-          {
-            ...DB_BACKOFF,
-            shouldRetry: () => !stopping,
-            onFailedAttempt: (err) =>
-              log.warn({ err: err.message }, 'cannot claim jobs (database unavailable?); retrying'),
-          },
-        ).catch(() => []);
-        claimed = jobs.length;
-        for (const job of jobs) {
-          const handBack = new AbortController();
-          inflight.set(job.jobId, { job, handBack });
-          void handle(job, handBack);
-        }
-      }
-      // A full batch suggests more are waiting: claim again at once.
-      if (stopping || (free > 0 && claimed === free) || woken) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = null;
-    }
-  }
-
-  const heartbeat = setInterval(renew, leaseMs / 3);
-  const watchdog = setInterval(() => {
-    releaseOrphanedJobs(db)
-      .then((n) => {
-        if (n > 0) {
-          log.warn({ jobs: n }, 'requeued jobs of a grader that vanished');
-          nudge();
-        }
-      })
-      .catch(() => {});
-  }, options.watchdogMs ?? 1000);
-  // API instances stay free of background work; pruning from several graders at once is harmless.
-  const housekeeping = setInterval(
-    () => {
-      pruneExpired(db)
-        .then((pruned) => log.info({ pruned }, 'housekeeping'))
-        .catch((err) => log.warn({ err: (err as Error).message }, 'housekeeping failed; will retry'));
-    },
-    options.housekeepingMs ?? 5 * 60_000,
-  );
-  const looping = claimLoop();
+  grader.start(options);
   log.info({ concurrency: config.GRADER_CONCURRENCY }, 'grader started');
 
+  let stopped: Promise<void> | null = null;
   return {
-    async stop() {
-      if (stopping) return;
-      stopping = true;
-      nudge();
-      await looping;
-      const deadline = Date.now() + stopGraceMs;
-      while (inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      if (inflight.size > 0) {
-        const ids = [...inflight.keys()];
-        for (const { handBack } of inflight.values()) handBack.abort();
-        await releaseJobs(db, ids).catch((err) =>
-          log.warn(
-            { err: (err as Error).message },
-            'could not hand back jobs; the watchdog of another grader will',
-          ),
-        );
-      }
-      clearInterval(heartbeat);
-      clearInterval(watchdog);
-      clearInterval(housekeeping);
-      await listener.stop();
-      await pool.end().catch(() => {});
-      if (!options.sandboxes) await sandboxes.close();
-      log.info('grader stopped');
+    stop() {
+      stopped ??= (async () => {
+        await grader.stop();
+        await listener.stop();
+        await pool.end().catch(() => {});
+        if (!options.sandboxes) await sandboxes.close();
+        log.info('grader stopped');
+      })();
+      return stopped;
     },
   };
 }

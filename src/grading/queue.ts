@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { gradingJobs } from '../db/schema/index.ts';
+import { backoffDelay } from '../lib/backoff.ts';
 import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types.ts';
 
 /*
@@ -13,7 +14,7 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
  *    (started_on + expire_in < now()), and the expiry must exceed the longest legitimate job.
  *    Here a job's lease names the grader's Postgres backend; a grader killed with SIGKILL disappears
  *    from pg_stat_activity at once and its jobs are requeued on the next watchdog tick (1 s), with
- *    a backoff (run_at), and a lease renewed by heartbeat covers hung or partitioned graders.
+ *    a backoff (run_at, JOB_RETRY), and a lease renewed by heartbeat covers hung or partitioned graders.
  * Exactly-once: each claim bumps submissions.grading_generation and a result is recorded only for
  * the current generation while the submission is still queued/running, so a late duplicate from a
  * grader that was presumed dead changes nothing.
@@ -178,16 +179,30 @@ export async function renewLeases(db: Db, jobIds: number[], leaseMs: number, loc
 }
 
 /**
+ * When a job whose claim failed for the platform's reasons (its grader vanished, its sandbox could not
+ * run it) may be claimed again: 1 s after its first claim, doubling with each claim (2 s, 4 s …, at
+ * most a minute), so a submission that takes graders down with it does not take them all down at once.
+ */
+export const JOB_RETRY = { baseMs: 1000, maxMs: 60_000, factor: 2 } as const;
+
+/** The delay before a job claimed `attempts` times so far may be claimed again (JOB_RETRY). */
+export const jobRetryDelayMs = (attempts: number) => backoffDelay(attempts - 1, JOB_RETRY);
+
+/** jobRetryDelayMs in SQL, for the set-based watchdog; `attempts` is the column of grading_jobs j. */
+const jobRetryDelaySql = sql.raw(
+  `least(${JOB_RETRY.maxMs / 1000}, ${JOB_RETRY.baseMs / 1000} * power(${JOB_RETRY.factor}, greatest(j.attempts - 1, 0)))`,
+);
+
+/**
  * The watchdog: frees jobs whose lease expired or whose grader's backend is gone (killed, crashed),
- * so any grader can claim them again after a backoff that doubles with each claim (1 s, 2 s, 4 s …,
- * at most a minute): a submission that takes graders down with it does not take them all down at once.
+ * so any grader can claim them again after the JOB_RETRY backoff.
  */
 export async function releaseOrphanedJobs(db: Db): Promise<number> {
   const result = await db.execute<{ n: number }>(sql`
     with freed as (
       update grading_jobs j
          set locker_pid = null, locker_started_at = null, locked_until = null,
-             run_at = now() + make_interval(secs => least(60, power(2, greatest(j.attempts - 1, 0))))
+             run_at = now() + make_interval(secs => ${jobRetryDelaySql})
        where j.locked_until is not null
          and (j.locked_until < now()
               or (j.locker_pid is not null
@@ -197,6 +212,24 @@ export async function releaseOrphanedJobs(db: Db): Promise<number> {
     )
     select count(*)::int as n from freed`);
   return result.rows[0]?.n ?? 0;
+}
+
+/**
+ * Hands a claimed job back after a failure that is not the student's (its sandbox could not run it):
+ * claimable again once `delayMs` has passed (run_at); the claim counts toward the retry limit. Only
+ * while this claim is the current one (its generation), so a job taken over meanwhile is left alone.
+ * Returns whether the job was handed back.
+ */
+export async function retryLater(db: Db, job: RecordTarget & { jobId: number }, delayMs: number) {
+  const table = sql.raw(job.kind === 'submission' ? 'submissions' : 'runs');
+  const column = sql.raw(job.kind === 'submission' ? 'submission_id' : 'run_id');
+  const result = await db.execute(sql`
+    update grading_jobs j
+       set locker_pid = null, locker_started_at = null, locked_until = null,
+           run_at = now() + make_interval(secs => ${delayMs / 1000})
+     where j.id = ${job.jobId} and j.locked_until is not null
+       and exists (select 1 from ${table} t where t.id = j.${column} and t.grading_generation = ${job.generation})`);
+  return (result.rowCount ?? 0) > 0;
 }
 
 /** Hands jobs back unfinished (graceful stop); the claim does not count against the retry limit. */

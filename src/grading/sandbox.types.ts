@@ -40,11 +40,29 @@ export type SandboxRun =
   /** The program could not run at all; `infrastructure` when that is not the student's fault. */
   | { kind: 'error'; message: string; infrastructure: boolean };
 
-/** A language's sandbox. Instances are created from the config (sandboxes.ts) and passed in. */
+export type Language = 'javascript' | 'python';
+
+/** One layer of a sandbox's isolation, as `lab doctor` lists it. */
+export interface IsolationLayer {
+  name: string;
+  active: boolean;
+  /** Without an essential layer the sandbox refuses to grade (unavailable()). */
+  essential: boolean;
+  detail: string;
+}
+
+/**
+ * A language's sandbox (javascript/js-pool.ts, python/py-sandbox.ts). Instances are created from the
+ * validated config (sandboxes.ts) and passed to whoever grades; nothing holds one at module level.
+ */
 export interface Sandbox {
-  readonly language: 'javascript' | 'python';
+  readonly language: Language;
+  /** Gets ready before the first submission (workers started, isolation layers found). */
+  warm(): Promise<void>;
   /** Why this sandbox refuses to grade here (an essential isolation layer is missing), or null. */
   unavailable(): Promise<string | null>;
+  /** Its isolation layers on this host. */
+  isolation(): Promise<IsolationLayer[]>;
   run(job: SandboxJob): Promise<SandboxRun>;
   close(): Promise<void>;
 }

@@ -4,14 +4,12 @@ import type { Config } from '../config.ts';
 import { grade } from './grade.ts';
 import type { GradeRequest } from './grading.types.ts';
 import { JsPool } from './javascript/js-pool.ts';
-import type { Layer } from './python/isolation.ts';
 import { PythonSandbox, type PythonSandboxOptions } from './python/py-sandbox.ts';
+import type { IsolationLayer, Language, Sandbox } from './sandbox.types.ts';
 
 /** One sandbox per language, created from the config and passed to whoever grades. */
-export interface Sandboxes {
-  javascript: JsPool;
-  python: PythonSandbox;
-  /** Gets both ready before the first submission: JavaScript workers started, Python's layers found. */
+export interface Sandboxes extends Readonly<Record<Language, Sandbox>> {
+  /** Gets every one ready before the first submission: JavaScript workers started, Python's layers found. */
   warm(): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,7 +35,7 @@ export function createSandboxes(
     javascript,
     python,
     async warm() {
-      await Promise.all([javascript.warm(), python.layers()]);
+      await Promise.all([javascript.warm(), python.warm()]);
     },
     async close() {
       await Promise.all([javascript.close(), python.close()]);
@@ -58,10 +56,13 @@ async function probe(sandboxes: Sandboxes, req: GradeRequest): Promise<SandboxHe
   return { ok: false, detail: outcome.message ?? outcome.results[0]?.message ?? outcome.status };
 }
 
-/** For `lab doctor`: grades a tiny submission in each language, and lists Python's isolation layers. */
-export async function sandboxStatus(
-  sandboxes: Sandboxes,
-): Promise<{ javascript: SandboxHealth; python: SandboxHealth; pythonIsolation: Layer[] }> {
+/** For `lab doctor`: grades a tiny submission in each language, and lists each one's isolation layers. */
+export async function sandboxStatus(sandboxes: Sandboxes): Promise<{
+  javascript: SandboxHealth;
+  python: SandboxHealth;
+  javascriptIsolation: IsolationLayer[];
+  pythonIsolation: IsolationLayer[];
+}> {
   const base = { entrypoint: 'add', maxScore: 1, limits: { timeMs: 2000, memoryMb: 32 }, totalMs: 10_000 };
   const tests = [
     {
@@ -83,5 +84,10 @@ export async function sandboxStatus(
     }),
     probe(sandboxes, { ...base, language: 'python', code: 'def add(a, b):\n    return a + b\n', tests }),
   ]);
-  return { javascript, python, pythonIsolation: (await sandboxes.python.layers()).layers };
+  return {
+    javascript,
+    python,
+    javascriptIsolation: await sandboxes.javascript.isolation(),
+    pythonIsolation: await sandboxes.python.isolation(),
+  };
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { SandboxJob } from '../sandbox.types.ts';
 import { JsPool } from './js-pool.ts';
 
@@ -41,6 +41,8 @@ describe('JsPool', () => {
   it('stops a job at its total budget, however the time limits add up', async () => {
     const pool = new JsPool(1);
     try {
+      // A started worker: what is timed is the job, not the worker's start.
+      await pool.warm();
       const slow = 'function f(n) { const end = Date.now() + 250; while (Date.now() < end); return n; }';
       const started = performance.now();
       const run = await pool.run(job(slow, 1000, 400));
@@ -57,20 +59,21 @@ describe('JsPool', () => {
     }
   });
 
-  it('refuses work once closed', async () => {
+  it("refuses work once closed: the running job and the queued one end as the platform's failure", async () => {
     const pool = new JsPool(1);
-    const first = pool.run(job('function f(n) { return n; }'));
-    const waiting = pool.run(job('function f(n) { return n; }'));
-    expect(await first).toMatchObject({ kind: 'ran' });
+    await pool.warm();
+    const spin = 'function f(n) { const end = Date.now() + 5000; while (Date.now() < end); return n; }';
+    const running = pool.run(job(spin, 10_000));
+    const queued = pool.run(job('function f(n) { return n; }'));
+    // The only worker is busy with the first job, the second waits for it.
+    await vi.waitFor(() => expect(pool.queued).toBe(1), { timeout: 5000, interval: 5 });
     await pool.close();
+    const platform = { kind: 'error', infrastructure: true };
+    expect(await running).toMatchObject({ ...platform, message: expect.stringMatching(/exited/) });
+    expect(await queued).toMatchObject({ ...platform, message: expect.stringMatching(/closed/) });
     expect(await pool.run(job('function f() {}'))).toMatchObject({
-      kind: 'error',
-      infrastructure: true,
+      ...platform,
       message: expect.stringMatching(/closed/),
     });
-    // The queued job either ran before the close or was refused as the platform's failure: it never hangs.
-    const queued = await waiting;
-    if (queued.kind === 'error') expect(queued).toMatchObject({ infrastructure: true });
-    else expect(queued).toMatchObject({ kind: 'ran', outcomes: [{ json: '1' }, { json: '2' }] });
   });
 });

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
+  type IsolationLayer,
   type RawOutcome,
   type Sandbox,
   type SandboxJob,
@@ -18,7 +19,14 @@ interface Slot {
   dead: boolean;
 }
 
-// Workers load the TypeScript entry through tsx's API, whether or not this process runs under tsx.
+/*
+ * The worker's entry. Compiled (dist/, production): plain JavaScript, loaded as it is. From the
+ * TypeScript sources (development, tests): loaded through tsx's API, whether or not this process runs
+ * under tsx — tsx is a development dependency, resolved only then.
+ */
+const COMPILED = import.meta.url.endsWith('.js');
+const ENTRY = new URL(COMPILED ? './js-worker.js' : './js-worker.ts', import.meta.url);
+
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
 import(workerData.tsx)
@@ -26,13 +34,17 @@ import(workerData.tsx)
   .catch((e) => { setImmediate(() => { throw e; }); });
 `;
 
-const ENTRY = new URL('./js-worker.ts', import.meta.url).href;
-// The ESM build of tsx's API (`require.resolve` finds the CommonJS one, which cannot load it in a worker).
-const TSX = pathToFileURL(
-  createRequire(import.meta.url)
-    .resolve('tsx/esm/api')
-    .replace(/index\.cjs$/, 'index.mjs'),
-).href;
+/** The worker's code and its workerData besides the WebAssembly module. */
+function workerSource(): { script: string | URL; eval: boolean; data: Record<string, string> } {
+  if (COMPILED) return { script: ENTRY, eval: false, data: {} };
+  // The ESM build of tsx's API (`require.resolve` finds the CommonJS one, which cannot load it in a worker).
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/index\.cjs$/, 'index.mjs'),
+  ).href;
+  return { script: BOOTSTRAP, eval: true, data: { entry: ENTRY.href, tsx } };
+}
 
 /**
  * The JavaScript sandbox: a small pool of worker threads running QuickJS (js-sandbox.ts). Every
@@ -52,8 +64,30 @@ export class JsPool implements Sandbox {
 
   constructor(readonly size = availableParallelism()) {}
 
+  /** Attempts waiting for a free worker. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   async unavailable(): Promise<string | null> {
     return null;
+  }
+
+  async isolation(): Promise<IsolationLayer[]> {
+    return [
+      {
+        name: 'wasm',
+        active: true,
+        essential: true,
+        detail: 'QuickJS in WebAssembly: no host objects; memory capped by the WebAssembly memory',
+      },
+      {
+        name: 'watchdog',
+        active: true,
+        essential: true,
+        detail: `a worker past its phase's deadline by ${WATCHDOG_GRACE_MS} ms is terminated and replaced`,
+      },
+    ];
   }
 
   /**
@@ -186,9 +220,10 @@ export class JsPool implements Sandbox {
 
   private async spawn(): Promise<Worker> {
     this.wasm ??= compileQuickJs();
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: { wasm: await this.wasm, entry: ENTRY, tsx: TSX },
+    const source = workerSource();
+    const worker = new Worker(source.script, {
+      eval: source.eval,
+      workerData: { wasm: await this.wasm, ...source.data },
       // QuickJS's own heap is the WebAssembly.Memory (capped per job); this bounds the host side.
       // 8 MB of thread stack holds WORKER_STACK_BYTES of QuickJS frames with room to spare.
       resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 8 },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import {
+  type IsolationLayer,
   MAX_OUTPUT_CHARS,
   MAX_SHOWN_OUTPUT,
   type RawOutcome,
@@ -39,7 +40,7 @@ export class PythonSandbox implements Sandbox {
   private readonly startupMs: number;
   private readonly harness = readFileSync(HARNESS);
   private readonly log: pino.Logger;
-  private isolation: Promise<Isolation> | null = null;
+  private detected: Promise<Isolation> | null = null;
   /** Boxes whose processes could not all be killed (never seen; logged and counted for doctor). */
   uncleared = 0;
   private boxes = 0;
@@ -64,12 +65,20 @@ export class PythonSandbox implements Sandbox {
 
   /** The isolation layers, found on first use. */
   layers(): Promise<Isolation> {
-    this.isolation ??= detectIsolation(this.tools, this.isolationOptions);
-    return this.isolation;
+    this.detected ??= detectIsolation(this.tools, this.isolationOptions);
+    return this.detected;
+  }
+
+  async warm(): Promise<void> {
+    await this.layers();
   }
 
   async unavailable(): Promise<string | null> {
     return (await this.layers()).refusal;
+  }
+
+  async isolation(): Promise<IsolationLayer[]> {
+    return (await this.layers()).layers;
   }
 
   async run(job: SandboxJob): Promise<SandboxRun> {
