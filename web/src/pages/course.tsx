@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api } from '../api/client.ts';
-import type { Course, LessonSummary, Progress } from '../api/types.ts';
+import type { Course, LessonSummary } from '../api/types.ts';
 import {
   ArchivedBanner,
   Breadcrumb,
@@ -18,6 +18,7 @@ import {
   useSubmit,
 } from '../components/ui.tsx';
 import { Link, navigate, useTitle } from '../router.tsx';
+import { loadProgress } from './course-data.ts';
 
 export interface CourseData {
   course: Course;
@@ -27,8 +28,7 @@ export interface CourseData {
 export const loadCourse = (courseId: string, signal: AbortSignal) =>
   api<CourseData>('GET', `/courses/${encodeURIComponent(courseId)}`, undefined, { signal });
 
-export const loadProgress = (courseId: string, signal?: AbortSignal) =>
-  api<Progress>('GET', `/courses/${encodeURIComponent(courseId)}/progress`, undefined, { signal });
+export { loadProgress };
 
 /** Where a student stands on an exercise, as a word and a mark. */
 export function progressMark(e: { bestScore: number | null; maxScore: number }) {

@@ -14,7 +14,7 @@ import {
   useSubmit,
 } from '../components/ui.tsx';
 import { Link, navigate, useTitle } from '../router.tsx';
-import { loadProgress } from './course.tsx';
+import { loadProgress } from './course-data.ts';
 
 /** All of the caller's courses: follows nextCursor (a person is in a handful of courses). */
 async function loadCourses(signal: AbortSignal): Promise<Course[]> {
