@@ -85,6 +85,8 @@ export function CodeEditor({
           essentials,
           lang.current.of(indentOf(language)),
           EditorView.cspNonce.of(nonce),
+          // Long lines wrap: no sideways scrolling on a phone (a scrolling box the keyboard cannot reach).
+          EditorView.lineWrapping,
           EditorView.contentAttributes.of({
             'aria-labelledby': labelId,
             'aria-describedby': [hintId, describedBy].filter(Boolean).join(' '),

@@ -66,7 +66,7 @@ export function TestResults({ results }: { results: TestResult[] }) {
 
 /** One submission's outcome: status, score (and the late credit), late marker, the reason of an error, each test. */
 export function SubmissionResult({ submission: s, maxScore }: { submission: Submission; maxScore?: number }) {
-  const credited = s.credit < 1 && s.rawScore !== null;
+  const credited = s.credit < 1 && s.rawScore !== null && s.rawScore > 0;
   return (
     <div className="submission" data-status={s.status} data-submission-id={s.id}>
       <p className="submission-head">
