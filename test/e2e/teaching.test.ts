@@ -336,4 +336,184 @@ describe('teaching beyond week one', () => {
     console.log('axe violations per page:', JSON.stringify(axeResults));
     for (const w of [teacher, student, teacherGradebook]) await w.context.close();
   }, 180_000);
+
+  it('housekeeping and polish: due soon, dark mode, Python indent, regrade notice, 429, roles, removal, join code, archive, delete', async () => {
+    const stamp = `h${Date.now().toString(36)}`;
+    const teacher = await openPage(lab, DESKTOP);
+    const t = teacher.page;
+    await signUp(t, 'Hal Teacher', `hal-${stamp}@example.com`);
+    // Set-up through the API with the teacher's own session (a same-origin request, as the app makes).
+    const call = async (page: Page, method: string, path: string, data?: unknown) => {
+      const res = await page.request.fetch(`/api/v1${path}`, {
+        method,
+        data: data === undefined ? undefined : JSON.stringify(data),
+        headers: { origin: lab.base, 'content-type': 'application/json' },
+      });
+      expect(res.ok(), `${method} ${path}: ${res.status()} ${await res.text()}`).toBe(true);
+      return res.status() === 204 ? null : res.json();
+    };
+    const { course } = await call(t, 'POST', '/courses', { title: 'Housekeeping' });
+    const l1 = (await call(t, 'POST', `/courses/${course.id}/lessons`, { title: 'One', body: 'First.' }))
+      .lesson;
+    const l2 = (await call(t, 'POST', `/courses/${course.id}/lessons`, { title: 'Two', body: 'Second.' }))
+      .lesson;
+    const inTwoDays = new Date(Date.now() + 2 * 24 * 3600 * 1000).toISOString();
+    const js = (
+      await call(t, 'POST', `/lessons/${l1.id}/exercises`, {
+        title: 'Triple',
+        language: 'javascript',
+        entrypoint: 'triple',
+        tests: [
+          { name: 'one', kind: 'call', args: [1], expected: 3 },
+          { name: 'two', kind: 'call', args: [2], expected: 6 },
+        ],
+        maxScore: 10,
+        dueAt: inTwoDays,
+        maxAttempts: 2,
+      })
+    ).exercise;
+    await call(t, 'POST', `/lessons/${l2.id}/exercises`, {
+      title: 'Square',
+      language: 'python',
+      entrypoint: 'square',
+      tests: [{ name: 'two', kind: 'call', args: [2], expected: 4 }],
+      maxScore: 5,
+    });
+
+    const student = await openPage(lab, PHONE);
+    const s = student.page;
+    await signUp(s, 'Pat Student', `pat-${stamp}@example.com`);
+    await call(s, 'POST', '/courses/join', { joinCode: course.joinCode });
+
+    // Due soon, across the student's courses.
+    await s.reload();
+    const dueSoon = s.getByRole('region', { name: 'Due soon' });
+    await dueSoon.getByRole('link', { name: 'Triple' }).waitFor();
+    expect(await dueSoon.textContent()).toContain('Housekeeping');
+    await checkA11yBoth(s, 'my courses with due soon (student)');
+
+    // Lesson pages: previous/next through the course, and marks on exercises.
+    await s.goto(`/lessons/${l1.id}`);
+    await s.getByRole('heading', { name: 'One', level: 1 }).waitFor();
+    await s.getByText('Lesson 1 of 2').waitFor();
+    await s.getByRole('link', { name: 'Next: Two →' }).click();
+    await s.getByRole('heading', { name: 'Two', level: 1 }).waitFor();
+    await s.getByRole('link', { name: '← Previous: One' }).waitFor();
+    await s.getByText('(not started)').waitFor();
+
+    // Python indents by 4 spaces.
+    await s.getByRole('link', { name: 'Square' }).click();
+    await s.getByRole('heading', { name: 'Square', level: 1 }).waitFor();
+    const pyEditor = s.getByRole('textbox', { name: 'Code (Python)' });
+    await pyEditor.click();
+    await s.keyboard.type('def square(x):');
+    await s.keyboard.press('Enter');
+    await s.keyboard.type('return x * x');
+    await expect
+      .poll(() =>
+        pyEditor.evaluate((el) =>
+          Array.from(el.querySelectorAll('.cm-line'))
+            .map((l) => l.textContent)
+            .join('\n'),
+        ),
+      )
+      .toContain('\n    return x * x');
+
+    // Dark mode follows the system setting; axe passes in it too.
+    await s.emulateMedia({ colorScheme: 'dark' });
+    await s.goto(`/exercises/${js.id}`);
+    await s.getByRole('heading', { name: 'Triple', level: 1 }).waitFor();
+    const bg = await s.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    expect(bg).toBe('rgb(15, 20, 27)');
+    expect(await s.getByTestId('attempts').textContent()).toBe('2 attempts left (limit 2)');
+
+    // A regrade that changes the score is told to the student, live.
+    await marker(s);
+    await setCode(s, 'Code (JavaScript)', 'function triple(x) {\n  return x === 1 ? 3 : 0;\n}\n');
+    await s.getByRole('button', { name: 'Submit' }).click();
+    const result = s.locator('.live-result .submission');
+    await result.and(s.locator('[data-status="failed"]')).waitFor({ timeout: 15_000 });
+    expect(await result.locator('.badge').first().textContent()).toBe('Partial');
+    expect(await s.getByTestId('attempts').textContent()).toBe('1 attempt left (limit 2)');
+    await call(t, 'PATCH', `/exercises/${js.id}`, {
+      tests: [
+        { name: 'one', kind: 'call', args: [1], expected: 3 },
+        { name: 'two', kind: 'call', args: [2], expected: 0 },
+      ],
+    });
+    await call(t, 'POST', `/exercises/${js.id}/regrade`);
+    const notice = s.getByTestId('regrade-notice');
+    await notice.waitFor({ timeout: 15_000 });
+    expect(await notice.textContent()).toMatch(/regraded: score 5 → 10/);
+    expect(await stillNoReload(s)).toBe(true);
+    await checkA11yBoth(s, 'exercise in dark mode with a regrade notice (student)');
+    await s.setViewportSize(DESKTOP);
+    await docShot(s, 'exercise-dark-regrade');
+    await s.setViewportSize(PHONE);
+
+    // Too many runs: a sentence, not a code.
+    for (let i = 0; i < 20; i++) {
+      const r = await s.request.fetch(`/api/v1/exercises/${js.id}/runs`, {
+        method: 'POST',
+        data: JSON.stringify({ code: 'function triple(x) { return 3 * x; }' }),
+        headers: { origin: lab.base, 'content-type': 'application/json' },
+      });
+      if (r.status() === 429) break;
+    }
+    await s.getByRole('button', { name: 'Run', exact: true }).click();
+    await s
+      .locator('.console .error', { hasText: /Too many tries in a short time\. Try again in \d+ seconds?\./ })
+      .waitFor();
+
+    // Members: making a student TA asks first (their gradebook row goes); dismissed, nothing changes.
+    await t.goto(`/courses/${course.id}/members`);
+    const role = t.getByRole('combobox', { name: 'Role of Pat Student' });
+    teacher.dismissNext.value = true;
+    await role.selectOption('ta');
+    expect(teacher.confirms.at(-1)).toContain('leaves the gradebook');
+    expect(await role.inputValue()).toBe('student');
+    await checkA11yBoth(t, 'members with remove (staff)');
+    // Removing a member: they lose access at once.
+    await t.getByRole('button', { name: 'Remove Pat Student' }).click();
+    expect(teacher.confirms.at(-1)).toContain('Remove Pat Student from the course?');
+    await expect.poll(() => t.getByRole('combobox', { name: 'Role of Pat Student' }).count()).toBe(0);
+    await s.goto(`/courses/${course.id}`);
+    await s.getByRole('heading', { name: 'Not found', level: 1 }).waitFor();
+
+    // A new join code replaces the old one.
+    await t.goto(`/courses/${course.id}`);
+    const oldCode = (await t.locator('.join-code').textContent())!.trim();
+    await t.getByRole('button', { name: 'New join code' }).click();
+    await t.getByText('New join code made; the old one no longer works.').waitFor();
+    expect((await t.locator('.join-code').textContent())!.trim()).not.toBe(oldCode);
+
+    // Archive: read-only, with a banner on every page of the course; and back.
+    await t.getByRole('button', { name: 'Archive course' }).click();
+    await t.locator('.archived-banner').waitFor();
+    await t.goto(`/exercises/${js.id}`);
+    await t.locator('.archived-banner').waitFor();
+    expect(await t.getByRole('button', { name: 'Submit' }).isDisabled()).toBe(true);
+    await checkA11yBoth(t, 'archived exercise (staff)');
+    await t.goto(`/courses/${course.id}`);
+    await t.getByRole('button', { name: 'Unarchive course' }).click();
+    await t.getByRole('button', { name: 'Archive course' }).waitFor();
+    expect(await t.locator('.archived-banner').count()).toBe(0);
+
+    // Delete an exercise that has submissions: the server refuses (409), the teacher confirms again.
+    await t.goto(`/exercises/${js.id}/edit`);
+    await t.getByRole('button', { name: 'Delete exercise' }).click();
+    await t.getByRole('heading', { name: 'One', level: 1 }).waitFor();
+    expect(teacher.confirms.slice(-2)).toEqual([
+      'Delete the exercise "Triple"?',
+      expect.stringContaining('Students have submitted to this exercise.'),
+    ]);
+    await t.getByText('This lesson has no exercises.').waitFor();
+
+    for (const w of [teacher, student]) {
+      expect(await cspViolations(w.page)).toEqual([]);
+      expect(w.problems).toEqual([]);
+    }
+    console.log('axe violations per page:', JSON.stringify(axeResults));
+    for (const w of [teacher, student]) await w.context.close();
+  }, 180_000);
 });
