@@ -448,6 +448,8 @@ describe('teaching beyond week one', () => {
     expect(await stillNoReload(s)).toBe(true);
     await checkA11yBoth(s, 'exercise in dark mode with a regrade notice (student)');
     await s.setViewportSize(DESKTOP);
+    await notice.scrollIntoViewIfNeeded();
+    await s.evaluate(() => window.scrollTo(0, 0));
     await docShot(s, 'exercise-dark-regrade');
     await s.setViewportSize(PHONE);
 
