@@ -512,7 +512,7 @@ function ExerciseForm({
         {fieldError('referenceSolution') && (
           <small className="field-error">{fieldError('referenceSolution')}</small>
         )}
-        <h2>Visibility</h2>
+        <h2>Visibility {exercise && <PublishBadge publishedAt={exercise.publishedAt} />}</h2>
         <div className="row">
           <Select
             label="Students see this exercise"
@@ -663,10 +663,7 @@ export default function ExerciseEditPage({
             ]}
           />
           <ArchivedBanner course={course} />
-          <div className="title-row">
-            <PageHeading>{data ? `Edit: ${data.exercise.title}` : 'New exercise'}</PageHeading>
-            {data && <PublishBadge publishedAt={data.exercise.publishedAt} />}
-          </div>
+          <PageHeading>{data ? `Edit: ${data.exercise.title}` : 'New exercise'}</PageHeading>
           <ExerciseForm lessonId={lid} exercise={data?.exercise} checkOnLoad={check} />
           {data && <Regrade exercise={data.exercise} />}
         </>
