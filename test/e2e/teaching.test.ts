@@ -465,6 +465,18 @@ describe('teaching beyond week one', () => {
       .locator('.console .error', { hasText: /Too many tries in a short time\. Try again in \d+ seconds?\./ })
       .waitFor();
 
+    // A lesson back to draft: staff see the badge, the student no longer sees the lesson.
+    await t.goto(`/lessons/${l2.id}/edit`);
+    await t.getByLabel('Students see this lesson').selectOption('draft');
+    await t.getByRole('button', { name: 'Save lesson' }).click();
+    await t.getByRole('heading', { name: 'Two', level: 1 }).waitFor();
+    await t.locator('[data-publish="draft"]').first().waitFor();
+    await t.goto(`/courses/${course.id}`);
+    await t.getByRole('listitem').filter({ hasText: 'Two' }).locator('[data-publish="draft"]').waitFor();
+    await s.goto(`/courses/${course.id}`);
+    await s.getByRole('link', { name: 'One', exact: true }).waitFor();
+    expect(await s.getByRole('link', { name: 'Two', exact: true }).count()).toBe(0);
+
     // Members: making a student TA asks first (their gradebook row goes); dismissed, nothing changes.
     await t.goto(`/courses/${course.id}/members`);
     const role = t.getByRole('combobox', { name: 'Role of Pat Student' });
@@ -496,7 +508,7 @@ describe('teaching beyond week one', () => {
     await checkA11yBoth(t, 'archived exercise (staff)');
     await t.goto(`/courses/${course.id}`);
     await t.getByRole('button', { name: 'Unarchive course' }).click();
-    await t.getByRole('button', { name: 'Archive course' }).waitFor();
+    await t.getByRole('button', { name: 'Archive course', exact: true }).waitFor();
     expect(await t.locator('.archived-banner').count()).toBe(0);
 
     // Delete an exercise that has submissions: the server refuses (409), the teacher confirms again.
