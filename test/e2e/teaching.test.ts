@@ -206,6 +206,8 @@ describe('teaching beyond week one', () => {
     const row = g.getByRole('row', { name: /Sam Student/ });
     await expect.poll(() => row.locator('td').first().textContent()).toBe('2.5late×2');
     await g.getByTestId('live').and(g.locator('.live-open')).waitFor();
+    // The name column stays put while the scores scroll sideways.
+    expect(await row.locator('th').evaluate((el) => getComputedStyle(el).position)).toBe('sticky');
     await marker(g);
 
     // The teacher reads the student's code, per test results with output, and compares two versions.
@@ -417,6 +419,13 @@ describe('teaching beyond week one', () => {
       )
       .toContain('\n    return x * x');
 
+    // The focused editor has a visible focus ring.
+    expect(
+      await s.locator('.cm-host').evaluate((el) => {
+        const st = getComputedStyle(el);
+        return `${st.outlineStyle} ${st.outlineWidth}`;
+      }),
+    ).toBe('solid 3px');
     // Dark mode follows the system setting; axe passes in it too.
     await s.emulateMedia({ colorScheme: 'dark' });
     await s.goto(`/exercises/${js.id}`);

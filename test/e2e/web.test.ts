@@ -4,6 +4,7 @@ import {
   axeResults,
   checkA11y,
   cspViolations,
+  docShot,
   type Lab,
   openPage as open,
   setCode,
@@ -136,6 +137,8 @@ describe('web app', () => {
     await t.locator('#check-heading ~ .console .run[data-status="passed"]').waitFor({ timeout: 15_000 });
     expect(await t.locator('#check-heading ~ .console .test.pass').count()).toBe(2);
     await shot(t, 'exercise-editor');
+    await t.getByRole('heading', { name: 'Tests' }).scrollIntoViewIfNeeded();
+    await docShot(t, 'exercise-editor-instructor');
 
     // Student: sign up, join by code, read the lesson (the XSS does not run), submit wrong then right.
     const student = await openPage({ width: 390, height: 844 });
@@ -210,6 +213,8 @@ describe('web app', () => {
     await desktop.page.goto(s.url());
     await desktop.page.locator('.live-result .submission[data-status="passed"]').waitFor();
     await shot(desktop.page, 'exercise');
+    await desktop.page.locator('#code-heading').scrollIntoViewIfNeeded();
+    await docShot(desktop.page, 'exercise-student');
 
     // Instructor: regrade the exercise (both student submissions; the reference check was a run).
     await t.getByRole('button', { name: 'Regrade all submissions' }).click();
