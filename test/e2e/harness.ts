@@ -223,10 +223,14 @@ export async function shot(page: Page, name: string) {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 }
 
-/** A small PNG for the README: the viewport only. */
+/**
+ * A small PNG for the README: the viewport only. Written to docs/screenshots when
+ * LAB_DOC_SCREENSHOTS=1 (so an ordinary test run changes no tracked file), else to test-artifacts/docs.
+ */
 export async function docShot(page: Page, name: string) {
-  fs.mkdirSync(screenshotsDir, { recursive: true });
-  await page.screenshot({ path: path.join(screenshotsDir, `${name}.png`) });
+  const dir = process.env.LAB_DOC_SCREENSHOTS === '1' ? screenshotsDir : path.join(artifacts, 'docs');
+  fs.mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, `${name}.png`) });
 }
 
 export async function signUp(page: Page, name: string, email: string) {
