@@ -314,7 +314,7 @@ describe('teaching beyond week one', () => {
     expect(await errs.textContent()).toContain('course.title');
     expect(await errs.textContent()).toContain('is required');
     await checkA11yBoth(t, 'courses with import errors');
-    await t.getByRole('heading', { name: 'Import a course' }).scrollIntoViewIfNeeded();
+    await errs.evaluate((el) => el.scrollIntoView({ block: 'center' }));
     await docShot(t, 'import-errors');
     await t.getByLabel('Course file (JSON, from “Export”)').setInputFiles(docPath);
     await t.getByRole('button', { name: 'Import course' }).click();

@@ -213,7 +213,7 @@ describe('web app', () => {
     await desktop.page.goto(s.url());
     await desktop.page.locator('.live-result .submission[data-status="passed"]').waitFor();
     await shot(desktop.page, 'exercise');
-    await desktop.page.locator('#code-heading').scrollIntoViewIfNeeded();
+    await desktop.page.locator('#result-heading').evaluate((el) => el.scrollIntoView({ block: 'center' }));
     await docShot(desktop.page, 'exercise-student');
 
     // Instructor: regrade the exercise (both student submissions; the reference check was a run).

@@ -102,11 +102,11 @@ export function fieldLabel(field: string): string {
     const p = parts[i]!;
     const next = parts[i + 1];
     if (next !== undefined && /^\d+$/.test(next)) {
-      words.push(`${p.replace(/s$/, '').replace(/^lesson$/, 'lesson')} ${Number(next) + 1}`);
+      words.push(`${p.replace(/s$/, '')} ${Number(next) + 1}`);
       i++;
     } else words.push(FIELD_LABELS[p]?.replace(/^the /, '') ?? p.replace(/([A-Z])/g, ' $1').toLowerCase());
   }
-  return words.join(', ');
+  return words.join(' ');
 }
 
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
