@@ -1,190 +1,37 @@
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.ts';
-import { type Config, loadConfig } from '../../src/config.ts';
-import { connectDatabase, type Database } from '../../src/db/client.ts';
-import { startGrader } from '../../src/grading/grader.ts';
-import { createTestDatabase } from '../db.ts';
+import {
+  axeResults,
+  checkA11y,
+  cspViolations,
+  docShot,
+  type Lab,
+  openPage as open,
+  setCode,
+  shot,
+  signUp,
+  startLab,
+} from './harness.ts';
 
 /**
  * The browser app end to end: a real Lab (API + grader on a fresh database) and a real headless
  * Chromium. An instructor and a student each use their own browser context, as two people would.
  */
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const webDir = path.join(repo, 'web');
-const artifacts = path.join(repo, 'test-artifacts');
-const axeSource = fs.readFileSync(path.join(repo, 'node_modules/axe-core/axe.min.js'), 'utf8');
-
-/** Builds web/dist when it is missing or older than the sources (so `npx vitest run test/e2e` just works). */
-function ensureBuilt() {
-  const index = path.join(webDir, 'dist/index.html');
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
-        const p = path.join(dir, e.name);
-        return e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs;
-      }),
-    );
-  const sourceTime = Math.max(
-    newest(path.join(webDir, 'src')),
-    fs.statSync(path.join(webDir, 'index.html')).mtimeMs,
-  );
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= sourceTime) return;
-  // A child process: inside Vitest NODE_ENV is "test", which would give React's development build.
-  execFileSync(
-    process.execPath,
-    [
-      path.join(repo, 'node_modules/vite/bin/vite.js'),
-      'build',
-      '--config',
-      'web/vite.config.ts',
-      '--logLevel',
-      'warn',
-    ],
-    {
-      cwd: repo,
-      env: { ...process.env, NODE_ENV: 'production' },
-      stdio: 'inherit',
-    },
-  );
-}
-
-let app: FastifyInstance;
-let database: Database;
-let config: Config;
-let drop: () => Promise<void>;
-let grader: { stop(): Promise<void> };
-let browser: Browser;
+let lab: Lab;
 let base: string;
 
 beforeAll(async () => {
-  fs.mkdirSync(artifacts, { recursive: true });
-  ensureBuilt();
-  const db = await createTestDatabase();
-  drop = db.drop;
-  config = loadConfig({}, { DATABASE_URL: db.url, LOG_LEVEL: 'silent', MAX_EVENT_LOOP_DELAY_MS: 0 });
-  database = connectDatabase(config, db.url, 'test');
-  app = await buildApp(config, database, { logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  if (!addr || typeof addr === 'string') throw new Error('no address');
-  base = `http://127.0.0.1:${addr.port}`;
-  grader = await startGrader(config, db.url, { pollMs: 250 });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
-    ],
-  });
+  lab = await startLab();
+  base = lab.base;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await grader?.stop();
-  // A connection a client left open (a download, a stream) must not hold the test up.
-  const closing = app?.close();
-  app?.server.closeAllConnections();
-  await closing;
-  await database?.close();
-  await drop?.();
+  await lab?.close();
 });
 
-interface Watched {
-  page: Page;
-  context: BrowserContext;
-  problems: string[];
-}
-
-/** A page that records CSP violations, uncaught errors and dialogs (an executed XSS would alert). */
-async function openPage(
-  viewport = { width: 1280, height: 900 },
-  storageState?: Awaited<ReturnType<BrowserContext['storageState']>>,
-): Promise<Watched> {
-  const context = await browser.newContext({ viewport, acceptDownloads: true, baseURL: base, storageState });
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      const w = window as unknown as { __csp?: string[] };
-      w.__csp = w.__csp ?? [];
-      w.__csp.push(
-        `${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${location.pathname} ${e.sample}`,
-      );
-    });
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('dialog', (d) => {
-    if (d.type() === 'confirm') return void d.accept();
-    problems.push(`dialog: ${d.message()}`);
-    return void d.dismiss();
-  });
-  return { page, context, problems };
-}
-
-async function cspViolations(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []);
-}
-
-const axeResults: Record<string, string[]> = {};
-
-/** Runs axe-core in the page; records every violation, fails on serious or critical ones. */
-async function checkA11y(page: Page, name: string) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<unknown> } }).axe;
-    const r = (await axe.run(document, { resultTypes: ['violations'] })) as {
-      violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
-    };
-    return r.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      targets: v.nodes.map((n) => n.target.join(' ')),
-    }));
-  });
-  axeResults[name] = result.map((v) => `${v.impact}:${v.id}`);
-  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad, `${name}: ${JSON.stringify(bad)}`).toEqual([]);
-}
-
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-}
-
-async function signUp(page: Page, name: string, email: string) {
-  await page.goto('/');
-  await page.waitForURL('**/signin');
-  await page.getByRole('link', { name: 'Create an account' }).click();
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: 'My courses', level: 1 }).waitFor();
-}
-
-/** Replaces the text of the CodeMirror editor labelled `label`. */
-async function setCode(page: Page, label: string, code: string) {
-  const editor = page.getByRole('textbox', { name: label });
-  await editor.click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.press('Delete');
-  await editor.fill(code);
-}
+const openPage = (...args: Parameters<typeof open> extends [Lab, ...infer R] ? R : never) =>
+  open(lab, ...args);
 
 const XSS_BODY = [
   '# Adding numbers',
@@ -284,11 +131,14 @@ describe('web app', () => {
     await t.getByRole('heading', { name: 'Edit: Sum two numbers' }).waitFor();
     await checkA11y(t, 'exercise editor');
 
-    // Check the exercise with a reference solution: it passes, live.
+    // A reference solution is checked on save, against every test (hidden ones too), using no attempt.
     await setCode(t, 'Reference solution', 'function add(a, b) { return a + b; }\n');
-    await t.getByRole('button', { name: 'Check solution' }).click();
-    await t.locator('#check-heading ~ div .submission[data-status="passed"]').waitFor({ timeout: 15_000 });
+    await t.getByRole('button', { name: 'Save exercise' }).click();
+    await t.locator('#check-heading ~ .console .run[data-status="passed"]').waitFor({ timeout: 15_000 });
+    expect(await t.locator('#check-heading ~ .console .test.pass').count()).toBe(2);
     await shot(t, 'exercise-editor');
+    await t.getByRole('heading', { name: 'Tests' }).scrollIntoViewIfNeeded();
+    await docShot(t, 'exercise-editor-instructor');
 
     // Student: sign up, join by code, read the lesson (the XSS does not run), submit wrong then right.
     const student = await openPage({ width: 390, height: 844 });
@@ -303,7 +153,17 @@ describe('web app', () => {
     await s.getByRole('link', { name: 'Adding numbers' }).first().click();
     await s.getByRole('heading', { name: 'Adding numbers', level: 1 }).waitFor();
     await s.locator('.lesson-body pre code.hljs .hljs-keyword').first().waitFor();
-    await s.waitForTimeout(300);
+    // The image with the onerror handler has failed to load (its error event has fired): had the handler
+    // survived sanitising, it would have run by now.
+    await expect
+      .poll(() =>
+        s.evaluate(() =>
+          Array.from(document.querySelectorAll<HTMLImageElement>('.lesson-body img')).every(
+            (i) => i.complete,
+          ),
+        ),
+      )
+      .toBe(true);
     expect(await s.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(await s.locator('.lesson-body script').count()).toBe(0);
     expect(await s.locator('.lesson-body [onerror], .lesson-body [onclick]').count()).toBe(0);
@@ -353,10 +213,12 @@ describe('web app', () => {
     await desktop.page.goto(s.url());
     await desktop.page.locator('.live-result .submission[data-status="passed"]').waitFor();
     await shot(desktop.page, 'exercise');
+    await desktop.page.locator('#result-heading').evaluate((el) => el.scrollIntoView({ block: 'center' }));
+    await docShot(desktop.page, 'exercise-student');
 
-    // Instructor: regrade the exercise (the reference check and both student submissions).
+    // Instructor: regrade the exercise (both student submissions; the reference check was a run).
     await t.getByRole('button', { name: 'Regrade all submissions' }).click();
-    await t.getByText('3 submissions queued for regrading.').waitFor();
+    await t.getByText('2 submissions queued for regrading.').waitFor();
 
     // Instructor: the gradebook shows the student's best score; the CSV downloads.
     await t.getByRole('link', { name: 'Intro to Programming' }).click();

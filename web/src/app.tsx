@@ -30,7 +30,10 @@ const routes: Route[] = [
   ['/lessons/:lessonId/edit', (p) => <LessonEditPage lessonId={p.lessonId!} />],
   ['/lessons/:lessonId/exercises/new', (p) => <ExerciseEditPage lessonId={p.lessonId!} />],
   ['/exercises/:exerciseId', (p) => <ExercisePage exerciseId={p.exerciseId!} />],
-  ['/exercises/:exerciseId/edit', (p) => <ExerciseEditPage exerciseId={p.exerciseId!} />],
+  [
+    '/exercises/:exerciseId/edit',
+    (p, q) => <ExerciseEditPage exerciseId={p.exerciseId!} check={q.get('check') === '1'} />,
+  ],
   [
     '/exercises/:exerciseId/submissions',
     (p, q) => <SubmissionsPage exerciseId={p.exerciseId!} userId={q.get('userId') ?? undefined} />,
@@ -110,7 +113,8 @@ export function App() {
   return (
     <>
       <Header />
-      <main id="main" tabIndex={-1}>
+      {/* The gradebook takes the whole width: a class has many exercises. */}
+      <main id="main" tabIndex={-1} className={path.endsWith('/gradebook') ? 'wide' : undefined}>
         <Suspense fallback={<Loading />}>
           <div key={path}>{page}</div>
         </Suspense>

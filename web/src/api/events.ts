@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { Submission } from './types.ts';
+import type { Run, Submission } from './types.ts';
 
 type Handler = (s: Submission) => void;
 export type StreamState = 'connecting' | 'open' | 'closed';
@@ -11,6 +11,7 @@ export type StreamState = 'connecting' | 'open' | 'closed';
 class SubmissionEvents {
   private source: EventSource | null = null;
   private handlers = new Set<Handler>();
+  private runHandlers = new Set<(r: Run) => void>();
   private stateListeners = new Set<(s: StreamState) => void>();
   state: StreamState = 'closed';
 
@@ -34,6 +35,23 @@ class SubmissionEvents {
         // A malformed event is ignored; the next update or a reload shows the truth.
       }
     });
+    es.addEventListener('run.updated', (ev) => {
+      try {
+        const data = JSON.parse((ev as MessageEvent<string>).data) as { run: Run };
+        for (const fn of this.runHandlers) fn(data.run);
+      } catch {
+        // As above; a run's author also polls GET /runs/:id.
+      }
+    });
+  }
+
+  /** run.updated events (v1.1): a run answered 202 finishes here. */
+  subscribeRuns(fn: (r: Run) => void): () => void {
+    this.runHandlers.add(fn);
+    this.open();
+    return () => {
+      this.runHandlers.delete(fn);
+    };
   }
 
   subscribe(fn: Handler): () => void {

@@ -8,12 +8,14 @@ import type {
   MemberSchema,
   RoleSchema,
 } from '../../../src/modules/courses/course.schemas.ts';
+import type { ExceptionSchema } from '../../../src/modules/exceptions/exception.schemas.ts';
 import type { ExerciseSchema } from '../../../src/modules/exercises/exercise.schemas.ts';
 import type {
   presentGradebook,
   presentProgress,
 } from '../../../src/modules/gradebook/gradebook.presenter.ts';
 import type { ExerciseSummarySchema, LessonSchema } from '../../../src/modules/lessons/lesson.schemas.ts';
+import type { RunSchema } from '../../../src/modules/runs/run.schemas.ts';
 import type {
   SubmissionSchema,
   TestResultSchema,
@@ -49,3 +51,7 @@ export type TestResult = Static<typeof TestResultSchema>;
 
 export type Gradebook = ReturnType<typeof presentGradebook>;
 export type Progress = ReturnType<typeof presentProgress>;
+
+export type Run = Static<typeof RunSchema>;
+export type StudentException = Static<typeof ExceptionSchema>;
+export type LatePolicy = Exercise['latePolicy'];

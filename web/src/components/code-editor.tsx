@@ -3,6 +3,7 @@ import {
   bracketMatching,
   defaultHighlightStyle,
   indentOnInput,
+  indentUnit,
   syntaxHighlighting,
 } from '@codemirror/language';
 import { Compartment, EditorState, type Extension } from '@codemirror/state';
@@ -34,10 +35,13 @@ import { useEffect, useId, useRef } from 'react';
 export type EditorLanguage = 'javascript' | 'python';
 
 // Each language's parser is its own chunk, fetched when an editor in that language first appears.
+// Python is indented by 4 spaces (PEP 8), JavaScript by 2.
 const languageOf = (l: EditorLanguage): Promise<Extension> =>
   l === 'python'
-    ? import('@codemirror/lang-python').then((m) => m.python())
-    : import('@codemirror/lang-javascript').then((m) => m.javascript());
+    ? import('@codemirror/lang-python').then((m) => [m.python(), indentUnit.of('    ')])
+    : import('@codemirror/lang-javascript').then((m) => [m.javascript(), indentUnit.of('  ')]);
+
+const indentOf = (l: EditorLanguage) => indentUnit.of(l === 'python' ? '    ' : '  ');
 
 /** The CSP nonce the server put in index.html, so CodeMirror's <style> element is allowed. */
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? '';
@@ -79,8 +83,10 @@ export function CodeEditor({
         doc: value,
         extensions: [
           essentials,
-          lang.current.of([]),
+          lang.current.of(indentOf(language)),
           EditorView.cspNonce.of(nonce),
+          // Long lines wrap: no sideways scrolling on a phone (a scrolling box the keyboard cannot reach).
+          EditorView.lineWrapping,
           EditorView.contentAttributes.of({
             'aria-labelledby': labelId,
             'aria-describedby': [hintId, describedBy].filter(Boolean).join(' '),
@@ -108,7 +114,8 @@ export function CodeEditor({
     let current = true;
     languageOf(language).then(
       (ext) => current && view.current?.dispatch({ effects: lang.current.reconfigure(ext) }),
-      () => {}, // Offline: the editor works as plain text.
+      // Offline: the editor works as plain text, still with the language's indentation.
+      () => current && view.current?.dispatch({ effects: lang.current.reconfigure(indentOf(language)) }),
     );
     return () => {
       current = false;

@@ -13,7 +13,7 @@ import {
   useState,
 } from 'react';
 import { ApiError, describeError } from '../api/client.ts';
-import type { Role } from '../api/types.ts';
+import type { Course, Role } from '../api/types.ts';
 import { Link, navigated } from '../router.tsx';
 
 /** Loads data for a page; `reload` runs it again. Aborts when the component unmounts. */
@@ -305,3 +305,49 @@ export function RestoredNotice({ onDiscard }: { onDiscard: () => void }) {
     </p>
   );
 }
+
+export type PublishState = 'draft' | 'scheduled' | 'published';
+
+/** v1.1: null = draft; in the future = scheduled; otherwise published. */
+export function publishState(publishedAt: string | null, now = Date.now()): PublishState {
+  if (publishedAt === null) return 'draft';
+  return Date.parse(publishedAt) > now ? 'scheduled' : 'published';
+}
+
+/** Staff see whether students can see a lesson or exercise yet. */
+export function PublishBadge({ publishedAt }: { publishedAt: string | null }) {
+  const state = publishState(publishedAt);
+  const label =
+    state === 'draft'
+      ? 'Draft'
+      : state === 'scheduled'
+        ? `Scheduled: ${formatDate(publishedAt)}`
+        : 'Published';
+  return (
+    <span className={`badge publish-${state}`} data-publish={state}>
+      {label}
+    </span>
+  );
+}
+
+/** Shown on every page of an archived course: nothing can be changed or submitted. */
+export function ArchivedBanner({ course }: { course: Course }) {
+  if (!course.archived) return null;
+  return (
+    <p className="warning archived-banner" role="note">
+      This course is archived: it is read-only. Nothing can be submitted or changed
+      {course.role === 'instructor' ? ' until you unarchive it on the course page.' : '.'}
+    </p>
+  );
+}
+
+/** datetime-local wants local "YYYY-MM-DDTHH:mm"; the API speaks UTC ISO strings. */
+export const toLocalInput = (iso: string | null) => {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+};
+
+/** A datetime-local value as an ISO string (null when empty). */
+export const fromLocalInput = (v: string) => (v ? new Date(v).toISOString() : null);

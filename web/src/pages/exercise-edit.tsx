@@ -1,19 +1,23 @@
-import { type FormEvent, useState } from 'react';
-import { api } from '../api/client.ts';
-import type { Course, Exercise, Language, Submission, TestCase } from '../api/types.ts';
+import { type FormEvent, useEffect, useState } from 'react';
+import { ApiError, api } from '../api/client.ts';
+import type { Course, Exercise, Language, TestCase } from '../api/types.ts';
 import { CodeEditor } from '../components/code-editor.tsx';
 import { MarkdownField } from '../components/markdown-field.tsx';
-import { SubmissionResult } from '../components/submission-view.tsx';
 import {
+  ArchivedBanner,
   Breadcrumb,
   ErrorMessage,
+  fromLocalInput,
   Input,
   Loaded,
   PageHeading,
+  PublishBadge,
+  publishState,
   RestoredNotice,
   Select,
   SubmitButton,
   TextArea,
+  toLocalInput,
   useLoad,
   useStoredDraft,
   useSubmit,
@@ -21,7 +25,7 @@ import {
 import { Link, navigate, useTitle } from '../router.tsx';
 import { useUser } from '../session.tsx';
 import { loadCourse } from './course.tsx';
-import { type ExerciseData, loadExercise, mergeSubmission, useLiveSubmissions } from './exercise.tsx';
+import { ConsolePane, type ExerciseData, loadExercise, useRun } from './exercise.tsx';
 import { loadLesson } from './lesson.tsx';
 
 interface TestDraft {
@@ -60,14 +64,6 @@ const blankTest = (n: number): TestDraft => ({
   hidden: false,
 });
 
-/** datetime-local wants local "YYYY-MM-DDTHH:mm"; the API speaks UTC ISO strings. */
-const toLocalInput = (iso: string | null) => {
-  if (!iso) return '';
-  const d = new Date(iso);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-};
-
 interface Draft {
   title: string;
   prompt: string;
@@ -80,6 +76,10 @@ interface Draft {
   maxAttempts: string;
   timeMs: string;
   memoryMb: string;
+  referenceSolution: string;
+  visibility: 'published' | 'draft' | 'scheduled';
+  publishAt: string;
+  latePolicy: { key: string; until: string; credit: string }[];
 }
 
 const fromExercise = (e?: Exercise): Draft => ({
@@ -94,10 +94,21 @@ const fromExercise = (e?: Exercise): Draft => ({
   maxAttempts: e?.maxAttempts ? String(e.maxAttempts) : '',
   timeMs: String(e?.limits.timeMs ?? 2000),
   memoryMb: String(e?.limits.memoryMb ?? 64),
+  referenceSolution: e?.referenceSolution ?? '',
+  visibility: e ? publishState(e.publishedAt) : 'published',
+  publishAt: toLocalInput(e?.publishedAt ?? null),
+  latePolicy: (e?.latePolicy ?? []).map((p) => ({
+    key: newKey(),
+    until: toLocalInput(p.until),
+    credit: String(Math.round(p.credit * 1000) / 10),
+  })),
 });
 
 /** Turns the form into the API body; JSON typed by hand is checked here, next to its field. */
-function toBody(d: Draft): { body?: Record<string, unknown>; errors: Record<string, string> } {
+function toBody(
+  d: Draft,
+  saved?: Exercise,
+): { body?: Record<string, unknown>; errors: Record<string, string> } {
   const errors: Record<string, string> = {};
   const tests = d.tests.map((t, i) => {
     if (t.kind === 'io')
@@ -131,6 +142,25 @@ function toBody(d: Draft): { body?: Record<string, unknown>; errors: Record<stri
   };
   if (d.entrypoint.trim()) body.entrypoint = d.entrypoint.trim();
   if (Number.isNaN(body.maxScore)) errors.maxScore = 'must be a number';
+  body.referenceSolution = d.referenceSolution.trim() ? d.referenceSolution : null;
+  // Published: keep the date it was published; newly published = now (a new exercise: the server's now).
+  if (d.visibility === 'draft') body.publishedAt = null;
+  else if (d.visibility === 'scheduled') {
+    if (!d.publishAt) errors.publishedAt = 'needs a date and time';
+    else body.publishedAt = fromLocalInput(d.publishAt);
+  } else if (saved && publishState(saved.publishedAt) === 'published') body.publishedAt = saved.publishedAt;
+  else if (saved) body.publishedAt = new Date().toISOString();
+  const policy = d.latePolicy.map((p, i) => {
+    const credit = Number(p.credit);
+    if (!p.until) errors[`latePolicy.${i}.until`] = 'needs a date and time';
+    if (p.credit.trim() === '' || !(credit >= 0 && credit <= 100))
+      errors[`latePolicy.${i}.credit`] = 'must be a percentage from 0 to 100';
+    return { until: fromLocalInput(p.until) ?? '', credit: credit / 100 };
+  });
+  for (let i = 1; i < policy.length; i++)
+    if (policy[i]!.until && policy[i - 1]!.until && policy[i]!.until <= policy[i - 1]!.until)
+      errors[`latePolicy.${i}.until`] = 'must be later than the line above';
+  body.latePolicy = policy;
   return Object.keys(errors).length ? { errors } : { body, errors };
 }
 
@@ -224,8 +254,27 @@ function TestEditor({
   );
 }
 
-function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exercise }) {
+function ExerciseForm({
+  lessonId,
+  exercise: loaded,
+  checkOnLoad,
+}: {
+  lessonId: string;
+  exercise?: Exercise;
+  checkOnLoad?: boolean;
+}) {
   const user = useUser();
+  const [exercise, setExercise] = useState(loaded);
+  const check = useRun(exercise);
+  const [checkedAt, setCheckedAt] = useState(false);
+  // Just created with a reference solution: check it now, as a save of an existing exercise does.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once, on the first render after creation
+  useEffect(() => {
+    if (checkOnLoad && loaded?.referenceSolution) {
+      setCheckedAt(true);
+      void check.start(loaded.referenceSolution, undefined, loaded);
+    }
+  }, []);
   const draft = useStoredDraft(`lab:edit:${user.id}:exercise:${exercise?.id ?? `new:${lessonId}`}`, () =>
     fromExercise(exercise),
   );
@@ -240,7 +289,7 @@ function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exe
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setSavedAt(null);
-    const { body, errors } = toBody(d);
+    const { body, errors } = toBody(d, exercise);
     setLocalErrors(errors);
     if (!body) {
       form.setError(new Error('Some fields need fixing before saving; see the messages next to them.'));
@@ -253,8 +302,18 @@ function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exe
     );
     if (!r) return;
     draft.clear(exercise ? fromExercise(r.exercise) : undefined);
-    if (!exercise) navigate(`/exercises/${r.exercise.id}/edit`, { replace: true });
-    else setSavedAt(new Date().toLocaleTimeString());
+    if (!exercise) {
+      const q = r.exercise.referenceSolution ? '?check=1' : '';
+      navigate(`/exercises/${r.exercise.id}/edit${q}`, { replace: true });
+      return;
+    }
+    setExercise(r.exercise);
+    setSavedAt(new Date().toLocaleTimeString());
+    // Staff runs use every test, hidden ones included, and no attempt.
+    if (r.exercise.referenceSolution) {
+      setCheckedAt(true);
+      await check.start(r.exercise.referenceSolution, undefined, r.exercise);
+    } else setCheckedAt(false);
   };
 
   return (
@@ -375,6 +434,106 @@ function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exe
             error={fieldError('limits.memoryMb')}
           />
         </div>
+        <h2>Late submissions</h2>
+        <p className="muted" id="late-policy-hint">
+          After the due date (a student's own, with an extension), a submission gets the credit of the first
+          line whose date has not passed, and none after the last. No lines: full credit, marked late.
+        </p>
+        {d.latePolicy.map((p, i) => (
+          <fieldset key={p.key} className="late-line" aria-describedby="late-policy-hint">
+            <legend>Late credit {i + 1}</legend>
+            <div className="row">
+              <Input
+                label="Until (your local time)"
+                type="datetime-local"
+                value={p.until}
+                onChange={(e) =>
+                  set({
+                    latePolicy: d.latePolicy.map((x) =>
+                      x.key === p.key ? { ...x, until: e.target.value } : x,
+                    ),
+                  })
+                }
+                error={fieldError(`latePolicy.${i}.until`)}
+              />
+              <Input
+                label="Credit (%)"
+                type="number"
+                min={0}
+                max={100}
+                value={p.credit}
+                onChange={(e) =>
+                  set({
+                    latePolicy: d.latePolicy.map((x) =>
+                      x.key === p.key ? { ...x, credit: e.target.value } : x,
+                    ),
+                  })
+                }
+                error={fieldError(`latePolicy.${i}.credit`)}
+              />
+            </div>
+            <button
+              type="button"
+              className="link-button danger"
+              onClick={() => set({ latePolicy: d.latePolicy.filter((x) => x.key !== p.key) })}
+            >
+              Remove late credit {i + 1}
+            </button>
+          </fieldset>
+        ))}
+        {fieldError('latePolicy') && !d.latePolicy.length && (
+          <small className="field-error">{fieldError('latePolicy')}</small>
+        )}
+        <button
+          type="button"
+          onClick={() =>
+            set({
+              latePolicy: [
+                ...d.latePolicy,
+                { key: newKey(), until: '', credit: d.latePolicy.length ? '25' : '50' },
+              ],
+            })
+          }
+        >
+          Add a late credit line
+        </button>
+        <h2>Reference solution</h2>
+        <p className="muted" id="reference-hint">
+          Only staff see it. On save it runs against every test, hidden ones included; no attempt is used.
+        </p>
+        <CodeEditor
+          label="Reference solution"
+          language={d.language}
+          value={d.referenceSolution}
+          onChange={(v) => set({ referenceSolution: v })}
+          minHeight="8rem"
+          describedBy="reference-hint"
+        />
+        {fieldError('referenceSolution') && (
+          <small className="field-error">{fieldError('referenceSolution')}</small>
+        )}
+        <h2>Visibility {exercise && <PublishBadge publishedAt={exercise.publishedAt} />}</h2>
+        <div className="row">
+          <Select
+            label="Students see this exercise"
+            value={d.visibility}
+            onChange={(e) => set({ visibility: e.target.value as Draft['visibility'] })}
+            error={d.visibility !== 'scheduled' ? fieldError('publishedAt') : undefined}
+          >
+            <option value="published">Now (published)</option>
+            <option value="scheduled">From a date (scheduled)</option>
+            <option value="draft">Not yet (draft)</option>
+          </Select>
+          {d.visibility === 'scheduled' && (
+            <Input
+              label="Publish at (your local time)"
+              type="datetime-local"
+              value={d.publishAt}
+              onChange={(e) => set({ publishAt: e.target.value })}
+              error={fieldError('publishedAt')}
+            />
+          )}
+        </div>
         <ErrorMessage error={form.error} />
         <div className="button-row">
           <SubmitButton busy={form.busy}>{exercise ? 'Save exercise' : 'Create exercise'}</SubmitButton>
@@ -386,45 +545,54 @@ function ExerciseForm({ lessonId, exercise }: { lessonId: string; exercise?: Exe
           </span>
         </div>
       </form>
+      {checkedAt && (
+        <section className="card" aria-labelledby="check-heading">
+          <h2 id="check-heading">Reference solution check</h2>
+          <ConsolePane run={check.run} busy={check.busy} error={check.error} timedOut={check.timedOut} />
+          {check.run?.status === 'passed' && (
+            <p className="ok-text">The reference solution passes every test.</p>
+          )}
+          {check.run && (check.run.status === 'failed' || check.run.status === 'error') && (
+            <p className="warning">
+              The reference solution does not pass every test: check the tests before students submit.
+            </p>
+          )}
+        </section>
+      )}
+      {exercise && <DeleteExercise exercise={exercise} />}
     </>
   );
 }
 
-/** Staff check an exercise by submitting a known-good solution and watching it pass. */
-function ReferenceCheck({ exercise }: { exercise: Exercise }) {
-  const user = useUser();
-  const [code, setCode] = useState(exercise.starterCode);
-  const [subs, setSubs] = useLiveSubmissions(exercise.id, [], (s) => s.userId === user.id);
-  const form = useSubmit();
+/** Delete (v1.1): with submissions, the server answers 409 has_submissions; a second confirmation forces it. */
+function DeleteExercise({ exercise }: { exercise: Exercise }) {
+  const del = useSubmit();
   const run = async () => {
-    const r = await form.run(() =>
-      api<{ submission: Submission }>('POST', `/exercises/${exercise.id}/submissions`, { code }),
-    );
-    if (r) setSubs((list) => mergeSubmission(list, r.submission));
+    if (!window.confirm(`Delete the exercise "${exercise.title}"?`)) return;
+    const ok = await del.run(async () => {
+      try {
+        await api('DELETE', `/exercises/${exercise.id}`);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 'has_submissions')) throw err;
+        if (
+          !window.confirm(
+            'Students have submitted to this exercise. Delete it with all its submissions and their scores? This cannot be undone.',
+          )
+        )
+          return false;
+        await api('DELETE', `/exercises/${exercise.id}?force=true`);
+      }
+      return true;
+    });
+    if (ok) navigate(`/lessons/${exercise.lessonId}`);
   };
   return (
-    <section className="card" aria-labelledby="check-heading">
-      <h2 id="check-heading">Check with a reference solution</h2>
-      <p className="muted">
-        Save the exercise first; this submits the code below as you and shows every test's result.
-      </p>
-      <CodeEditor
-        label="Reference solution"
-        language={exercise.language}
-        value={code}
-        onChange={setCode}
-        minHeight="8rem"
-      />
-      <div className="button-row">
-        <button type="button" className="primary" onClick={run} disabled={form.busy} aria-busy={form.busy}>
-          {form.busy && <span className="spinner" aria-hidden="true" />}
-          Check solution
-        </button>
-      </div>
-      <ErrorMessage error={form.error} />
-      <div aria-live="polite">
-        {subs[0] && <SubmissionResult submission={subs[0]} maxScore={exercise.maxScore} />}
-      </div>
+    <section className="card danger-zone" aria-labelledby="delete-heading">
+      <h2 id="delete-heading">Delete</h2>
+      <button type="button" className="danger" onClick={run} disabled={del.busy} aria-busy={del.busy}>
+        Delete exercise
+      </button>
+      <ErrorMessage error={del.error} />
     </section>
   );
 }
@@ -458,9 +626,11 @@ function Regrade({ exercise }: { exercise: Exercise }) {
 export default function ExerciseEditPage({
   lessonId,
   exerciseId,
+  check,
 }: {
   lessonId?: string;
   exerciseId?: string;
+  check?: boolean;
 }) {
   useTitle(exerciseId ? 'Edit exercise' : 'New exercise');
   const state = useLoad(
@@ -492,9 +662,9 @@ export default function ExerciseEditPage({
               [`/lessons/${lid}`, lessonTitle],
             ]}
           />
+          <ArchivedBanner course={course} />
           <PageHeading>{data ? `Edit: ${data.exercise.title}` : 'New exercise'}</PageHeading>
-          <ExerciseForm lessonId={lid} exercise={data?.exercise} />
-          {data && <ReferenceCheck exercise={data.exercise} />}
+          <ExerciseForm lessonId={lid} exercise={data?.exercise} checkOnLoad={check} />
           {data && <Regrade exercise={data.exercise} />}
         </>
       )}

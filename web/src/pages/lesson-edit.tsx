@@ -1,14 +1,20 @@
+import { useState } from 'react';
 import { api } from '../api/client.ts';
 import type { Lesson } from '../api/types.ts';
 import { MarkdownField } from '../components/markdown-field.tsx';
 import {
   Breadcrumb,
   ErrorMessage,
+  fromLocalInput,
   Input,
   Loaded,
   PageHeading,
+  type PublishState,
+  publishState,
   RestoredNotice,
+  Select,
   SubmitButton,
+  toLocalInput,
   useLoad,
   useStoredDraft,
   useSubmit,
@@ -32,9 +38,15 @@ function LessonForm({
     title: lesson?.title ?? '',
     body: lesson?.body ?? '',
     position: lesson ? String(lesson.position) : '',
+    visibility: lesson ? publishState(lesson.publishedAt) : ('published' as PublishState),
+    publishAt: toLocalInput(lesson?.publishedAt ?? null),
   });
   const draft = useStoredDraft(`lab:edit:${user.id}:lesson:${lesson?.id ?? `new:${courseId}`}`, saved);
   const { title, body, position } = draft.value;
+  // Drafts stored before v1.1 have no visibility.
+  const visibility = draft.value.visibility ?? 'published';
+  const publishAt = draft.value.publishAt ?? '';
+  const [localError, setLocalError] = useState<string | undefined>();
   const setTitle = (v: string) => draft.update((d) => ({ ...d, title: v }));
   const setBody = (v: string) => draft.update((d) => ({ ...d, body: v }));
   const setPosition = (v: string) => draft.update((d) => ({ ...d, position: v }));
@@ -45,6 +57,16 @@ function LessonForm({
     () => {
       const payload: Record<string, unknown> = { title, body };
       if (position.trim() !== '') payload.position = Number(position);
+      setLocalError(undefined);
+      if (visibility === 'draft') payload.publishedAt = null;
+      else if (visibility === 'scheduled') {
+        if (!publishAt) {
+          setLocalError('needs a date and time');
+          return Promise.reject(new Error('Choose when the lesson is published, or publish it now.'));
+        }
+        payload.publishedAt = fromLocalInput(publishAt);
+      } else if (lesson && publishState(lesson.publishedAt) !== 'published')
+        payload.publishedAt = new Date().toISOString();
       return lesson
         ? api<{ lesson: Lesson }>('PATCH', `/lessons/${lesson.id}`, payload)
         : api<{ lesson: Lesson }>('POST', `/courses/${courseId}/lessons`, payload);
@@ -91,6 +113,26 @@ function LessonForm({
           onChange={(e) => setPosition(e.target.value)}
           error={form.fieldError('position')}
         />
+        <div className="row">
+          <Select
+            label="Students see this lesson"
+            value={visibility}
+            onChange={(e) => draft.update((d) => ({ ...d, visibility: e.target.value as PublishState }))}
+          >
+            <option value="published">Now (published)</option>
+            <option value="scheduled">From a date (scheduled)</option>
+            <option value="draft">Not yet (draft)</option>
+          </Select>
+          {visibility === 'scheduled' && (
+            <Input
+              label="Publish at (your local time)"
+              type="datetime-local"
+              value={publishAt}
+              onChange={(e) => draft.update((d) => ({ ...d, publishAt: e.target.value }))}
+              error={localError ?? form.fieldError('publishedAt')}
+            />
+          )}
+        </div>
         <MarkdownField
           label="Body (Markdown)"
           tabsLabel="Lesson body"

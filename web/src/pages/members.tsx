@@ -1,11 +1,12 @@
 import { useState } from 'react';
 import { api, describeError } from '../api/client.ts';
 import type { Member, Page, Role } from '../api/types.ts';
-import { Breadcrumb, Loaded, PageHeading, RoleBadge, useLoad } from '../components/ui.tsx';
+import { ArchivedBanner, Breadcrumb, Loaded, PageHeading, RoleBadge, useLoad } from '../components/ui.tsx';
 import { useTitle } from '../router.tsx';
 import { loadCourse } from './course.tsx';
 
-async function loadMembers(courseId: string, signal: AbortSignal): Promise<Member[]> {
+/** Every member of a course: follows nextCursor a page of 100 at a time. */
+export async function loadMembers(courseId: string, signal: AbortSignal): Promise<Member[]> {
   const all: Member[] = [];
   let cursor: string | null = null;
   do {
@@ -35,6 +36,16 @@ function RoleCell({
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
   const change = async (role: Role) => {
+    const label = { instructor: 'an instructor', ta: 'a TA', student: 'a student' }[role];
+    // A student's row leaves the gradebook when they become staff: ask first.
+    if (
+      member.role === 'student' &&
+      role !== 'student' &&
+      !window.confirm(
+        `Make ${member.user.name} ${label}? Their row leaves the gradebook (their submissions are kept, and come back if they become a student again).`,
+      )
+    )
+      return;
     setBusy(true);
     setError(null);
     setStatus('');
@@ -78,6 +89,48 @@ function RoleCell({
   );
 }
 
+function RemoveButton({
+  courseId,
+  member,
+  onRemoved,
+}: {
+  courseId: string;
+  member: Member;
+  onRemoved: () => void;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const remove = async () => {
+    if (
+      !window.confirm(
+        `Remove ${member.user.name} from the course? They lose access at once; their submissions are kept.`,
+      )
+    )
+      return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api('DELETE', `/courses/${courseId}/members/${member.user.id}`);
+      onRemoved();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button type="button" className="link-button danger" onClick={remove} disabled={busy}>
+        Remove <span className="visually-hidden">{member.user.name}</span>
+      </button>
+      {error ? (
+        <small className="field-error" role="alert">
+          {describeError(error)}
+        </small>
+      ) : null}
+    </>
+  );
+}
+
 export default function MembersPage({ courseId }: { courseId: string }) {
   useTitle('Members');
   const state = useLoad(
@@ -93,10 +146,22 @@ export default function MembersPage({ courseId }: { courseId: string }) {
         const canEdit = course.role === 'instructor';
         const update = (m: Member) =>
           state.set({ ...state.data!, members: members.map((x) => (x.user.id === m.user.id ? m : x)) });
+        const removed = (m: Member) =>
+          state.set({ ...state.data!, members: members.filter((x) => x.user.id !== m.user.id) });
         return (
           <>
             <Breadcrumb trail={[[`/courses/${course.id}`, course.title]]} />
+            <ArchivedBanner course={course} />
             <PageHeading>Members &amp; roles</PageHeading>
+            <p className="muted">
+              {members.length} {members.length === 1 ? 'member' : 'members'}.
+              {course.joinCode && (
+                <>
+                  {' '}
+                  Join code: <code className="join-code">{course.joinCode}</code>
+                </>
+              )}
+            </p>
             <div className="table-wrap">
               <table>
                 <caption className="visually-hidden">Members of {course.title}</caption>
@@ -106,6 +171,11 @@ export default function MembersPage({ courseId }: { courseId: string }) {
                     <th scope="col">Email</th>
                     <th scope="col">Role</th>
                     <th scope="col">Joined</th>
+                    {canEdit && (
+                      <th scope="col">
+                        <span className="visually-hidden">Actions</span>
+                      </th>
+                    )}
                   </tr>
                 </thead>
                 <tbody>
@@ -121,6 +191,11 @@ export default function MembersPage({ courseId }: { courseId: string }) {
                         )}
                       </td>
                       <td>{new Date(m.joinedAt).toLocaleDateString()}</td>
+                      {canEdit && (
+                        <td>
+                          <RemoveButton courseId={course.id} member={m} onRemoved={() => removed(m)} />
+                        </td>
+                      )}
                     </tr>
                   ))}
                 </tbody>
