@@ -9,8 +9,8 @@ import { type Latency, Recorder, round } from './stats.ts';
  * each request's scheduled start, not from when it was sent, so neither a slow server (requests wait
  * for a free connection) nor a late generator (its timer fired late) hides a delay: the correction for
  * coordinated omission that wrk2 makes, applied to every request rather than estimated afterwards.
- * The time from the actual send is kept too ("service time", what an uncorrected tool reports), and
- * how late the generator issued each request, so a generator that fell behind shows.
+ * The time from when the generator issued each request is kept too, and how late it issued it against
+ * the schedule, so a generator that fell behind shows.
  */
 
 export interface OpenLoadOptions {
@@ -48,7 +48,7 @@ export interface OpenLoadResult {
   statuses: Record<string, number>;
   /** Of the 2xx responses, from the scheduled start (corrected for coordinated omission). */
   latency: Latency;
-  /** Of the 2xx responses, from the actual send (uncorrected; for comparison only). */
+  /** Of the 2xx responses, from when the generator issued the request (its own lateness left out). */
   serviceTime: Latency;
   /** How late the generator issued requests against their schedule, ms. */
   lateness: { p50: number; p99: number; max: number };
