@@ -111,19 +111,50 @@ async function main() {
   const started = new Date();
   const progress = new Progress(opts.scenarios.length);
   const log = (line: string) => progress.log(line);
-  const hardStop = setTimeout(() => {
-    log('hard time limit reached; stopping');
-    void env?.close().finally(() => process.exit(2));
-  }, HARD_LIMIT_MS);
-  hardStop.unref();
   let env: BenchEnv | undefined;
   let settings: Awaited<ReturnType<BenchEnv['settings']>> | undefined;
+  let machine: Awaited<ReturnType<BenchEnv['machine']>> | undefined;
+  let current: string | null = null;
   const results: Record<string, unknown> = {};
   const failures: Record<string, string> = {};
   const scenarioInfo: Record<string, { seconds: number; loadAverageBefore: number[] }> = {};
+  /** Writes the results so far and the report (at the end, or when the hard limit stops the run). */
+  const save = async () => {
+    const finished = new Date();
+    const record = {
+      schema: RESULTS_SCHEMA,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationS: Math.round((finished.getTime() - started.getTime()) / 1000),
+      command:
+        process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
+      options: opts,
+      machine,
+      settings,
+      scenarios: scenarioInfo,
+      instanceStartupShedMs: env?.startupShedMs ?? [],
+      results,
+      failures,
+    };
+    fs.mkdirSync(RESULTS_DIR, { recursive: true });
+    const file = path.join(RESULTS_DIR, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+    fs.writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    log(`results: ${path.relative(ROOT, file)}`);
+    const report = await writeReport(RESULTS_DIR);
+    log(`report: ${path.relative(ROOT, report)}`);
+  };
+  const hardStop = setTimeout(() => {
+    log('hard time limit reached; stopping (what was measured is saved)');
+    if (current)
+      failures[current] = `stopped: the run reached its hard limit of ${HARD_LIMIT_MS / 60_000} min`;
+    void (machine ? save() : Promise.resolve())
+      .catch((err) => log(`saving failed: ${err}`))
+      .finally(() => void env?.close().finally(() => process.exit(2)));
+  }, HARD_LIMIT_MS);
+  hardStop.unref();
   try {
     env = await BenchEnv.start({ databaseUrl: opts.databaseUrl, externalUrl: opts.url, log });
-    const machine = await env.machine();
+    machine = await env.machine();
     log(
       `machine: ${machine.cores} cores ${machine.cpuModel}, Node ${machine.node}, Postgres ${machine.postgres}`,
     );
@@ -149,6 +180,7 @@ async function main() {
         continue;
       }
       log(`── ${name}`);
+      current = name;
       const s0 = Date.now();
       const loadAverageBefore = os.loadavg().map((x) => Math.round(x * 100) / 100);
       try {
@@ -160,30 +192,10 @@ async function main() {
         await env.stopAll();
         scenarioInfo[name] = { seconds: Math.round((Date.now() - s0) / 1000), loadAverageBefore };
       }
+      current = null;
       progress.scenarioDone(name);
     }
-    const finished = new Date();
-    const record = {
-      schema: RESULTS_SCHEMA,
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationS: Math.round((finished.getTime() - started.getTime()) / 1000),
-      command:
-        process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
-      options: opts,
-      machine,
-      settings,
-      scenarios: scenarioInfo,
-      instanceStartupShedMs: env.startupShedMs,
-      results,
-      failures,
-    };
-    fs.mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = path.join(RESULTS_DIR, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
-    fs.writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
-    log(`results: ${path.relative(ROOT, file)}`);
-    const report = await writeReport(RESULTS_DIR);
-    log(`report: ${path.relative(ROOT, report)}`);
+    await save();
   } finally {
     progress.stop();
     await env?.close();
