@@ -291,7 +291,11 @@ export async function writeReport(resultsDir: string): Promise<string> {
       `${ms(c.read.p99)}, ${ms(c.submitToResult.p50)}, ${c.errors} errors` +
         (c.generator.bottleneck ? ` (generator-bound: ${c.generator.bottleneck})` : ''),
       `N ≥ ${t.students}: < 200 ms, < 300 ms, 0`,
-      c.generator.bottleneck && !t.met ? '⚠️ inconclusive' : mark(t.met),
+      t.met === null
+        ? `– (N < ${t.students})`
+        : c.generator.bottleneck && !t.met
+          ? '⚠️ inconclusive'
+          : mark(t.met),
     );
     const s = cls.value.search;
     if (s)
@@ -636,7 +640,13 @@ export async function writeReport(resultsDir: string): Promise<string> {
                 .join(', ')})`
             : ''
         }. Postgres connections peak: ${c.pgConnectionsPeak}; grading queue peak: ${c.queuePeak}. ` +
-        `Target (N ≥ ${cls.value.target.students}): ${c.generator.bottleneck && !cls.value.target.met ? '⚠️ inconclusive' : mark(cls.value.target.met)}. ` +
+        `Target (N ≥ ${cls.value.target.students}): ${
+          cls.value.target.met === null
+            ? `not tested (N = ${c.students})`
+            : c.generator.bottleneck && !cls.value.target.met
+              ? '⚠️ inconclusive (generator-bound)'
+              : mark(cls.value.target.met)
+        }. ` +
         `During the run ${cpuSentence({ ...c.coresBy, others: c.othersCoresBusy }, c.machineCoresBusy, m.cores)}. ` +
         `Generator: ${c.generator.bottleneck ?? 'not the bottleneck'}; per process ${c.generator.perProcess
           .map(

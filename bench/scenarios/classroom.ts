@@ -28,12 +28,15 @@ function config(ctx: Ctx, students: number): ClassConfig {
 
 const CRITERION = `read p99 < ${READ_P99_LIMIT_MS} ms, submit→result p50 < ${SUBMIT_TO_RESULT_P50_LIMIT_MS} ms and 0 errors`;
 
-/** Issue 13's target, judged on the first step: N ≥ 5,000 held, with the generator not the bottleneck. */
+/**
+ * Issue 13's target, judged on the first step: N ≥ 5,000 held (null: the step ran fewer students, so
+ * it says nothing about the target).
+ */
 function targetOf(main: ClassResult) {
   return {
     students: CLASSROOM_TARGET_N,
     criterion: CRITERION,
-    met: main.students >= CLASSROOM_TARGET_N && holds(main),
+    met: main.students >= CLASSROOM_TARGET_N ? holds(main) : null,
     generatorBottleneck: main.generator.bottleneck,
   };
 }

@@ -106,7 +106,7 @@ export async function isolationScenario(ctx: Ctx) {
         statuses: r.statuses,
       });
       ctx.log(
-        `light p99 ${baseline.latency.p99} ms alone → ${withHeavy.latency.p99} ms with heavy (from the schedule; from the send: ${baseline.serviceTime.p99} → ${withHeavy.serviceTime.p99} ms); ` +
+        `light p99 ${baseline.latency.p99} ms alone → ${withHeavy.latency.p99} ms with heavy (from the schedule; from issue: ${baseline.serviceTime.p99} → ${withHeavy.serviceTime.p99} ms); ` +
           `${heavy.scheduled} heavy, ${heavy.non2xx} non-2xx; failures light ${baseline.failed} + ${withHeavy.failed}, heavy ${heavy.failed}`,
       );
       const p99Ratio = ratio(withHeavy.latency.p99, baseline.latency.p99);
