@@ -57,6 +57,8 @@ export interface WorkerReport {
   students: number;
   done: number;
   errors: number;
+  /** Of the errors, answers from Lab with a wrong status (503 and the like): Lab's, whatever the generator did. */
+  httpErrors: number;
   errorSamples: string[];
   /** Latency samples (ms) by step; reads are the course, lesson and exercise steps. */
   steps: Record<string, number[]>;
@@ -88,6 +90,7 @@ export async function drive(
   const s2r: number[] = [];
   const outcome = { passed: 0, failed: 0, error: 0, timedOut: 0 };
   let errors = 0;
+  let httpErrors = 0;
   let done = 0;
   let firstSubmitAt = 0;
   const rec = (name: string) => {
@@ -125,6 +128,7 @@ export async function drive(
     try {
       const r: Reply = await request(base, method, path, auth, body);
       if (!ok.includes(r.status)) {
+        httpErrors += 1;
         fail(step, `${r.status} ${JSON.stringify(r.body).slice(0, 160)}`);
         return null;
       }
@@ -193,6 +197,7 @@ export async function drive(
     }
     closers.push(events.close);
     if (events.status !== 200) {
+      httpErrors += 1;
       fail('events', `${events.status}`);
       return;
     }
@@ -301,6 +306,7 @@ export async function drive(
     students: mine.length,
     done,
     errors,
+    httpErrors,
     errorSamples,
     steps: Object.fromEntries(steps),
     stepErrors,

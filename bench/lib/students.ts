@@ -48,6 +48,8 @@ export interface ClassResult {
   submitToResult: Latency;
   results: { passed: number; failed: number; error: number; timedOut: number };
   errors: number;
+  /** Errors that were Lab's answers with a wrong status (not time-outs or connection errors). */
+  httpErrors: number;
   errorSamples: string[];
   processes: ProcSample[];
   pgConnectionsPeak: number;
@@ -226,6 +228,7 @@ export async function runClass(
   const outcome = { passed: 0, failed: 0, error: 0, timedOut: 0 };
   const errorSamples: string[] = [];
   let errors = 0;
+  let httpErrors = 0;
   let done = 0;
   let firstSubmitAt = 0;
   const missingReports = gens.length - reports.filter(Boolean).length;
@@ -241,6 +244,7 @@ export async function runClass(
     for (const x of r.submitToResult) s2r.record(x);
     for (const k of Object.keys(outcome) as (keyof typeof outcome)[]) outcome[k] += r.outcome[k];
     errors += r.errors;
+    httpErrors += r.httpErrors;
     done += r.done;
     for (const e of r.errorSamples) if (errorSamples.length < 8) errorSamples.push(e);
     if (r.firstSubmitAt && (!firstSubmitAt || r.firstSubmitAt < firstSubmitAt))
@@ -290,6 +294,7 @@ export async function runClass(
     submitToResult: s2r.summary(),
     results: outcome,
     errors,
+    httpErrors,
     errorSamples,
     processes: [...samples.values()],
     pgConnectionsPeak,

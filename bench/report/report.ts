@@ -289,11 +289,11 @@ export async function writeReport(resultsDir: string): Promise<string> {
       cls.run,
       `Classroom N=${c.students}: read p99, submit→result p50, errors`,
       `${ms(c.read.p99)}, ${ms(c.submitToResult.p50)}, ${c.errors} errors` +
-        (c.generator.bottleneck ? ` (generator-bound: ${c.generator.bottleneck})` : ''),
+        (cls.value.mainVerdict === 'inconclusive' ? ` (generator-bound: ${c.generator.bottleneck})` : ''),
       `N ≥ ${t.students}: < 200 ms, < 300 ms, 0`,
       t.met === null
         ? `– (N < ${t.students})`
-        : c.generator.bottleneck && !t.met
+        : t.verdict === 'inconclusive'
           ? '⚠️ inconclusive'
           : mark(t.met),
     );
@@ -611,7 +611,8 @@ export async function writeReport(resultsDir: string): Promise<string> {
         'on one common arrival schedule): each student opens the course, a lesson and an exercise with think time between steps, opens `GET /events` (SSE), ' +
         'submits code (30 % wrong), waits for its result over SSE, and 30 % resubmit; 3 instructors read the gradebook every 3–5 s. ' +
         `${c.loggedInWithPassword} students sign in with email + password (argon2id); the other ${c.usedSqlTokens} use bearer tokens made with SQL (what \`POST /auth/tokens\` stores). ` +
-        `Criterion: ${cls.value.target.criterion}; a step where a generator process used ≥ ${GENERATOR_CPU_LIMIT} of a core or its event-loop delay p99 reached ${GENERATOR_LOOP_DELAY_LIMIT_MS} ms is generator-bound: not counted as Lab's limit.`,
+        `Criterion: ${cls.value.target.criterion}; a failed step where a generator process used ≥ ${GENERATOR_CPU_LIMIT} of a core or its event-loop delay p99 reached ${GENERATOR_LOOP_DELAY_LIMIT_MS} ms ` +
+        "is generator-bound (inconclusive, not counted as Lab's limit) when the generator could explain the failure: no wrong-status answer from Lab, and read p99 and submit→result p50 within their limits once the generator's loop delay p99 is taken off.",
     );
     out.push('');
     out.push(
@@ -643,7 +644,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
         `Target (N ≥ ${cls.value.target.students}): ${
           cls.value.target.met === null
             ? `not tested (N = ${c.students})`
-            : c.generator.bottleneck && !cls.value.target.met
+            : cls.value.target.verdict === 'inconclusive'
               ? '⚠️ inconclusive (generator-bound)'
               : mark(cls.value.target.met)
         }. ` +

@@ -37,6 +37,7 @@ function targetOf(main: ClassResult) {
     students: CLASSROOM_TARGET_N,
     criterion: CRITERION,
     met: main.students >= CLASSROOM_TARGET_N ? holds(main) : null,
+    verdict: verdict(main),
     generatorBottleneck: main.generator.bottleneck,
   };
 }
@@ -56,9 +57,21 @@ const holds = (r: ClassResult) =>
   r.submitToResult.count > 0 &&
   r.submitToResult.p50 < SUBMIT_TO_RESULT_P50_LIMIT_MS;
 
-/** A failed step whose generator was the bottleneck says nothing about Lab: inconclusive. */
-const verdict = (r: ClassResult): 'held' | 'failed' | 'inconclusive' =>
-  holds(r) ? 'held' : r.generator.bottleneck ? 'inconclusive' : 'failed';
+/**
+ * A failed step whose generator was the bottleneck is inconclusive when the generator could explain the
+ * failure: Lab answered nothing with a wrong status, and with the generator's own event-loop delay (p99)
+ * taken off, read p99 and submit→result p50 would be within their limits. Otherwise it is Lab's failure.
+ */
+const verdict = (r: ClassResult): 'held' | 'failed' | 'inconclusive' => {
+  if (holds(r)) return 'held';
+  if (!r.generator.bottleneck) return 'failed';
+  const lag = Math.max(0, ...r.generator.perProcess.map((p) => p.loopDelayP99));
+  const couldBeGenerator =
+    r.httpErrors === 0 &&
+    r.read.p99 - lag < READ_P99_LIMIT_MS &&
+    r.submitToResult.p50 - lag < SUBMIT_TO_RESULT_P50_LIMIT_MS;
+  return couldBeGenerator ? 'inconclusive' : 'failed';
+};
 
 /**
  * Scenario 3: N virtual students with think time (the first step at N = --students, 5,000 by default:
