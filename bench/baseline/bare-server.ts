@@ -1,10 +1,13 @@
-// The Node ceiling for GET /api/v1/lessons/:id: node:http + pg running the same two statements as Lab,
-// with no framework, no validation and no error shaping. Started by the bench as its own process so its
-// CPU is measured the same way as a Lab instance's.
+// The Node ceiling for GET /api/v1/lessons/:id: node:http + pg running the lesson read as one statement
+// (BARE_STATEMENTS=2: Lab's two), with no framework, no validation and no error shaping. Started by the
+// bench as its own process so its CPU is measured the same way as a Lab instance's. GET /config tells
+// the bench how it runs (pool size, statements), so the report states what ran, not what was asked.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
-import { CALLER_BY_TOKEN, LESSON_DETAIL } from './sql.ts';
+import { bareStatements, CALLER_BY_TOKEN, LESSON_DETAIL, LESSON_READ_ONE } from './sql.ts';
+
+const statements = bareStatements();
 
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
@@ -18,6 +21,12 @@ const server = http.createServer(async (req, res) => {
       res.writeHead(200).end('ok');
       return;
     }
+    if (req.url === '/config') {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ poolMax: pool.options.max, statements }));
+      return;
+    }
     const m = /^\/api\/v1\/lessons\/([0-9a-f-]{36})$/.exec(req.url ?? '');
     const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!m || !token) {
@@ -25,14 +34,24 @@ const server = http.createServer(async (req, res) => {
       return;
     }
     const hash = createHash('sha256').update(token).digest('hex');
-    const caller = await pool.query({ name: 'caller_by_token', text: CALLER_BY_TOKEN, values: [hash] });
-    const user = caller.rows[0];
-    if (!user) {
-      res.writeHead(401).end();
-      return;
+    let row: Record<string, unknown> | undefined;
+    if (statements === 1) {
+      const r = await pool.query({ name: 'lesson_read', text: LESSON_READ_ONE, values: [hash, m[1]] });
+      if (!r.rows[0]) {
+        res.writeHead(401).end();
+        return;
+      }
+      row = r.rows[0];
+    } else {
+      const caller = await pool.query({ name: 'caller_by_token', text: CALLER_BY_TOKEN, values: [hash] });
+      const user = caller.rows[0];
+      if (!user) {
+        res.writeHead(401).end();
+        return;
+      }
+      const r = await pool.query({ name: 'lesson_detail', text: LESSON_DETAIL, values: [m[1], user.id] });
+      row = r.rows[0];
     }
-    const r = await pool.query({ name: 'lesson_detail', text: LESSON_DETAIL, values: [m[1], user.id] });
-    const row = r.rows[0];
     if (!row?.role) {
       res.writeHead(404).end();
       return;

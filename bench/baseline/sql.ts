@@ -1,6 +1,7 @@
-// The SQL that Lab's GET /api/v1/lessons/:id runs (src/modules/auth/auth.queries.ts `caller_by_token`
-// and src/modules/lessons/lesson.queries.ts `lesson_detail`), written out by hand so the baselines
-// run the same two statements without Drizzle.
+// The SQL of GET /api/v1/lessons/:id for the baselines, written out by hand (no Drizzle): Lab's two
+// statements (src/modules/auth/auth.queries.ts `caller_by_token`, src/modules/lessons/lesson.queries.ts
+// `lesson_detail`), and the same work as one statement (token → user → membership → lesson), which is
+// what the baselines run by default: the ceiling a one-statement lesson read (issue 13) is held to.
 
 export const CALLER_BY_TOKEN = `select users.id, users.email, users.name, users.created_at, api_tokens.id as credential_id
 from api_tokens inner join users on users.id = api_tokens.user_id
@@ -15,9 +16,33 @@ from lessons
 left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = $2
 where lessons.id = $1`;
 
-/** The same two statements as a pgbench custom script (pgbench substitutes :variables). */
-export function pgbenchScript(tokenHash: string, lessonId: string, userId: string): string {
+/** Caller and lesson in one statement: $1 the token's SHA-256 (hex), $2 the lesson. No row: unknown token. */
+export const LESSON_READ_ONE = `select lessons.id, lessons.course_id, lessons.title, lessons.body, lessons.position, course_members.role,
+  (select coalesce(json_agg(json_build_object(
+     'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score, 'dueAt', e.due_at
+   ) order by e.created_at, e.id), '[]'::json)
+   from exercises e where e.lesson_id = lessons.id) as exercises
+from api_tokens
+join users on users.id = api_tokens.user_id
+left join lessons on lessons.id = $2
+left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = users.id
+where api_tokens.token_hash = $1`;
+
+/** Statements per lesson read in the baselines: 1 (default) or 2 (Lab's pair); BARE_STATEMENTS. */
+export function bareStatements(): 1 | 2 {
+  return process.env.BARE_STATEMENTS === '2' ? 2 : 1;
+}
+
+/** The same statement(s) as a pgbench custom script. */
+export function pgbenchScript(
+  tokenHash: string,
+  lessonId: string,
+  userId: string,
+  statements: 1 | 2,
+): string {
   const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
+  if (statements === 1)
+    return `${oneLine(LESSON_READ_ONE).replace('$1', `'${tokenHash}'`).replace('$2', `'${lessonId}'`)};\n`;
   return [
     `${oneLine(CALLER_BY_TOKEN).replace('$1', `'${tokenHash}'`)};`,
     `${oneLine(LESSON_DETAIL).replace('$1', `'${lessonId}'`).replace('$2', `'${userId}'`)};`,

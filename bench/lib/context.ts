@@ -6,8 +6,12 @@ export interface BenchOptions {
   reportOnly: boolean;
   scenarios: string[];
   quick: boolean;
-  /** Classroom size (virtual students). */
+  /** Classroom size (virtual students) of the first classroom step. */
   students: number;
+  /** Students in the deadline burst. */
+  burstStudents: number;
+  /** Load generator processes for the classroom and burst (unset: by N, see students.ts). */
+  generators?: number;
   /** Seconds of measured load per autocannon run. */
   durationS: number;
   /** autocannon connections for the read path. */

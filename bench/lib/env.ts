@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type EmbeddedHandle, freePort, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
-import { postgresCpuMs } from './procstat.ts';
+import { type CpuAccount, CpuAccounts, type CpuMethod } from './cpu-account.ts';
+import { postgresCpuMs, selfCpuMs } from './procstat.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH_DB = 'lab_bench';
@@ -31,12 +32,21 @@ export interface Proc {
   url?: string;
   child: ChildProcess;
   stderrTail: () => string;
+  /**
+   * CPU ms so far of this process and everything it started (threads, sandboxes, their children),
+   * from its own cgroup where the bench may make one, else from its /proc tree (see cpu-account.ts).
+   */
+  cpuMs(): number;
+  cpuMethod: CpuMethod;
   stop(): Promise<void>;
 }
 
 /** Everything the scenarios run against: one Postgres (embedded unless given), an admin pool, processes. */
 export class BenchEnv {
   readonly procs = new Set<Proc>();
+  /** Per-process CPU accounts (cgroups when the bench may make them). */
+  readonly cpu = CpuAccounts.detect();
+  private readonly self: CpuAccount = this.cpu.create('bench');
   private embedded: EmbeddedHandle | null = null;
   private tmpDir: string | null = null;
   admin!: pg.Pool;
@@ -82,6 +92,9 @@ export class BenchEnv {
       const pidText = fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8');
       env.postmasterPid = Number(pidText.split('\n')[0]);
     }
+    // From here on, the bench process and whatever it starts itself (pgbench, strace, sandboxes of the
+    // layers scenario) share one account: the load generator's CPU. Postgres, started above, stays out.
+    env.self.adopt(process.pid);
     env.admin = new pg.Pool({ connectionString: env.databaseUrl, max: 4, application_name: 'lab:bench' });
     env.admin.on('error', () => {});
     if (!env.externalUrl) {
@@ -96,6 +109,15 @@ export class BenchEnv {
       env.pgStatStatements = false;
     }
     return env;
+  }
+
+  /**
+   * CPU ms so far of the bench process (the load generator in most scenarios) and of the processes it
+   * started itself other than Lab's and Postgres (pgbench, strace, the layers scenario's boxes).
+   */
+  benchCpuMs(): number {
+    // Without cgroups, the bench's own CPU only: its process tree also holds Lab and Postgres.
+    return this.self.method === 'proc-tree' ? selfCpuMs() : this.self.cpuMs(process.pid);
   }
 
   /** Postgres CPU ms so far (all backends), or null when Postgres is not ours to observe. */
@@ -129,11 +151,14 @@ export class BenchEnv {
     args: string[],
     extraEnv: Record<string, string>,
     ready?: { port: number; path: string },
+    opts: { ipc?: boolean } = {},
   ): Promise<Proc> {
-    const child = spawn(process.execPath, args, {
+    const account: CpuAccount = this.cpu.create(name);
+    const cmd = account.wrap(process.execPath, args);
+    const child = spawn(cmd.file, cmd.args, {
       cwd: ROOT,
       env: { ...process.env, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
     let tail = '';
     const keep = (chunk: Buffer) => {
@@ -147,14 +172,18 @@ export class BenchEnv {
       url: ready ? `http://127.0.0.1:${ready.port}` : undefined,
       child,
       stderrTail: () => tail,
+      cpuMs: () => account.cpuMs(child.pid!),
+      cpuMethod: account.method,
       stop: async () => {
         this.procs.delete(proc);
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-        await exited;
-        clearTimeout(timer);
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise<void>((r) => child.once('exit', () => r()));
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+          await exited;
+          clearTimeout(timer);
+        }
+        account.remove();
       },
     };
     this.procs.add(proc);
@@ -178,6 +207,73 @@ export class BenchEnv {
     return proc;
   }
 
+  /** The environment of a bench Lab instance: Lab's defaults except what is said here. */
+  labEnv(index: number, instances: number, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      DATABASE_URL: this.databaseUrl,
+      HOST: '127.0.0.1',
+      // Everything else is Lab's default configuration (pools, limits, shedding); only per-request
+      // log lines are off, since the baseline writes none either.
+      LOG_LEVEL: 'warn',
+      // Synthetic students submit and register far faster than real ones; the abuse limits
+      // (issue 9) would measure themselves instead of Lab.
+      SUBMISSIONS_PER_MINUTE: '1000000',
+      REGISTRATIONS_PER_HOUR: '1000000',
+      JOIN_FAILURES_PER_HOUR: '1000000',
+      INSTANCES: String(instances),
+      INSTANCE_NAME: `bench-api-${index}`,
+      ...extra,
+    };
+  }
+
+  /**
+   * Lab's effective configuration as Lab itself parses it from a bench instance's environment
+   * (`lab doctor`: defaults resolved, secrets masked), its sandbox layers, and Postgres's settings from
+   * pg_settings: what the report states about the set-up is read from the system, not written down.
+   */
+  async settings(): Promise<{
+    lab: Record<string, unknown>;
+    sandboxes: string[];
+    postgres: Record<string, string>;
+    cpuAccounting: string;
+  }> {
+    const lab: Record<string, unknown> = {};
+    const sandboxes: string[] = [];
+    try {
+      const out = execFileSync(process.execPath, ['bin/lab.mjs', 'doctor'], {
+        cwd: ROOT,
+        env: { ...process.env, ...this.labEnv(1, 1) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      let section = '';
+      for (const line of out.split('\n')) {
+        if (!line.startsWith(' ')) section = line;
+        const m = /^ {2}([A-Z][A-Z0-9_]+)\s+(.+)$/.exec(line);
+        if (section.startsWith('Configuration') && m) {
+          try {
+            lab[m[1]!] = JSON.parse(m[2]!);
+          } catch {
+            lab[m[1]!] = m[2];
+          }
+        }
+        if (section.startsWith('Sandboxes') && line.trim()) sandboxes.push(line.trim());
+      }
+    } catch (err) {
+      lab.error = `lab doctor failed: ${(err as Error).message.split('\n')[0]}`;
+    }
+    const { rows } = await this.admin.query<{ name: string; setting: string; unit: string | null }>(
+      `select name, setting, unit from pg_settings
+       where name in ('max_connections', 'shared_buffers', 'work_mem', 'synchronous_commit', 'fsync',
+                      'max_wal_size', 'shared_preload_libraries', 'jit', 'max_worker_processes')`,
+    );
+    const postgres = Object.fromEntries(
+      rows.map((r) => [r.name, r.unit ? `${r.setting} ${r.unit}` : r.setting]),
+    );
+    const cpuAccounting = this.cpu.method + (this.cpu.fallbackReason ? ` (${this.cpu.fallbackReason})` : '');
+    return { lab, sandboxes, postgres, cpuAccounting };
+  }
+
   /** A Lab API instance (`node bin/lab.mjs serve`). */
   async startLab(
     index: number,
@@ -189,22 +285,7 @@ export class BenchEnv {
     const proc = await this.spawnNode(
       `lab-api-${index}`,
       [...nodeArgs, 'bin/lab.mjs', 'serve'],
-      {
-        DATABASE_URL: this.databaseUrl,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        // Everything else is Lab's default configuration (pools, limits, shedding); only per-request
-        // log lines are off, since the baseline writes none either.
-        LOG_LEVEL: 'warn',
-        // Synthetic students submit and register far faster than real ones; the abuse limits
-        // (issue 9) would measure themselves instead of Lab.
-        SUBMISSIONS_PER_MINUTE: '1000000',
-        REGISTRATIONS_PER_HOUR: '1000000',
-        JOIN_FAILURES_PER_HOUR: '1000000',
-        INSTANCES: String(instances),
-        INSTANCE_NAME: `bench-api-${index}`,
-        ...extra,
-      },
+      { ...this.labEnv(index, instances, extra), PORT: String(port) },
       { port, path: '/readyz' },
     );
     // A fresh instance may shed API requests (503) for a moment after /readyz turns 200, while its
@@ -238,6 +319,7 @@ export class BenchEnv {
 
   async close() {
     await this.stopAll();
+    this.cpu.close();
     await this.admin?.end().catch(() => {});
     if (this.embedded) await this.embedded.stop().catch(() => {});
     if (this.tmpDir) fs.rmSync(this.tmpDir, { recursive: true, force: true });

@@ -4,11 +4,18 @@ import type { Progress } from './progress.ts';
 import { round } from './stats.ts';
 
 export interface LoadResult {
+  /** Successful (2xx) responses per second: errors and 503s do not count as served. */
   rps: number;
+  /** Every response, whatever its status (what autocannon calls requests). */
   requests: number;
+  /** 2xx responses. */
+  ok: number;
   non2xx: number;
+  /** Connection errors and timeouts (autocannon counts timeouts among errors). */
   errors: number;
   timeouts: number;
+  /** non2xx + errors: everything that was not a successful response, counted against every target. */
+  failed: number;
   durationS: number;
   connections: number;
   latency: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
@@ -22,8 +29,6 @@ export interface LoadOptions {
   durationS: number;
   headers?: Record<string, string>;
   method?: 'GET' | 'POST';
-  /** Requests per second across all connections (open model); unset = as fast as possible. */
-  overallRate?: number;
   label: string;
   progress?: Progress;
   /** Stop after this many requests (else after durationS). */
@@ -42,7 +47,13 @@ const CURVE_KEYS: [number, string][] = [
   [99.9, 'p99_9'],
 ];
 
-/** One autocannon run on loopback, bounded by duration, with a progress bar ticking every second. */
+/**
+ * One closed-loop autocannon run on loopback (each connection sends its next request when the previous
+ * one is answered), bounded by duration, with a progress bar ticking every second. Rate-limited runs
+ * use open-load.ts instead: autocannon's `overallRate` sends each connection's share of a second in a
+ * burst at the start of the second, and its coordinated-omission correction assumes an expected interval
+ * of `Math.ceil(1 / rate)` = 1 ms whatever the rate (autocannon 9.0.0, lib/run.js).
+ */
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   if (!/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(opts.url))
     throw new Error(`refusing to load a non-loopback address: ${opts.url}`);
@@ -54,7 +65,6 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     duration: opts.durationS,
     headers: opts.headers,
     method: opts.method ?? 'GET',
-    overallRate: opts.overallRate,
     amount: opts.amount,
     timeout: 10,
   }) as unknown as EventEmitter & Promise<autocannon.Result>;
@@ -72,12 +82,15 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const r = await instance;
   bar?.done();
   const lat = r.latency as unknown as Record<string, number>;
+  const ok = (r as unknown as Record<string, number>)['2xx'] ?? 0;
   return {
-    rps: round(r.requests.total / r.duration, 1),
+    rps: round(ok / r.duration, 1),
     requests: r.requests.total,
+    ok,
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
+    failed: r.non2xx + r.errors,
     durationS: round(r.duration, 2),
     connections: opts.connections,
     latency: {

@@ -1,42 +1,40 @@
 import os from 'node:os';
-import { type Auth, closeAgents, openEvents, type Reply, request } from './client.ts';
+import type { WorkerProgress, WorkerReport, WorkerStart } from './class-worker.ts';
+import { type ClassConfig, CORRECT } from './class-worker.ts';
+import { closeAgents, request } from './client.ts';
 import type { Ctx } from './context.ts';
 import { cliHas, type Proc, sleep } from './env.ts';
-import { cpuMs, machineBusyMs, rssMb, selfCpuMs, socketCount } from './procstat.ts';
+import { machineBusyMs, rssMb, socketCount } from './procstat.ts';
 import { PASSWORD } from './seed.ts';
 import { type Latency, Recorder, round } from './stats.ts';
 
 // Virtual students and instructors against a set of Lab instances (client-side round robin, as a
 // load balancer would spread them), with graders running: used by the classroom and burst scenarios.
+// The students are driven by several generator processes (class-worker.ts), each measured on its own,
+// so a step where the generator rather than Lab was the limit can be told apart.
 
-export const CORRECT = 'function add(a, b) {\n  return a + b;\n}\n';
-const WRONG = 'function add(a, b) {\n  return a - b;\n}\n';
-const FINAL = new Set(['passed', 'failed', 'error']);
+export { type ClassConfig, CORRECT };
 
-export interface ClassConfig {
-  students: number;
-  /** Students arrive spread over this many seconds. */
-  rampS: number;
-  /** Multiplies every think time (1 = a few seconds between steps). */
-  thinkScale: number;
-  /** At most this many students sign in with email + password (argon2), spread over the arrivals; the others use SQL-made tokens. */
-  loginMax: number;
-  resubmitShare: number;
-  instructors: number;
-  /** 'classroom': the whole flow with think times; 'burst': connect, then all submit within burstS. */
-  mode: 'classroom' | 'burst';
-  burstS?: number;
-  /** Longest wait for one result over SSE. */
-  resultTimeoutMs: number;
-  /** Whole run bound. */
-  deadlineS: number;
-}
+/** A generator process using this much of a core, or lagging this much, makes its step inconclusive. */
+export const GENERATOR_CPU_LIMIT = 0.85;
+export const GENERATOR_LOOP_DELAY_LIMIT_MS = 50;
 
 export interface ProcSample {
   name: string;
   pid: number;
   rssMbPeak: number;
   socketsPeak: number;
+}
+
+export interface GeneratorStats {
+  /** Processes that drove the students. */
+  processes: number;
+  /** Per process: students, cores used (CPU ÷ wall), event-loop delay p99 and max. */
+  perProcess: { students: number; cores: number; loopDelayP99: number; loopDelayMax: number }[];
+  /** All generator processes together (their cgroups, or their own cpuUsage without). */
+  cores: number;
+  /** Why this step's figures may be the generator's limit rather than Lab's; null when none. */
+  bottleneck: string | null;
 }
 
 export interface ClassResult {
@@ -50,6 +48,8 @@ export interface ClassResult {
   submitToResult: Latency;
   results: { passed: number; failed: number; error: number; timedOut: number };
   errors: number;
+  /** Errors that were Lab's answers with a wrong status (not time-outs or connection errors). */
+  httpErrors: number;
   errorSamples: string[];
   processes: ProcSample[];
   pgConnectionsPeak: number;
@@ -61,11 +61,16 @@ export interface ClassResult {
   machineCoresBusy: number;
   /** Of those, cores busy with processes that are not part of this run (neighbours on a shared host). */
   othersCoresBusy: number;
+  /** Cores busy per Lab process of the run (API instances, graders with their sandboxes) and Postgres. */
+  coresBy: Record<string, number>;
+  generator: GeneratorStats;
   loadAverage: number[];
 }
 
-const think = (scale: number, minS: number, maxS: number) =>
-  sleep((minS + Math.random() * (maxS - minS)) * 1000 * scale);
+/** How many generator processes drive N students unless --generators says. */
+export function defaultGenerators(students: number): number {
+  return Math.min(8, Math.max(2, Math.ceil(students / 1500)));
+}
 
 export async function runClass(
   ctx: Ctx,
@@ -76,56 +81,7 @@ export async function runClass(
   const course = ctx.course;
   if (cfg.students > course.students.length)
     throw new Error(`only ${course.students.length} students are seeded; raise --max-students`);
-  const steps = new Map<string, Recorder>();
-  const stepErrors = new Map<string, number>();
-  const errorSamples: string[] = [];
-  const read = new Recorder();
-  const s2r = new Recorder();
-  const outcome = { passed: 0, failed: 0, error: 0, timedOut: 0 };
-  let errors = 0;
-  const stepRec = (name: string) => {
-    let r = steps.get(name);
-    if (!r) {
-      r = new Recorder();
-      steps.set(name, r);
-      stepErrors.set(name, stepErrors.get(name) ?? 0);
-    }
-    return r;
-  };
-  const fail = (step: string, msg: string) => {
-    errors += 1;
-    stepRec(step);
-    stepErrors.set(step, (stepErrors.get(step) ?? 0) + 1);
-    if (errorSamples.length < 8) errorSamples.push(`${step}: ${msg}`);
-  };
-  const stopAt = Date.now() + cfg.deadlineS * 1000;
-  let stopping = false;
-
-  /** One timed call; null on error (counted). */
-  async function call(
-    step: string,
-    base: string,
-    method: string,
-    path: string,
-    auth: Auth,
-    body?: unknown,
-    ok = [200],
-  ) {
-    if (stopping) return null;
-    try {
-      const r: Reply = await request(base, method, path, auth, body);
-      if (!ok.includes(r.status)) {
-        fail(step, `${r.status} ${JSON.stringify(r.body).slice(0, 160)}`);
-        return null;
-      }
-      stepRec(step).record(r.ms);
-      if (step === 'course' || step === 'lesson' || step === 'exercise') read.record(r.ms);
-      return r;
-    } catch (err) {
-      fail(step, (err as Error).message);
-      return null;
-    }
-  }
+  const workers = ctx.opts.generators ?? defaultGenerators(cfg.students);
 
   // Sampling: memory and sockets per process, Postgres connections, grading queue depth.
   const samples = new Map<number, ProcSample>(
@@ -134,7 +90,6 @@ export async function runClass(
   let pgConnectionsPeak = 0;
   let queuePeak = 0;
   let lastQueueNonZero = 0;
-  let firstSubmitAt = 0;
   const sampler = setInterval(async () => {
     for (const p of procs) {
       const s = samples.get(p.pid)!;
@@ -155,172 +110,176 @@ export async function runClass(
     }
   }, 250);
 
+  // The generator processes, each in its own CPU account.
+  const gens: Proc[] = [];
+  const reports: WorkerReport[] = [];
+  const progress = new Map<number, WorkerProgress>();
+  try {
+    for (let w = 0; w < workers; w++)
+      gens.push(
+        await ctx.env.spawnNode(
+          `loadgen-${w + 1}`,
+          ['--import', 'tsx', 'bench/lib/class-worker.ts'],
+          {},
+          undefined,
+          {
+            ipc: true,
+          },
+        ),
+      );
+    await Promise.all(
+      gens.map(
+        (g) =>
+          new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(
+              () => reject(new Error(`${g.name} not ready within 20 s:\n${g.stderrTail()}`)),
+              20_000,
+            );
+            g.child.once('message', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            g.child.once('exit', (code) =>
+              reject(new Error(`${g.name} exited with ${code}:\n${g.stderrTail()}`)),
+            );
+          }),
+      ),
+    );
+  } catch (err) {
+    clearInterval(sampler);
+    await Promise.all(gens.map((g) => g.stop()));
+    throw err;
+  }
+
   const loginCount = Math.min(cfg.students, cfg.loginMax);
-  // Password sign-ins are spread evenly over the arrivals, not bunched at the start.
-  const loginEvery = loginCount ? Math.max(1, Math.floor(cfg.students / loginCount)) : 0;
   const machine0 = machineBusyMs();
-  // CPU of everything this run consists of, so the rest of the machine's CPU is other people's work.
-  const oursMs = () =>
-    procs.reduce((sum, p) => sum + cpuMs(p.pid, true), 0) + (ctx.env.pgCpuMs() ?? 0) + selfCpuMs();
-  const ours0 = oursMs();
-  const closers: (() => void)[] = [];
-  const bar = ctx.progress.phase(`${cfg.mode} N=${cfg.students}`, cfg.students, 'students');
+  const cpuOf = (list: Proc[]) => list.reduce((sum, p) => sum + p.cpuMs(), 0);
+  const lab0 = new Map(procs.map((p) => [p.name, p.cpuMs()]));
+  const pg0 = ctx.env.pgCpuMs() ?? 0;
+  const bench0 = ctx.env.benchCpuMs();
+  const gen0 = cpuOf(gens);
+  const bar = ctx.progress.phase(
+    `${cfg.mode} N=${cfg.students} (${workers} generator processes)`,
+    cfg.students,
+    'students',
+  );
+  const started = Date.now() + 300;
+  const start: Omit<WorkerStart, 'worker'> = {
+    kind: 'start',
+    workers,
+    cfg,
+    urls,
+    startAt: started,
+    course: {
+      courseId: course.courseId,
+      lessonId: course.lessonIds[0]!,
+      jsExerciseIds: course.jsExerciseIds,
+      instructorToken: course.instructor.token,
+      password: PASSWORD,
+      students: course.students.slice(0, cfg.students).map((x) => ({ email: x.email, token: x.token })),
+    },
+  };
+  const finished = gens.map(
+    (g, w) =>
+      new Promise<void>((resolve) => {
+        g.child.on('message', (m: WorkerProgress | WorkerReport) => {
+          if (m.kind === 'progress') {
+            progress.set(w, m);
+            const done = [...progress.values()].reduce((s, p) => s + p.done, 0);
+            const errs = [...progress.values()].reduce((s, p) => s + p.errors, 0);
+            bar.update(done, `${errs} errors`);
+          } else if (m.kind === 'report') {
+            reports[w] = m;
+            resolve();
+          }
+        });
+        g.child.once('exit', () => resolve());
+        g.child.send({ ...start, worker: w } satisfies WorkerStart);
+      }),
+  );
+  // Each worker stops itself at the deadline; the extra minute covers its wind-down and report.
+  await Promise.race([Promise.all(finished), sleep(cfg.deadlineS * 1000 + 60_000)]);
+  const lastResultAt = Date.now();
+  const wallMs = lastResultAt - started;
+  const machineCoresBusy = round((machineBusyMs() - machine0) / wallMs, 2);
+  const genMs = cpuOf(gens) - gen0;
+  const coresBy: Record<string, number> = {};
+  let labMs = 0;
+  for (const p of procs) {
+    const used = p.cpuMs() - (lab0.get(p.name) ?? 0);
+    labMs += used;
+    coresBy[p.name] = round(used / wallMs, 2);
+  }
+  const pgMs = (ctx.env.pgCpuMs() ?? 0) - pg0;
+  coresBy.postgres = round(pgMs / wallMs, 2);
+  const benchMs = ctx.env.benchCpuMs() - bench0;
+  coresBy['bench (sampler)'] = round(benchMs / wallMs, 2);
+  coresBy.generators = round(genMs / wallMs, 2);
+  const othersCoresBusy = round(Math.max(0, machineCoresBusy - (labMs + pgMs + benchMs + genMs) / wallMs), 2);
+  clearInterval(sampler);
+  await Promise.all(gens.map((g) => g.stop()));
+  bar.done();
+
+  // Merge the workers' samples.
+  const steps = new Map<string, Recorder>();
+  const stepErrors = new Map<string, number>();
+  const read = new Recorder();
+  const s2r = new Recorder();
+  const outcome = { passed: 0, failed: 0, error: 0, timedOut: 0 };
+  const errorSamples: string[] = [];
+  let errors = 0;
+  let httpErrors = 0;
   let done = 0;
-  const started = Date.now();
-
-  async function student(i: number) {
-    const who = course.students[i]!;
-    const base = urls[i % urls.length]!;
-    const exerciseId = course.jsExerciseIds[i % course.jsExerciseIds.length]!;
-    const lessonId = course.lessonIds[0]!;
-    let auth: Auth = { token: who.token };
-    if (loginEvery && i % loginEvery === 0 && i / loginEvery < loginCount) {
-      const r = await call(
-        'login',
-        base,
-        'POST',
-        '/api/v1/auth/login',
-        {},
-        { email: who.email, password: PASSWORD },
-      );
-      const setCookie = r?.headers['set-cookie']?.[0];
-      if (!setCookie) return;
-      auth = { cookie: setCookie.split(';')[0]! };
+  let firstSubmitAt = 0;
+  const missingReports = gens.length - reports.filter(Boolean).length;
+  for (const r of reports.filter(Boolean)) {
+    for (const [name, xs] of Object.entries(r.steps)) {
+      const rec = steps.get(name) ?? new Recorder();
+      steps.set(name, rec);
+      for (const x of xs) rec.record(x);
+      if (name === 'course' || name === 'lesson' || name === 'exercise') for (const x of xs) read.record(x);
     }
-    if (cfg.mode === 'classroom') {
-      if (!(await call('course', base, 'GET', `/api/v1/courses/${course.courseId}`, auth))) return;
-      await think(cfg.thinkScale, 0.5, 2);
-      if (!(await call('lesson', base, 'GET', `/api/v1/lessons/${lessonId}`, auth))) return;
-      await think(cfg.thinkScale, 1, 4);
-      if (!(await call('exercise', base, 'GET', `/api/v1/exercises/${exerciseId}`, auth))) return;
-    }
-    // Results come over SSE; events may arrive before the POST's own response does.
-    const finished = new Map<string, { status: string; at: number }>();
-    const waiters = new Map<string, (r: { status: string; at: number }) => void>();
-    let events: Awaited<ReturnType<typeof openEvents>>;
-    try {
-      events = await openEvents(
-        base,
-        auth,
-        (e) => {
-          if (e.event !== 'submission.updated') return;
-          const sub = (JSON.parse(e.data) as { submission: { id: string; status: string } }).submission;
-          if (!FINAL.has(sub.status)) return;
-          const r = { status: sub.status, at: performance.now() };
-          const w = waiters.get(sub.id);
-          if (w) w(r);
-          else finished.set(sub.id, r);
-        },
-        (err) => {
-          if (err && !stopping) fail('events', `stream closed: ${err.message}`);
-        },
-      );
-    } catch (err) {
-      fail('events', (err as Error).message);
-      return;
-    }
-    closers.push(events.close);
-    if (events.status !== 200) {
-      fail('events', `${events.status}`);
-      return;
-    }
-    stepRec('events').record(events.ms);
-
-    const submitOnce = async (step: string, code: string) => {
-      const t0 = performance.now();
-      if (!firstSubmitAt) firstSubmitAt = Date.now();
-      const r = await call(
-        step,
-        base,
-        'POST',
-        `/api/v1/exercises/${exerciseId}/submissions`,
-        auth,
-        { code },
-        [202],
-      );
-      if (!r) return;
-      const id = (r.body as { submission: { id: string } }).submission.id;
-      const result =
-        finished.get(id) ??
-        (await new Promise<{ status: string; at: number } | null>((resolve) => {
-          const timer = setTimeout(() => {
-            waiters.delete(id);
-            resolve(null);
-          }, cfg.resultTimeoutMs);
-          waiters.set(id, (x) => {
-            clearTimeout(timer);
-            waiters.delete(id);
-            resolve(x);
-          });
-        }));
-      if (!result) {
-        outcome.timedOut += 1;
-        fail('result', `no result over SSE within ${cfg.resultTimeoutMs} ms`);
-        return;
-      }
-      outcome[result.status as 'passed' | 'failed' | 'error'] += 1;
-      s2r.record(result.at - t0);
-      stepRec('result').record(result.at - t0);
-    };
-
-    if (cfg.mode === 'classroom') {
-      await think(cfg.thinkScale, 2, 6);
-      await submitOnce('submit', Math.random() < 0.3 ? WRONG : CORRECT);
-      if (Math.random() < cfg.resubmitShare) {
-        await think(cfg.thinkScale, 1, 3);
-        await submitOnce('resubmit', CORRECT);
-      }
-    } else {
-      // Burst: wait for the common window, then submit at a random moment inside it.
-      const windowStart = started + cfg.rampS * 1000;
-      await sleep(Math.max(0, windowStart - Date.now()) + Math.random() * (cfg.burstS ?? 10) * 1000);
-      await submitOnce('submit', Math.random() < 0.2 ? WRONG : CORRECT);
-    }
+    for (const [name, n] of Object.entries(r.stepErrors))
+      stepErrors.set(name, (stepErrors.get(name) ?? 0) + n);
+    for (const x of r.submitToResult) s2r.record(x);
+    for (const k of Object.keys(outcome) as (keyof typeof outcome)[]) outcome[k] += r.outcome[k];
+    errors += r.errors;
+    httpErrors += r.httpErrors;
+    done += r.done;
+    for (const e of r.errorSamples) if (errorSamples.length < 8) errorSamples.push(e);
+    if (r.firstSubmitAt && (!firstSubmitAt || r.firstSubmitAt < firstSubmitAt))
+      firstSubmitAt = r.firstSubmitAt;
   }
-
-  async function instructor(k: number) {
-    const base = urls[k % urls.length]!;
-    const auth = { token: course.instructor.token };
-    while (!stopping && done < cfg.students) {
-      await call('gradebook', base, 'GET', `/api/v1/courses/${course.courseId}/gradebook`, auth);
-      await sleep(3000 + Math.random() * 2000);
-    }
-  }
-
-  const flows: Promise<void>[] = [];
-  const inst = Array.from({ length: cfg.instructors }, (_, k) => instructor(k));
-  for (let i = 0; i < cfg.students; i++) {
-    const at = started + (i * cfg.rampS * 1000) / cfg.students;
-    const wait = at - Date.now();
-    if (wait > 0) await sleep(wait);
-    if (Date.now() > stopAt) break;
-    flows.push(
-      student(i)
-        .catch((err) => fail('student', (err as Error).message))
-        .finally(() => {
-          done += 1;
-          bar.update(done, `${errors} errors`);
-        }),
+  // A generator that never reported: all its students count as failed.
+  const lost = cfg.students - reports.filter(Boolean).reduce((s, r) => s + r.students, 0);
+  if (missingReports > 0) {
+    errors += lost;
+    errorSamples.unshift(
+      `${missingReports} generator process(es) did not report: ${lost} students counted as failed`,
     );
   }
-  await Promise.race([Promise.all(flows), sleep(Math.max(0, stopAt - Date.now()))]);
-  const lastResultAt = Date.now();
-  const machineCoresBusy = round((machineBusyMs() - machine0) / (lastResultAt - started), 2);
-  const othersCoresBusy = round(
-    Math.max(0, machineCoresBusy - (oursMs() - ours0) / (lastResultAt - started)),
-    2,
-  );
-  stopping = true;
-  const unfinished = cfg.students - done;
-  if (unfinished > 0) {
-    errors += unfinished;
-    if (errorSamples.length < 8) errorSamples.push(`${unfinished} students had not finished at the deadline`);
-  }
-  clearInterval(sampler);
-  for (const close of closers) close();
-  await Promise.race([Promise.all(inst), sleep(6000)]);
-  closeAgents();
-  bar.done();
+  const perProcess = reports.filter(Boolean).map((r) => ({
+    students: r.students,
+    cores: round(r.cpuMs / Math.max(1, r.wallMs), 2),
+    loopDelayP99: r.loopDelay.p99,
+    loopDelayMax: r.loopDelay.max,
+  }));
+  const reasons: string[] = [];
+  const busiest = Math.max(0, ...perProcess.map((p) => p.cores));
+  const laggiest = Math.max(0, ...perProcess.map((p) => p.loopDelayP99));
+  if (busiest >= GENERATOR_CPU_LIMIT)
+    reasons.push(`a generator process used ${busiest} of a core (limit ${GENERATOR_CPU_LIMIT})`);
+  if (laggiest >= GENERATOR_LOOP_DELAY_LIMIT_MS)
+    reasons.push(
+      `a generator process's event-loop delay p99 was ${laggiest} ms (limit ${GENERATOR_LOOP_DELAY_LIMIT_MS} ms)`,
+    );
+  if (missingReports > 0) reasons.push(`${missingReports} generator process(es) did not report`);
+  const generator: GeneratorStats = {
+    processes: workers,
+    perProcess,
+    cores: coresBy.generators!,
+    bottleneck: reasons.length ? reasons.join('; ') : null,
+  };
 
   const stepOut: ClassResult['steps'] = {};
   for (const [name, rec] of steps) stepOut[name] = { ...rec.summary(), errors: stepErrors.get(name) ?? 0 };
@@ -335,6 +294,7 @@ export async function runClass(
     submitToResult: s2r.summary(),
     results: outcome,
     errors,
+    httpErrors,
     errorSamples,
     processes: [...samples.values()],
     pgConnectionsPeak,
@@ -342,14 +302,21 @@ export async function runClass(
     drainS: firstSubmitAt
       ? round((Math.max(lastQueueNonZero, firstSubmitAt) - firstSubmitAt) / 1000, 1)
       : null,
-    wallS: round((lastResultAt - started) / 1000, 1),
-    unfinished,
+    wallS: round(wallMs / 1000, 1),
+    unfinished: cfg.students - done,
     machineCoresBusy,
     othersCoresBusy,
+    coresBy,
+    generator,
     loadAverage: os.loadavg().map((x) => round(x, 1)),
   };
   ctx.log(
-    `${cfg.mode} N=${cfg.students}: read p99 ${result.read.p99} ms, submit→result p50 ${result.submitToResult.p50} / p99 ${result.submitToResult.p99} ms, errors ${errors}, queue peak ${queuePeak}`,
+    `${cfg.mode} N=${cfg.students}: read p99 ${result.read.p99} ms, submit→result p50 ${result.submitToResult.p50} / p99 ${result.submitToResult.p99} ms, errors ${errors}, queue peak ${queuePeak}; ` +
+      `cores: ${Object.entries(coresBy)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(
+          ', ',
+        )}, machine ${machineCoresBusy}, others ${othersCoresBusy}; generator ${generator.bottleneck ?? 'not the bottleneck'}`,
   );
   return result;
 }
@@ -382,15 +349,19 @@ async function warmUp(ctx: Ctx, urls: string[]) {
     if (r?.status === 202) ids.push((r.body as { submission: { id: string } }).submission.id);
   }
   const until = Date.now() + 20_000;
-  while (ids.length && Date.now() < until) {
+  let left = ids.length;
+  while (left > 0 && Date.now() < until) {
     const { rows } = await ctx.env.admin.query<{ n: number }>(
       `select count(*)::int as n from submissions where id = any($1::uuid[]) and status in ('queued', 'running')`,
       [ids],
     );
-    if (rows[0]!.n === 0) break;
-    await sleep(100);
+    left = rows[0]!.n;
+    if (left > 0) await sleep(100);
   }
   closeAgents();
+  // Measuring a fleet that cannot grade would report its time-outs as Lab's latency.
+  if (ids.length < 4 || left > 0)
+    throw new Error(`warm-up: ${ids.length} of 4 submissions accepted, ${left} not graded within 20 s`);
 }
 
 /** Lab instances plus graders for a classroom-like run. */

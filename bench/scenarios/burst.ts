@@ -10,7 +10,7 @@ export async function burstScenario(ctx: Ctx) {
     runClass(
       ctx,
       {
-        students: ctx.opts.students,
+        students: ctx.opts.burstStudents,
         rampS: ctx.opts.quick ? 3 : 8, // connect (SSE) first
         thinkScale: 0,
         loginMax: 0,

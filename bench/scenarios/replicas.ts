@@ -7,7 +7,7 @@ import { runMigrations } from '../../src/db/migrate.ts';
 import type { Ctx } from '../lib/context.ts';
 import type { Proc } from '../lib/env.ts';
 import { runLoad } from '../lib/load.ts';
-import { cpuMs, machineBusyMs, postgresCpuMs, selfCpuMs } from '../lib/procstat.ts';
+import { cpuMs, machineBusyMs, postgresCpuMs } from '../lib/procstat.ts';
 import { seedCourse } from '../lib/seed.ts';
 import { Recorder, round } from '../lib/stats.ts';
 import { mergeLoads } from './read.ts';
@@ -152,10 +152,10 @@ export async function replicasScenario(ctx: Ctx) {
           const pm = (n: string) => cluster.postmasterOf(n)!;
           const nodeCpu = () => [primaryNode, ...replicaNodes].map((n) => postgresCpuMs(pm(n)));
           const haproxy = cluster.pidOf('haproxy')!;
-          const app0 = procs.reduce((s, p) => s + cpuMs(p.pid), 0);
+          const app0 = procs.reduce((s, p) => s + p.cpuMs(), 0);
           const nodes0 = nodeCpu();
           const hap0 = cpuMs(haproxy);
-          const self0 = selfCpuMs();
+          const self0 = ctx.env.benchCpuMs();
           const machine0 = machineBusyMs();
           let stopLag!: () => void;
           const lag = sampleLag(cluster, replicaNodes, new Promise<void>((res) => (stopLag = res)));
@@ -164,7 +164,7 @@ export async function replicasScenario(ctx: Ctx) {
           const wallMs = performance.now() - t0;
           stopLag();
           const lagMs = await lag;
-          const app = procs.reduce((s, p) => s + cpuMs(p.pid), 0) - app0;
+          const app = procs.reduce((s, p) => s + p.cpuMs(), 0) - app0;
           const nodes = nodeCpu().map((c, i) => c - nodes0[i]!);
           const hap = cpuMs(haproxy) - hap0;
           const m = mergeLoads(results);
@@ -175,7 +175,7 @@ export async function replicasScenario(ctx: Ctx) {
             rps: m.rps,
             p50: m.latency.p50,
             p99: m.latency.p99,
-            errors: m.errors + m.non2xx + m.timeouts,
+            errors: m.failed,
             requests: m.requests,
             appCpuMsPerRequest: per(app),
             primaryCpuMsPerRequest: per(nodes[0]!),
@@ -186,7 +186,7 @@ export async function replicasScenario(ctx: Ctx) {
               primary: cores(nodes[0]!),
               replicas: nodes.slice(1).map(cores),
               haproxy: cores(hap),
-              loadGen: cores(selfCpuMs() - self0),
+              loadGen: cores(ctx.env.benchCpuMs() - self0),
               machine: cores(machineBusyMs() - machine0),
             },
             lagMs,

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { rootLinks } from '../../src/grading/python/isolation.ts';
 import { PythonSandbox } from '../../src/grading/python/py-sandbox.ts';
 import type { Ctx } from '../lib/context.ts';
-import { cpuMs } from '../lib/procstat.ts';
 import { round } from '../lib/stats.ts';
 
 /*
@@ -172,18 +171,15 @@ export async function sandboxLayersScenario(ctx: Ctx) {
   let done = 0;
   for (const step of steps) {
     await step.run(); // warm the page cache and the binaries
-    const cpu0 = cpuMs(process.pid, true) - cpuMs(process.pid);
-    const own0 = cpuMs(process.pid);
+    // The bench's CPU account: this process and every box process it started, whoever reaped them.
+    const cpu0 = ctx.env.benchCpuMs();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       await step.run();
       bar.update(++done);
     }
     const wall = (performance.now() - t0) / n;
-    // Children's CPU (the boxes) plus this process's own (spawning, and the last row's host side).
-    const children = cpuMs(process.pid, true) - cpuMs(process.pid) - cpu0;
-    const own = cpuMs(process.pid) - own0;
-    const cpu = (children + own) / n;
+    const cpu = (ctx.env.benchCpuMs() - cpu0) / n;
     layers.push({
       name: step.name,
       adds: step.adds,
@@ -194,5 +190,5 @@ export async function sandboxLayersScenario(ctx: Ctx) {
     ctx.log(`python box ${step.name}: ${round(cpu, 2)} ms CPU, ${round(wall, 2)} ms wall per box`);
   }
   bar.done();
-  return { boxes: n, layers, active: iso.layers };
+  return { boxes: n, layers, active: iso.layers, cpuAccounting: ctx.env.cpu.method };
 }

@@ -56,7 +56,7 @@ export async function scalingScenario(ctx: Ctx) {
       rps: r.rps,
       p50: r.latency.p50,
       p99: r.latency.p99,
-      errors: r.errors + r.non2xx + r.timeouts,
+      errors: r.failed,
       appCpuMsPerRequest: r.appCpuMsPerRequest,
       pgCpuMsPerRequest: r.pgCpuMsPerRequest,
       appCores: r.appCores,

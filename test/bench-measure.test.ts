@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpuAccounts, procTreeCpuMs } from '../bench/lib/cpu-account.ts';
+import { dueAt, runOpenLoad } from '../bench/lib/open-load.ts';
+import { Recorder } from '../bench/lib/stats.ts';
+
+// The benchmark's own measuring pieces: the open-model generator's coordinated-omission handling,
+// percentiles, and the CPU accounts that must see a process's children.
+
+// Spins until it has used 400 ms of CPU (not wall time: the machine may be busy).
+const BUSY = 'const t = process.cpuUsage(); while (process.cpuUsage(t).user < 400000) {}';
+
+function exited(child: ReturnType<typeof spawn>) {
+  return new Promise<void>((resolve) => child.once('exit', () => resolve()));
+}
+
+describe('Recorder', () => {
+  it('gives nearest-rank percentiles', () => {
+    const r = new Recorder();
+    for (let i = 1; i <= 100; i++) r.record(i);
+    expect(r.at(50)).toBe(50);
+    expect(r.at(99)).toBe(99);
+    expect(r.summary()).toMatchObject({ count: 100, p50: 50, p99: 99, max: 100, mean: 50.5 });
+  });
+});
+
+describe('open-model load', () => {
+  let server: http.Server;
+  let url: string;
+  let stallUntil = 0;
+  let status = 200;
+  beforeAll(async () => {
+    // Answers at once, except while stalled: then every response waits for the stall to end.
+    server = http.createServer((_req, res) => {
+      const wait = Math.max(0, stallUntil - performance.now());
+      setTimeout(() => res.writeHead(status).end('ok'), wait);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('schedules at a fixed rate', () => {
+    expect(dueAt(0, 200)).toBe(0);
+    expect(dueAt(200, 200)).toBe(1000);
+    expect(dueAt(3, 4)).toBe(750);
+  });
+
+  it('counts the wait of every request scheduled during a stall, not just the one that met it', async () => {
+    status = 200;
+    // A 400 ms stall from the start: about 40 requests are scheduled while the server holds responses.
+    stallUntil = performance.now() + 400;
+    const r = await runOpenLoad({ url, ratePerS: 100, durationS: 1, maxConnections: 1, label: 'test' });
+    expect(r.scheduled).toBe(100);
+    expect(r.ok).toBe(100);
+    expect(r.failed).toBe(0);
+    // A closed-loop client would record one slow request; from the schedule, every waiting one counts.
+    expect(r.latency.p95).toBeGreaterThan(50);
+    expect(r.latency.max).toBeGreaterThan(300);
+  });
+
+  it('counts non-2xx responses as failures and not as served', async () => {
+    status = 503;
+    stallUntil = 0;
+    const r = await runOpenLoad({ url, ratePerS: 50, durationS: 0.4, maxConnections: 4, label: 'test' });
+    expect(r.ok).toBe(0);
+    expect(r.okPerS).toBe(0);
+    expect(r.non2xx).toBe(20);
+    expect(r.failed).toBe(20);
+    expect(r.statuses).toEqual({ 503: 20 });
+  });
+});
+
+describe('CPU accounts', () => {
+  it("includes a process's reaped children in its /proc tree", async () => {
+    const before = procTreeCpuMs(process.pid);
+    const child = spawn(process.execPath, ['-e', BUSY]);
+    await exited(child);
+    expect(procTreeCpuMs(process.pid) - before).toBeGreaterThanOrEqual(250);
+  });
+
+  it('counts a grandchild that was orphaned (reparented away from the tree) when cgroups are available', async (ctx) => {
+    const accounts = CpuAccounts.detect();
+    if (accounts.method === 'proc-tree') ctx.skip();
+    const account = accounts.create('test');
+    try {
+      // The child starts a busy grandchild in the background and exits at once: the grandchild is
+      // reparented to init, and its CPU never reaches the child's (or our) cutime.
+      const done = path.join(os.tmpdir(), `bench-measure-${process.pid}`);
+      const script = `${BUSY}; require('fs').writeFileSync('${done}', '')`;
+      const cmd = account.wrap('/bin/sh', ['-c', `${process.execPath} -e "${script}" & exit 0`]);
+      const child = spawn(cmd.file, cmd.args, { stdio: 'ignore' });
+      const pid = child.pid!;
+      await exited(child);
+      for (let i = 0; i < 500 && !fs.existsSync(done); i++) await new Promise((r) => setTimeout(r, 100));
+      fs.rmSync(done, { force: true });
+      expect(account.cpuMs(pid)).toBeGreaterThanOrEqual(350);
+    } finally {
+      account.remove();
+      accounts.close();
+    }
+  }, 60_000);
+});
