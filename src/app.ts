@@ -138,12 +138,12 @@ export async function buildApp(config: Config, database: Database, opts: { logge
 
   await app.register(cookie);
   registerCsrf(app, config);
-  registerAuth(app, database.db, database.reads.enabled);
+  const callers = registerAuth(app, database.db, database.reads.enabled, metrics.registry);
   registerReadYourWrites(app, database);
   registerHealth(app, database, lifecycle);
   registerMetrics(app, metrics);
   registerQueueMetrics(metrics.registry, database.db);
-  const eventHub = await startEventHub(app, deps);
+  const eventHub = await startEventHub(app, deps, callers.tap);
   await registerOverload(app, deps);
   registerHeavyLimiter(app, deps);
   registerLifecycle(app, deps);

@@ -1,9 +1,9 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { courseMembers, courses, lessons } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
 import { isPublished } from '../exercises/exercise-rules.ts';
-import type { ExerciseSummaryRow, LessonRow } from './lesson.presenter.ts';
+import type { LessonRow } from './lesson.presenter.ts';
 
 const lessonFields = {
   id: lessons.id,
@@ -70,28 +70,42 @@ export async function deleteLesson(tx: Tx, lessonId: string) {
   await tx.delete(lessons).where(eq(lessons.id, lessonId));
 }
 
-export type LessonDetailRow = LessonRow & {
+/** An ISO-8601 UTC text with milliseconds, exactly as Date#toISOString writes it (null stays null). */
+const isoText = (ts: SQL) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+export interface LessonPageRow {
   role: Role | null;
   visible: boolean;
-  exercises: ExerciseSummaryRow[];
-};
+  /** The 200 response body of GET /lessons/:id, as JSON text (see prepareLessonPage). */
+  body: string;
+}
 
-/** Lesson, caller's role and exercise list in one round trip; prepared for the lesson page. */
-export function prepareLessonDetail(db: Db) {
+/**
+ * The lesson page in one round trip: the caller's role (null = outsider), whether the lesson is
+ * published, and the response body itself as JSON text, built by Postgres: `{lesson, exercises}` in
+ * the shapes of lesson.presenter.ts (timestamps as toISOString writes them), students seeing the
+ * published exercises only. No row mapping or serialising in Node (measured: docs/perf/).
+ */
+export function prepareLessonPage(db: Db) {
+  const role = courseMembers.role;
   const stmt = db
     .select({
-      ...lessonFields,
-      role: courseMembers.role,
-      // Students see the published exercises only (and, through the route, only a published lesson).
-      exercises: sql<ExerciseSummaryRow[]>`(
-        select coalesce(json_agg(json_build_object(
-          'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score, 'dueAt', e.due_at,
-          'publishedAt', e.published_at
-        ) order by e.created_at, e.id), '[]'::json)
-        from exercises e
-        where e.lesson_id = ${lessons.id}
-          and (${courseMembers.role} in ('instructor', 'ta') or ${isPublished(sql`e.published_at`)}))`,
+      role,
       visible: isPublished(sql`${lessons.publishedAt}`),
+      body: sql<string>`json_build_object(
+        'lesson', json_build_object(
+          'id', ${lessons.id}, 'courseId', ${lessons.courseId}, 'title', ${lessons.title},
+          'body', ${lessons.body}, 'position', ${lessons.position},
+          'publishedAt', ${isoText(sql`${lessons.publishedAt}`)}),
+        'exercises', (
+          select coalesce(json_agg(json_build_object(
+            'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
+            'dueAt', ${isoText(sql`e.due_at`)}, 'publishedAt', ${isoText(sql`e.published_at`)}
+          ) order by e.created_at, e.id), '[]'::json)
+          from exercises e
+          where e.lesson_id = ${lessons.id}
+            and (${role} in ('instructor', 'ta') or ${isPublished(sql`e.published_at`)}))
+      )::text`,
     })
     .from(lessons)
     .leftJoin(
@@ -99,8 +113,8 @@ export function prepareLessonDetail(db: Db) {
       and(eq(courseMembers.courseId, lessons.courseId), eq(courseMembers.userId, sql.placeholder('userId'))),
     )
     .where(eq(lessons.id, sql.placeholder('lessonId')))
-    .prepare('lesson_detail');
-  return async (lessonId: string, userId: string): Promise<LessonDetailRow | null> => {
+    .prepare('lesson_page');
+  return async (lessonId: string, userId: string): Promise<LessonPageRow | null> => {
     const [row] = await stmt.execute({ lessonId, userId });
     return row ?? null;
   };
