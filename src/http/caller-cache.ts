@@ -72,6 +72,8 @@ export class CallerCache {
   private readonly pings = new Map<number, number>();
   private seq = 0;
   private notify: ((channel: string, payload: string) => Promise<void>) | null = null;
+  /** One ping at a time: a stalled connection must not pile up queries. */
+  private pinging = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly lookups: client.Counter<'result'> | null;
   /** This instance's own ping channel (LISTEN is per channel: no other instance receives its pings). */
@@ -102,6 +104,7 @@ export class CallerCache {
     connected: (notify) => {
       this.clear();
       this.notify = notify;
+      this.pinging = false;
       if (this.enabled && !this.timer) {
         this.timer = setInterval(() => this.tick(), this.pingMs);
         this.timer.unref();
@@ -198,14 +201,19 @@ export class CallerCache {
 
   private ping() {
     const notify = this.notify;
-    if (!notify || !this.enabled) return;
+    if (!notify || !this.enabled || this.pinging) return;
     const seq = ++this.seq;
     const sentAt = performance.now();
     this.lastPingAt = sentAt;
     this.pings.set(seq, sentAt);
     // Echoes that never come (the connection died) are forgotten on the next (re)connection.
     if (this.pings.size > 1000) this.pings.delete(this.pings.keys().next().value!);
-    notify(this.pingChannel, String(seq)).catch(() => {});
+    this.pinging = true;
+    notify(this.pingChannel, String(seq))
+      .catch(() => {})
+      .finally(() => {
+        this.pinging = false;
+      });
   }
 
   private echo(seq: number) {
