@@ -1,4 +1,5 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Db, Tx } from '../../db/client.ts';
 import { courseMembers, courses, lessons } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
@@ -88,7 +89,7 @@ export interface LessonPageRow {
  */
 export function prepareLessonPage(db: Db) {
   const role = courseMembers.role;
-  const stmt = db
+  const query = db
     .select({
       role,
       visible: isPublished(sql`${lessons.publishedAt}`),
@@ -113,9 +114,23 @@ export function prepareLessonPage(db: Db) {
       and(eq(courseMembers.courseId, lessons.courseId), eq(courseMembers.userId, sql.placeholder('userId'))),
     )
     .where(eq(lessons.id, sql.placeholder('lessonId')))
-    .prepare('lesson_page');
+    .toSQL();
+  // Written by Drizzle once, run as a named (prepared) statement straight on the pool: the hottest read
+  // skips Drizzle's per-call work (parameter binding, tracing, row mapping), measured at ~3 % of the
+  // request's CPU (docs/perf/lesson-read-profile.md).
+  const order = query.params.map((p) => (p as { name?: string }).name);
+  const text = query.sql;
   return async (lessonId: string, userId: string): Promise<LessonPageRow | null> => {
-    const [row] = await stmt.execute({ lessonId, userId });
-    return row ?? null;
+    const values = order.map((name) => (name === 'userId' ? userId : lessonId));
+    const { rows } = await (db as Db & { $client: pg.Pool | pg.PoolClient }).$client.query<
+      [Role | null, boolean, string]
+    >({
+      name: 'lesson_page',
+      text,
+      values,
+      rowMode: 'array',
+    });
+    const row = rows[0];
+    return row ? { role: row[0], visible: row[1], body: row[2] } : null;
   };
 }

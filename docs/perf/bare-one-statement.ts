@@ -1,0 +1,75 @@
+// The Node ceiling for Lab's GET /api/v1/lessons/:id as Lab now does it: node:http + pg, the caller
+// kept in a Map after its first lookup (no invalidation, no TTL: the cheapest cache there is), then the
+// one statement Lab runs (`lesson_page`, the response body built by Postgres), sent as it comes.
+// No framework, validation, hooks, metrics or error shaping. Run by docs/perf/lesson-read.ts.
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import pg from 'pg';
+import { CALLER_BY_TOKEN } from '../../bench/baseline/sql.ts';
+
+export const LESSON_PAGE = `select course_members.role, coalesce(lessons.published_at <= now(), false) as visible,
+  json_build_object(
+    'lesson', json_build_object(
+      'id', lessons.id, 'courseId', lessons.course_id, 'title', lessons.title,
+      'body', lessons.body, 'position', lessons.position,
+      'publishedAt', to_char(lessons.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+    'exercises', (
+      select coalesce(json_agg(json_build_object(
+        'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
+        'dueAt', to_char(e.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'publishedAt', to_char(e.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      ) order by e.created_at, e.id), '[]'::json)
+      from exercises e
+      where e.lesson_id = lessons.id
+        and (course_members.role in ('instructor', 'ta') or coalesce(e.published_at <= now(), false)))
+  )::text as body
+from lessons
+left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = $2
+where lessons.id = $1`;
+
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.POOL_MAX ?? 4),
+  application_name: 'lab:bench-bare-one',
+});
+const callers = new Map<string, { id: string }>();
+
+const server = http.createServer(async (req, res) => {
+  try {
+    if (req.url === '/readyz') {
+      res.writeHead(200).end('ok');
+      return;
+    }
+    const m = /^\/api\/v1\/lessons\/([0-9a-f-]{36})$/.exec(req.url ?? '');
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!m || !token) {
+      res.writeHead(404).end();
+      return;
+    }
+    const hash = createHash('sha256').update(token).digest('hex');
+    let user = callers.get(hash);
+    if (!user) {
+      user = (await pool.query({ name: 'caller_by_token', text: CALLER_BY_TOKEN, values: [hash] })).rows[0];
+      if (!user) {
+        res.writeHead(401).end();
+        return;
+      }
+      callers.set(hash, user);
+    }
+    const r = await pool.query({ name: 'lesson_page', text: LESSON_PAGE, values: [m[1], user.id] });
+    const row = r.rows[0];
+    if (!row?.role || !row.visible) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(row.body);
+  } catch (err) {
+    res.writeHead(500).end(String(err));
+  }
+});
+
+server.listen(Number(process.env.PORT), '127.0.0.1');
+process.on('SIGTERM', () => {
+  server.close();
+  void pool.end().then(() => process.exit(0));
+});
