@@ -1,31 +1,13 @@
 // The Node ceiling for Lab's GET /api/v1/lessons/:id as Lab now does it: node:http + pg, the caller
 // kept in a Map after its first lookup (no invalidation, no TTL: the cheapest cache there is), then the
-// one statement Lab runs (`lesson_page`, the response body built by Postgres), sent as it comes.
+// one statement Lab runs (`lesson_page`: the lesson's columns and the exercise list as JSON text), the body
+// written as Lab writes it.
 // No framework, validation, hooks, metrics or error shaping. Run by docs/perf/lesson-read.ts.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
 import { CALLER_BY_TOKEN } from '../../bench/baseline/sql.ts';
-
-export const LESSON_PAGE = `select course_members.role, coalesce(lessons.published_at <= now(), false) as visible,
-  json_build_object(
-    'lesson', json_build_object(
-      'id', lessons.id, 'courseId', lessons.course_id, 'title', lessons.title,
-      'body', lessons.body, 'position', lessons.position,
-      'publishedAt', to_char(lessons.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
-    'exercises', (
-      select coalesce(json_agg(json_build_object(
-        'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
-        'dueAt', to_char(e.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-        'publishedAt', to_char(e.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-      ) order by e.created_at, e.id), '[]'::json)
-      from exercises e
-      where e.lesson_id = lessons.id
-        and (course_members.role in ('instructor', 'ta') or coalesce(e.published_at <= now(), false)))
-  )::text as body
-from lessons
-left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = $2
-where lessons.id = $1`;
+import { LESSON_PAGE_HYBRID } from './sql.ts';
 
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
@@ -56,13 +38,17 @@ const server = http.createServer(async (req, res) => {
       }
       callers.set(hash, user);
     }
-    const r = await pool.query({ name: 'lesson_page', text: LESSON_PAGE, values: [m[1], user.id] });
+    const r = await pool.query({ name: 'lesson_page', text: LESSON_PAGE_HYBRID, values: [m[1], user.id] });
     const row = r.rows[0];
     if (!row?.role || !row.visible) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(row.body);
+    const body =
+      `{"lesson":{"id":${JSON.stringify(row.id)},"courseId":${JSON.stringify(row.course_id)},` +
+      `"title":${JSON.stringify(row.title)},"body":${JSON.stringify(row.body)},"position":${row.position},` +
+      `"publishedAt":${JSON.stringify(row.published_at)}},"exercises":${row.exercises}}`;
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
   } catch (err) {
     res.writeHead(500).end(String(err));
   }

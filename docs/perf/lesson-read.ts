@@ -54,7 +54,7 @@ async function profile(kind: string, start: (args: string[]) => Promise<Proc>, u
   const t0 = performance.now();
   const proc = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const from = performance.now() - t0;
-  await runLoad({ url: proc.url! + url, connections, durationS: 5, headers, label: `${kind} under --cpu-prof` });
+  const load = await runLoad({ url: proc.url! + url, connections, durationS: 5, headers, label: `${kind} under --cpu-prof` });
   const to = performance.now() - t0;
   await proc.stop();
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -64,7 +64,17 @@ async function profile(kind: string, start: (args: string[]) => Promise<Proc>, u
   fs.rmSync(dir, { recursive: true, force: true });
   const groups = new Map<string, number>();
   for (const a of s.byArea) groups.set(groupOf(a.area), (groups.get(groupOf(a.area)) ?? 0) + a.pct);
-  return { ...s, groups: [...groups.entries()].sort((a, b) => b[1] - a[1]).map(([g, pct]) => ({ group: g, pct: Math.round(pct * 10) / 10 })) };
+  // Samples are taken every 1 ms of CPU-or-wait (--cpu-prof-interval default 1000 µs), idle excluded:
+  // busy µs per request = samples × 1000 / requests.
+  const busyUsPerRequest = (s.samples * 1000) / Math.max(1, load.requests);
+  return {
+    ...s,
+    requests: load.requests,
+    busyUsPerRequest: Math.round(busyUsPerRequest),
+    groups: [...groups.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([g, pct]) => ({ group: g, pct: Math.round(pct * 10) / 10, usPerRequest: Math.round((pct / 100) * busyUsPerRequest * 10) / 10 })),
+  };
 }
 
 const env = await BenchEnv.start({ log });

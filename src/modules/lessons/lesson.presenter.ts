@@ -40,3 +40,24 @@ export function presentExerciseSummary(e: ExerciseSummaryRow) {
     publishedAt: iso(e.publishedAt),
   };
 }
+
+/**
+ * The GET /lessons/:id body as JSON text, the same document as `{lesson: presentLesson(…), exercises}`:
+ * the exercise list arrives from Postgres as JSON text and is spliced in as it is; strings go through
+ * JSON.stringify. No row objects, no serializer pass over the lesson body.
+ */
+export function lessonPageJson(l: {
+  id: string;
+  courseId: string;
+  title: string;
+  body: string;
+  position: number;
+  publishedAt: string | null;
+  exercises: string;
+}): string {
+  return (
+    `{"lesson":{"id":${JSON.stringify(l.id)},"courseId":${JSON.stringify(l.courseId)},` +
+    `"title":${JSON.stringify(l.title)},"body":${JSON.stringify(l.body)},"position":${l.position},` +
+    `"publishedAt":${JSON.stringify(l.publishedAt)}},"exercises":${l.exercises}}`
+  );
+}

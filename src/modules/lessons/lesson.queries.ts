@@ -77,15 +77,24 @@ const isoText = (ts: SQL) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T
 export interface LessonPageRow {
   role: Role | null;
   visible: boolean;
-  /** The 200 response body of GET /lessons/:id, as JSON text (see prepareLessonPage). */
+  id: string;
+  courseId: string;
+  title: string;
   body: string;
+  position: number;
+  /** ISO text as toISOString writes it, or null. */
+  publishedAt: string | null;
+  /** The `exercises` array of the response, as JSON text built by Postgres. */
+  exercises: string;
 }
 
 /**
  * The lesson page in one round trip: the caller's role (null = outsider), whether the lesson is
- * published, and the response body itself as JSON text, built by Postgres: `{lesson, exercises}` in
- * the shapes of lesson.presenter.ts (timestamps as toISOString writes them), students seeing the
- * published exercises only. No row mapping or serialising in Node (measured: docs/perf/).
+ * published, the lesson's columns, and its exercise list as JSON text in the shape of
+ * lesson.presenter.ts (timestamps as toISOString writes them), students seeing the published
+ * exercises only. The lesson body is not put into JSON by Postgres: escaping up to 200 kB of Markdown
+ * there halved the statement's throughput (docs/perf/lesson-read-profile.md), and the database is the
+ * tier that does not scale out; Node's JSON.stringify does it (lesson.presenter.ts, lessonPageJson).
  */
 export function prepareLessonPage(db: Db) {
   const role = courseMembers.role;
@@ -93,20 +102,20 @@ export function prepareLessonPage(db: Db) {
     .select({
       role,
       visible: isPublished(sql`${lessons.publishedAt}`),
-      body: sql<string>`json_build_object(
-        'lesson', json_build_object(
-          'id', ${lessons.id}, 'courseId', ${lessons.courseId}, 'title', ${lessons.title},
-          'body', ${lessons.body}, 'position', ${lessons.position},
-          'publishedAt', ${isoText(sql`${lessons.publishedAt}`)}),
-        'exercises', (
-          select coalesce(json_agg(json_build_object(
-            'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
-            'dueAt', ${isoText(sql`e.due_at`)}, 'publishedAt', ${isoText(sql`e.published_at`)}
-          ) order by e.created_at, e.id), '[]'::json)
-          from exercises e
-          where e.lesson_id = ${lessons.id}
-            and (${role} in ('instructor', 'ta') or ${isPublished(sql`e.published_at`)}))
-      )::text`,
+      id: lessons.id,
+      courseId: lessons.courseId,
+      title: lessons.title,
+      body: lessons.body,
+      position: lessons.position,
+      publishedAt: isoText(sql`${lessons.publishedAt}`),
+      exercises: sql<string>`(
+        select coalesce(json_agg(json_build_object(
+          'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
+          'dueAt', ${isoText(sql`e.due_at`)}, 'publishedAt', ${isoText(sql`e.published_at`)}
+        ) order by e.created_at, e.id), '[]'::json)
+        from exercises e
+        where e.lesson_id = ${lessons.id}
+          and (${role} in ('instructor', 'ta') or ${isPublished(sql`e.published_at`)}))::text`,
     })
     .from(lessons)
     .leftJoin(
@@ -116,21 +125,31 @@ export function prepareLessonPage(db: Db) {
     .where(eq(lessons.id, sql.placeholder('lessonId')))
     .toSQL();
   // Written by Drizzle once, run as a named (prepared) statement straight on the pool: the hottest read
-  // skips Drizzle's per-call work (parameter binding, tracing, row mapping), measured at ~3 % of the
-  // request's CPU (docs/perf/lesson-read-profile.md).
+  // skips Drizzle's per-call work (parameter binding, tracing, row mapping), ~3 % of the request's CPU
+  // in the profile (docs/perf/lesson-read-profile.md).
   const order = query.params.map((p) => (p as { name?: string }).name);
   const text = query.sql;
+  type Row = [Role | null, boolean, string, string, string, string, number, string | null, string];
   return async (lessonId: string, userId: string): Promise<LessonPageRow | null> => {
     const values = order.map((name) => (name === 'userId' ? userId : lessonId));
-    const { rows } = await (db as Db & { $client: pg.Pool | pg.PoolClient }).$client.query<
-      [Role | null, boolean, string]
-    >({
+    const { rows } = await (db as Db & { $client: pg.Pool | pg.PoolClient }).$client.query<Row>({
       name: 'lesson_page',
       text,
       values,
       rowMode: 'array',
     });
-    const row = rows[0];
-    return row ? { role: row[0], visible: row[1], body: row[2] } : null;
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      role: r[0],
+      visible: r[1],
+      id: r[2],
+      courseId: r[3],
+      title: r[4],
+      body: r[5],
+      position: r[6],
+      publishedAt: r[7],
+      exercises: r[8],
+    };
   };
 }

@@ -7,7 +7,7 @@ import { notFound } from '../../http/errors.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
 import { canSee } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
-import { presentLesson } from './lesson.presenter.ts';
+import { lessonPageJson, presentLesson } from './lesson.presenter.ts';
 import { prepareLessonPage } from './lesson.queries.ts';
 import {
   CreateLessonBody,
@@ -62,8 +62,8 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
         ? await reads.run(caller.writeLsn ?? null, (rdb) => lessonPage(rdb)(lessonId, caller.id))
         : null;
       if (!row || !canSee(row.role, row.visible)) throw notFound('Lesson');
-      // The body comes from Postgres ready to send (the schema above documents it for /docs).
-      return (reply as FastifyReply).type('application/json; charset=utf-8').send(row.body);
+      // Written as text (the schema above documents it for /docs; the serializer it compiles is skipped).
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(lessonPageJson(row));
     },
   );
 
