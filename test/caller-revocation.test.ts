@@ -171,6 +171,29 @@ describe('a revoked credential is refused within 1 s on every instance', () => {
   });
 });
 
+describe('a credential changed in SQL, behind the app, is refused within 1 s too (trigger → NOTIFY)', () => {
+  it('a token deleted by hand, a session expired by hand, a user deleted', async () => {
+    const a = await createActor(ctx.app, 'ByHand');
+    const b = await createActor(ctx.app, 'Deleted');
+    const token = { bearer: a.token };
+    const session = { cookie: a.cookie };
+    const gone = { bearer: b.token };
+    for (const c of [token, session, gone]) await servedFromCache(appB, '/me', c);
+    const pool = ctx.database.pool;
+    await pool.query('delete from api_tokens where user_id = $1', [a.id]);
+    let t0 = performance.now();
+    await refusedWithin(appB, '/me', token, t0);
+    await pool.query(`update sessions set expires_at = now() - interval '1 second' where user_id = $1`, [
+      a.id,
+    ]);
+    t0 = performance.now();
+    await refusedWithin(appB, '/me', session, t0);
+    await pool.query('delete from users where id = $1', [b.id]);
+    t0 = performance.now();
+    await refusedWithin(appB, '/me', gone, t0);
+  });
+});
+
 describe('roles are not cached: a change is effective on the next request, on any instance', () => {
   async function member(name: string): Promise<Actor> {
     const a = await createActor(ctx.app, name);

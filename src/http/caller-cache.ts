@@ -21,7 +21,7 @@ export interface CallerCacheOptions {
   /** A ping echo older than this (by its send time) and the cache is not trusted: lookups go to Postgres. */
   trustMs?: number;
   pingMs?: number;
-  /** Longest life of an entry (a backstop for credentials deleted by hand in SQL, without NOTIFY). */
+  /** Longest life of an entry (a backstop: a credential's row is re-read at least this often). */
   ttlMs?: number;
   maxEntries?: number;
   registry?: client.Registry;
@@ -40,8 +40,9 @@ interface Entry {
  * membership: those are read by each route's own query, so a role change or a member removal takes
  * effect on the next request, on every instance, with nothing to invalidate.
  *
- * Revocation (logout, token deleted) is NOTIFYed on `lab_credentials` in the transaction that
- * revokes; every instance drops the entry when the notification arrives on its LISTEN connection.
+ * Revocation is NOTIFYed on `lab_credentials` by a trigger in the transaction that revokes (logout,
+ * token deleted, user deleted, a session's expiry or a hash changed by hand in SQL; migration 0007);
+ * every instance drops the entry when the notification arrives on its LISTEN connection.
  * The cache is only trusted while that path is proven to work: every `pingMs` the instance
  * NOTIFYs itself on a private channel through its LISTEN connection. Postgres delivers notifications
  * in commit order, so when the echo of a ping sent at time s arrives, every revocation committed

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /**
- * NOTIFYed with a session or token id when it stops authenticating (logout, token deleted), so that
- * every API instance forgets it at once: its cached caller (http/caller-cache.ts) and the event
- * streams opened with it (realtime/event-hub.ts).
+ * NOTIFYed with a session or token id when it stops authenticating — by a trigger on `sessions` and
+ * `api_tokens` (migration 0007), whatever deleted or changed the row — so that every API instance forgets
+ * it at once: its cached caller (http/caller-cache.ts) and the event streams opened with it
+ * (realtime/event-hub.ts).
  */
 export const CREDENTIALS_CHANNEL = 'lab_credentials';
 

@@ -3,11 +3,8 @@ import type { Tx } from '../../db/client.ts';
 import { apiTokens, loginFailures, sessions, users } from '../../db/schema/index.ts';
 import { publicUser, type UserRow } from '../../http/caller.queries.ts';
 
-import { CREDENTIALS_CHANNEL } from '../../http/credentials.ts';
-
 // The caller lookup is http-level (every route needs it); its types are re-exported for the modules.
 export type { Caller, PublicUser, UserRow } from '../../http/caller.queries.ts';
-export { CREDENTIALS_CHANNEL };
 
 export async function insertUser(tx: Tx, values: { email: string; name: string; passwordHash: string }) {
   const [row] = await tx.insert(users).values(values).returning(publicUser);
@@ -23,11 +20,10 @@ export async function insertSession(tx: Tx, values: { tokenHash: string; userId:
   await tx.insert(sessions).values(values);
 }
 
-const revoked = (id: string) => sql`select pg_notify(${CREDENTIALS_CHANNEL}, ${id})`;
-
+// Deleting a session or token NOTIFYs lab_credentials with its id, by a trigger (migration 0007), in the
+// same transaction: every instance forgets its cached caller and ends the event streams opened with it.
 export async function deleteSession(tx: Tx, id: string) {
   await tx.delete(sessions).where(eq(sessions.id, id));
-  await tx.execute(revoked(id));
 }
 
 export async function insertApiToken(tx: Tx, values: { tokenHash: string; userId: string; name: string }) {
@@ -41,7 +37,6 @@ export async function deleteApiToken(tx: Tx, id: string, userId: string): Promis
     .delete(apiTokens)
     .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)))
     .returning({ id: apiTokens.id });
-  if (rows.length > 0) await tx.execute(revoked(id));
   return rows.length > 0;
 }
 
