@@ -7,16 +7,6 @@ export interface LessonRow {
   publishedAt: Date | null;
 }
 
-/** As aggregated by Postgres (json_build_object): timestamps arrive as strings. */
-export interface ExerciseSummaryRow {
-  id: string;
-  title: string;
-  language: string;
-  maxScore: number;
-  dueAt: string | null;
-  publishedAt: string | null;
-}
-
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 export function presentLesson(l: LessonRow) {
@@ -27,17 +17,6 @@ export function presentLesson(l: LessonRow) {
     body: l.body,
     position: l.position,
     publishedAt: iso(l.publishedAt),
-  };
-}
-
-export function presentExerciseSummary(e: ExerciseSummaryRow) {
-  return {
-    id: e.id,
-    title: e.title,
-    language: e.language,
-    maxScore: e.maxScore,
-    dueAt: iso(e.dueAt),
-    publishedAt: iso(e.publishedAt),
   };
 }
 
