@@ -280,7 +280,14 @@ describe('auth', () => {
       `update sessions set expires_at = now() - interval '1 second' where user_id = $1`,
       [a.id],
     );
-    const me = await ctx.app.inject({ method: 'GET', url: apiUrl('/me'), headers: cookieFrom(a) });
+    // Changed behind the app's back, in SQL: a trigger NOTIFYs it and every instance's caller cache
+    // drops the session within 1 s (src/http/caller-cache.ts); poll with that deadline.
+    const since = Date.now();
+    let me = await ctx.app.inject({ method: 'GET', url: apiUrl('/me'), headers: cookieFrom(a) });
+    while (me.statusCode === 200 && Date.now() - since < 1000) {
+      await new Promise((r) => setImmediate(r));
+      me = await ctx.app.inject({ method: 'GET', url: apiUrl('/me'), headers: cookieFrom(a) });
+    }
     expect(me.statusCode).toBe(401);
     expect(me.json().error.code).toBe('unauthenticated');
   });

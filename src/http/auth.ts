@@ -1,8 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type client from 'prom-client';
 import type { Db } from '../db/client.ts';
-import { type Caller, prepareCallerLookups } from '../modules/auth/auth.queries.ts';
-import { hashToken } from '../modules/auth/tokens.ts';
+import { type Caller, prepareCallerLookups } from './caller.queries.ts';
+import { CallerCache } from './caller-cache.ts';
+import { hashToken } from './credentials.ts';
 import { unauthenticated } from './errors.ts';
+
+export type { Caller } from './caller.queries.ts';
 
 export const SESSION_COOKIE = 'lab_session';
 
@@ -12,11 +16,12 @@ declare module 'fastify' {
     caller(): Promise<Caller | null>;
     callerPromise?: Promise<Caller | null>;
   }
+  interface FastifyInstance {
+    callerCache: CallerCache;
+  }
 }
 
-function bearerToken(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (!header) return null;
+function bearerToken(header: string): string | null {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m ? m[1]! : null;
 }
@@ -26,24 +31,51 @@ export function usesSessionCookie(request: FastifyRequest): boolean {
   return !request.headers.authorization && typeof request.cookies?.[SESSION_COOKIE] === 'string';
 }
 
-export function registerAuth(app: FastifyInstance, db: Db, withWritePosition = false) {
+/**
+ * `request.caller()`: the user behind the bearer token or session cookie, memoised per request, from
+ * this instance's caller cache (http/caller-cache.ts) or one primary round trip. With read replicas
+ * the lookup also reads the user's last write position, which changes with every write on any
+ * instance, so the cache is off there. Returns the cache: its `tap` goes on the LISTEN connection.
+ */
+export function registerAuth(
+  app: FastifyInstance,
+  db: Db,
+  withWritePosition = false,
+  registry?: client.Registry,
+): CallerCache {
   const lookups = prepareCallerLookups(db, withWritePosition);
+  const cache = new CallerCache({ enabled: !withWritePosition, registry });
+  app.decorate('callerCache', cache);
   app.decorateRequest('callerPromise', undefined);
   app.decorateRequest('caller', function (this: FastifyRequest) {
     this.callerPromise ??= resolveCaller(this);
     return this.callerPromise;
   });
 
-  async function resolveCaller(request: FastifyRequest): Promise<Caller | null> {
+  function resolveCaller(request: FastifyRequest): Promise<Caller | null> {
     // A bearer header decides alone: a bad token is not rescued by a cookie.
-    if (request.headers.authorization !== undefined) {
-      const token = bearerToken(request);
-      return token && token.length <= 200 ? lookups.byToken(hashToken(token)) : null;
+    const header = request.headers.authorization;
+    if (header !== undefined) {
+      const token = bearerToken(header);
+      if (!token || token.length > 200) return Promise.resolve(null);
+      const hash = hashToken(token);
+      return cache.resolve(`t${hash}`, () => lookups.byToken(hash));
     }
     const cookie = request.cookies?.[SESSION_COOKIE];
-    if (!cookie || cookie.length > 200) return null;
-    return lookups.bySession(hashToken(cookie));
+    if (!cookie || cookie.length > 200) return Promise.resolve(null);
+    const hash = hashToken(cookie);
+    return cache.resolve(`s${hash}`, () => lookups.bySession(hash));
   }
+
+  return cache;
+}
+
+/**
+ * After a revocation has committed: this instance forgets the credential at once (the others do when
+ * its NOTIFY arrives, within the cache's trust window).
+ */
+export function forgetCredential(request: FastifyRequest, credentialId: string) {
+  request.server.callerCache.revoke(credentialId);
 }
 
 /** The caller, or 401. */

@@ -25,15 +25,18 @@ export function registerCsrf(app: FastifyInstance, config: Config) {
       .map((o) => originOf(o.trim()))
       .filter((o): o is string => o !== null),
   );
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (!UNSAFE.has(request.method) || !usesSessionCookie(request)) return;
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
+    if (!UNSAFE.has(request.method) || !usesSessionCookie(request)) return done();
     // Referer only stands in for a missing Origin: `Origin: null` (a sandboxed frame, a
     // cross-origin redirect) is refused, not rescued by a Referer that may be ours.
     const given = request.headers.origin;
     const origin = given !== undefined ? originOf(given) : originOf(request.headers.referer);
     const own = originOf(`${request.protocol}://${request.host}`);
     if (origin === null || (origin !== own && !trusted.has(origin))) {
-      throw new AppError(403, 'csrf_failed', 'Cross-site request refused: Origin does not match this site.');
+      return done(
+        new AppError(403, 'csrf_failed', 'Cross-site request refused: Origin does not match this site.'),
+      );
     }
+    done();
   });
 }

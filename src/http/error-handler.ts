@@ -68,16 +68,21 @@ export function registerErrorHandler(app: FastifyInstance) {
   // Fastify enforces bodyLimit only where it parses a body, so a GET (or any method it does not
   // parse) with a huge declared body would be served; API.md wants 413 on every route, unread.
   const appLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
-  app.addHook('onRequest', async (request) => {
-    const length = Number(request.headers['content-length']);
+  app.addHook('onRequest', (request, _reply, done) => {
+    const header = request.headers['content-length'];
+    if (header === undefined) return done();
+    const length = Number(header);
     // A route may accept more (the course import).
     const limit = request.routeOptions.bodyLimit ?? appLimit;
     if (length > limit)
-      throw new AppError(
-        413,
-        'payload_too_large',
-        `The request body is larger than ${mebibytes(limit)} (this route's limit).`,
+      return done(
+        new AppError(
+          413,
+          'payload_too_large',
+          `The request body is larger than ${mebibytes(limit)} (this route's limit).`,
+        ),
       );
+    done();
   });
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);

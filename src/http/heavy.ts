@@ -81,12 +81,14 @@ export function registerHeavyLimiter(app: FastifyInstance, deps: AppDeps): Limit
       this.set({ state: 'queued' }, limiter.queued);
     },
   });
-  app.addHook('preHandler', async (request, reply) => {
-    if (!request.routeOptions.config?.heavy) return;
-    const release = await limiter.acquire();
-    // The response's 'close' fires once it is sent or the client has gone away, whichever comes first.
-    // (The request's own 'close' fires as soon as its body is read, long before the handler ends.)
-    reply.raw.once('close', release);
+  app.addHook('preHandler', (request, reply, done) => {
+    if (!request.routeOptions.config?.heavy) return done();
+    limiter.acquire().then((release) => {
+      // The response's 'close' fires once it is sent or the client has gone away, whichever comes first.
+      // (The request's own 'close' fires as soon as its body is read, long before the handler ends.)
+      reply.raw.once('close', release);
+      done();
+    }, done);
   });
   return limiter;
 }

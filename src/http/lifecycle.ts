@@ -7,8 +7,9 @@ import type { AppDeps } from '../app.ts';
  * that is still ready.
  */
 export function registerLifecycle(app: FastifyInstance, deps: AppDeps) {
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (deps.lifecycle.draining) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 

@@ -86,7 +86,7 @@ export async function registerOverload(app: FastifyInstance, deps: AppDeps) {
     Number(config.MAX_EVENT_LOOP_DELAY_MS),
   );
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const timer = setTimeout(() => {
       // A stream (SSE) that already started is not a hung request.
       if (reply.sent || reply.raw.headersSent) return;
@@ -95,10 +95,13 @@ export async function registerOverload(app: FastifyInstance, deps: AppDeps) {
     }, config.REQUEST_TIMEOUT_MS);
     timer.unref();
     request.labTimeout = timer;
+    done();
   });
-  const clear = async (request: FastifyRequest) => clearTimeout(request.labTimeout);
-  app.addHook('onResponse', clear);
-  app.addHook('onRequestAbort', clear);
+  app.addHook('onResponse', (request, _reply, done) => {
+    clearTimeout(request.labTimeout);
+    done();
+  });
+  app.addHook('onRequestAbort', async (request) => clearTimeout(request.labTimeout));
 }
 
 const finite = (n: number | undefined) => (Number.isFinite(n) ? (n as number) : 0);

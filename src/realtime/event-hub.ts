@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/client.ts';
 import { EVENTS_CHANNEL } from '../grading/queue.ts';
-import { CREDENTIALS_CHANNEL } from '../modules/auth/auth.queries.ts';
+import type { ListenerTap } from '../http/caller-cache.ts';
+import { CREDENTIALS_CHANNEL } from '../http/credentials.ts';
 import { maskSubmission, type SubmissionJson } from '../modules/submissions/submission.presenter.ts';
 import * as q from './events.queries.ts';
 import { type Listener, startListener } from './listener.ts';
@@ -148,6 +149,8 @@ export class EventHub {
        * them, so a read that follows the event sees what it announced).
        */
       beforeDeliver?: (authorIds: string[]) => Promise<void>;
+      /** More listening on the same connection (the caller cache: revocations and its pings). */
+      tap?: ListenerTap;
     },
   ) {}
 
@@ -161,28 +164,42 @@ export class EventHub {
       this.sweeper.unref();
     }
     this.lastId = await q.selectMaxEventId(this.db).catch(() => null);
+    const tap = this.opts.tap;
+    const channels: Record<string, (payload: string) => void> = {
+      [EVENTS_CHANNEL]: (payload) => {
+        const id = Number(payload);
+        if (Number.isSafeInteger(id)) this.enqueue(id);
+      },
+      // A session logged out or a token deleted, on any instance: its streams end now.
+      [CREDENTIALS_CHANNEL]: (credentialId) => this.revoke(credentialId),
+    };
+    for (const [channel, handle] of Object.entries(tap?.channels ?? {})) {
+      const own = channels[channel];
+      channels[channel] = own
+        ? (payload) => {
+            own(payload);
+            handle(payload);
+          }
+        : handle;
+    }
     await new Promise<void>((resolve) => {
-      this.listener = startListener({
+      const listener = startListener({
         url: this.opts.url,
-        channels: {
-          [EVENTS_CHANNEL]: (payload) => {
-            const id = Number(payload);
-            if (Number.isSafeInteger(id)) this.enqueue(id);
-          },
-          // A session logged out or a token deleted, on any instance: its streams end now.
-          [CREDENTIALS_CHANNEL]: (credentialId) => this.revoke(credentialId),
-        },
+        channels,
         applicationName: this.opts.applicationName,
         onConnect: () => {
+          tap?.connected((channel, payload) => listener.notify(channel, payload));
           if (this.connectedOnce || this.lastId === null) void this.catchUp();
           this.connectedOnce = true;
           resolve();
         },
         onError: (err) => {
+          tap?.disconnected();
           this.log.warn({ err: (err as Error).message }, 'events listener disconnected; reconnecting');
           resolve(); // start() must not hang while Postgres is down; the listener keeps retrying.
         },
       });
+      this.listener = listener;
     });
   }
 
@@ -334,6 +351,7 @@ export class EventHub {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const s of [...this.streams]) s.end(RECONNECT_MS);
     this.streams.clear();
+    this.opts.tap?.stop();
     await this.listener?.stop();
   }
 }

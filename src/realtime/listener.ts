@@ -15,6 +15,8 @@ export interface ListenerOptions {
 export interface Listener {
   /** The backend pid of the current connection, null while disconnected. */
   backendPid(): number | null;
+  /** `pg_notify` on this very connection (the caller cache's pings); rejects while disconnected. */
+  notify(channel: string, payload: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,10 @@ export function startListener(opts: ListenerOptions): Listener {
 
   return {
     backendPid: () => pid,
+    async notify(channel, payload) {
+      if (!client || pid === null) throw new Error('listen connection is down');
+      await client.query('select pg_notify($1, $2)', [channel, payload]);
+    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
 import { recordWritePositions } from '../db/replicas.ts';
+import type { ListenerTap } from '../http/caller-cache.ts';
 import { EventHub } from './event-hub.ts';
 
 /**
@@ -8,7 +9,11 @@ import { EventHub } from './event-hub.ts';
  * streams end in preClose, because the server's close waits for open connections and an SSE stream
  * never ends by itself.
  */
-export async function startEventHub(app: FastifyInstance, { config, database }: AppDeps): Promise<EventHub> {
+export async function startEventHub(
+  app: FastifyInstance,
+  { config, database }: AppDeps,
+  tap?: ListenerTap,
+): Promise<EventHub> {
   const url = config.DATABASE_URL ?? database.pool.options.connectionString;
   if (!url) throw new Error('The event hub needs DATABASE_URL (or a pool with a connection string).');
   const hub = new EventHub(database.db, app.log, {
@@ -18,6 +23,7 @@ export async function startEventHub(app: FastifyInstance, { config, database }: 
     sweepMs: config.SSE_HEARTBEAT_MS,
     // A grader's result is a write the author is told about: their next replica read must show it.
     beforeDeliver: database.reads.enabled ? (ids) => recordWritePositions(database.db, ids) : undefined,
+    tap,
   });
   await hub.start();
   app.addHook('preClose', async () => {

@@ -1,50 +1,10 @@
-import { and, eq, gt, sql } from 'drizzle-orm';
-import type { Db, Tx } from '../../db/client.ts';
+import { and, eq, sql } from 'drizzle-orm';
+import type { Tx } from '../../db/client.ts';
 import { apiTokens, loginFailures, sessions, users } from '../../db/schema/index.ts';
+import { publicUser, type UserRow } from '../../http/caller.queries.ts';
 
-export type UserRow = typeof users.$inferSelect;
-export type PublicUser = Pick<UserRow, 'id' | 'email' | 'name' | 'createdAt'>;
-
-const publicUser = { id: users.id, email: users.email, name: users.name, createdAt: users.createdAt };
-
-export interface Caller extends PublicUser {
-  via: 'session' | 'token';
-  credentialId: string;
-  /** With read replicas: the WAL position of this user's last write (read-your-writes); null if none. */
-  writeLsn?: string | null;
-}
-
-/**
- * The user behind a session-cookie or bearer-token hash, or null. One round trip, on the primary; with
- * read replicas it also reads the user's last write position (src/db/replicas.ts).
- */
-export function prepareCallerLookups(db: Db, withWritePosition = false) {
-  const writeLsn = withWritePosition
-    ? sql<string | null>`(select lsn::text from write_positions where user_id = ${users.id})`
-    : sql<null>`null::text`;
-  const bySession = db
-    .select({ ...publicUser, credentialId: sessions.id, writeLsn })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.tokenHash, sql.placeholder('hash')), gt(sessions.expiresAt, sql`now()`)))
-    .prepare('caller_by_session');
-  const byToken = db
-    .select({ ...publicUser, credentialId: apiTokens.id, writeLsn })
-    .from(apiTokens)
-    .innerJoin(users, eq(users.id, apiTokens.userId))
-    .where(eq(apiTokens.tokenHash, sql.placeholder('hash')))
-    .prepare('caller_by_token');
-  return {
-    async bySession(hash: string): Promise<Caller | null> {
-      const [row] = await bySession.execute({ hash });
-      return row ? { ...row, via: 'session' } : null;
-    },
-    async byToken(hash: string): Promise<Caller | null> {
-      const [row] = await byToken.execute({ hash });
-      return row ? { ...row, via: 'token' } : null;
-    },
-  };
-}
+// The caller lookup is http-level (every route needs it); its types are re-exported for the modules.
+export type { Caller, PublicUser, UserRow } from '../../http/caller.queries.ts';
 
 export async function insertUser(tx: Tx, values: { email: string; name: string; passwordHash: string }) {
   const [row] = await tx.insert(users).values(values).returning(publicUser);
@@ -60,17 +20,10 @@ export async function insertSession(tx: Tx, values: { tokenHash: string; userId:
   await tx.insert(sessions).values(values);
 }
 
-/**
- * NOTIFYed with a session or token id when it stops authenticating, so that every API instance ends
- * the event streams opened with it at once (realtime/event-hub.ts).
- */
-export const CREDENTIALS_CHANNEL = 'lab_credentials';
-
-const revoked = (id: string) => sql`select pg_notify(${CREDENTIALS_CHANNEL}, ${id})`;
-
+// Deleting a session or token NOTIFYs lab_credentials with its id, by a trigger (migration 0007), in the
+// same transaction: every instance forgets its cached caller and ends the event streams opened with it.
 export async function deleteSession(tx: Tx, id: string) {
   await tx.delete(sessions).where(eq(sessions.id, id));
-  await tx.execute(revoked(id));
 }
 
 export async function insertApiToken(tx: Tx, values: { tokenHash: string; userId: string; name: string }) {
@@ -84,7 +37,6 @@ export async function deleteApiToken(tx: Tx, id: string, userId: string): Promis
     .delete(apiTokens)
     .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)))
     .returning({ id: apiTokens.id });
-  if (rows.length > 0) await tx.execute(revoked(id));
   return rows.length > 0;
 }
 

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { AppDeps, TypedApp } from '../../app.ts';
-import { requireCaller, SESSION_COOKIE } from '../../http/auth.ts';
+import { forgetCredential, requireCaller, SESSION_COOKIE } from '../../http/auth.ts';
 import { notFound } from '../../http/errors.ts';
 import { errors, Id, isUuid, UserSchema } from '../../http/schemas.ts';
 import { presentUser } from '../users/user.presenter.ts';
@@ -53,6 +53,7 @@ export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDep
     async (request, reply) => {
       const caller = await requireCaller(request);
       await service.logout(db, caller);
+      if (caller.via === 'session') forgetCredential(request, caller.credentialId);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.status(204).send();
     },
@@ -88,6 +89,7 @@ export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDep
       const caller = await requireCaller(request);
       if (!isUuid(request.params.id)) throw notFound('Token');
       await service.deleteApiToken(db, caller, request.params.id);
+      forgetCredential(request, request.params.id);
       return reply.status(204).send();
     },
   );

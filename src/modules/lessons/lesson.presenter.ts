@@ -7,16 +7,6 @@ export interface LessonRow {
   publishedAt: Date | null;
 }
 
-/** As aggregated by Postgres (json_build_object): timestamps arrive as strings. */
-export interface ExerciseSummaryRow {
-  id: string;
-  title: string;
-  language: string;
-  maxScore: number;
-  dueAt: string | null;
-  publishedAt: string | null;
-}
-
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 export function presentLesson(l: LessonRow) {
@@ -30,13 +20,23 @@ export function presentLesson(l: LessonRow) {
   };
 }
 
-export function presentExerciseSummary(e: ExerciseSummaryRow) {
-  return {
-    id: e.id,
-    title: e.title,
-    language: e.language,
-    maxScore: e.maxScore,
-    dueAt: iso(e.dueAt),
-    publishedAt: iso(e.publishedAt),
-  };
+/**
+ * The GET /lessons/:id body as JSON text, the same document as `{lesson: presentLesson(…), exercises}`:
+ * the exercise list arrives from Postgres as JSON text and is spliced in as it is; strings go through
+ * JSON.stringify. No row objects, no serializer pass over the lesson body.
+ */
+export function lessonPageJson(l: {
+  id: string;
+  courseId: string;
+  title: string;
+  body: string;
+  position: number;
+  publishedAt: string | null;
+  exercises: string;
+}): string {
+  return (
+    `{"lesson":{"id":${JSON.stringify(l.id)},"courseId":${JSON.stringify(l.courseId)},` +
+    `"title":${JSON.stringify(l.title)},"body":${JSON.stringify(l.body)},"position":${l.position},` +
+    `"publishedAt":${JSON.stringify(l.publishedAt)}},"exercises":${l.exercises}}`
+  );
 }

@@ -1,9 +1,10 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Db, Tx } from '../../db/client.ts';
 import { courseMembers, courses, lessons } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
 import { isPublished } from '../exercises/exercise-rules.ts';
-import type { ExerciseSummaryRow, LessonRow } from './lesson.presenter.ts';
+import type { LessonRow } from './lesson.presenter.ts';
 
 const lessonFields = {
   id: lessons.id,
@@ -70,28 +71,51 @@ export async function deleteLesson(tx: Tx, lessonId: string) {
   await tx.delete(lessons).where(eq(lessons.id, lessonId));
 }
 
-export type LessonDetailRow = LessonRow & {
+/** An ISO-8601 UTC text with milliseconds, exactly as Date#toISOString writes it (null stays null). */
+const isoText = (ts: SQL) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+export interface LessonPageRow {
   role: Role | null;
   visible: boolean;
-  exercises: ExerciseSummaryRow[];
-};
+  id: string;
+  courseId: string;
+  title: string;
+  body: string;
+  position: number;
+  /** ISO text as toISOString writes it, or null. */
+  publishedAt: string | null;
+  /** The `exercises` array of the response, as JSON text built by Postgres. */
+  exercises: string;
+}
 
-/** Lesson, caller's role and exercise list in one round trip; prepared for the lesson page. */
-export function prepareLessonDetail(db: Db) {
-  const stmt = db
+/**
+ * The lesson page in one round trip: the caller's role (null = outsider), whether the lesson is
+ * published, the lesson's columns, and its exercise list as JSON text in the shape of
+ * lesson.presenter.ts (timestamps as toISOString writes them), students seeing the published
+ * exercises only. The lesson body is not put into JSON by Postgres: escaping up to 200 kB of Markdown
+ * there halved the statement's throughput (docs/perf/lesson-read-profile.md), and the database is the
+ * tier that does not scale out; Node's JSON.stringify does it (lesson.presenter.ts, lessonPageJson).
+ */
+export function prepareLessonPage(db: Db) {
+  const role = courseMembers.role;
+  const query = db
     .select({
-      ...lessonFields,
-      role: courseMembers.role,
-      // Students see the published exercises only (and, through the route, only a published lesson).
-      exercises: sql<ExerciseSummaryRow[]>`(
+      role,
+      visible: isPublished(sql`${lessons.publishedAt}`),
+      id: lessons.id,
+      courseId: lessons.courseId,
+      title: lessons.title,
+      body: lessons.body,
+      position: lessons.position,
+      publishedAt: isoText(sql`${lessons.publishedAt}`),
+      exercises: sql<string>`(
         select coalesce(json_agg(json_build_object(
-          'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score, 'dueAt', e.due_at,
-          'publishedAt', e.published_at
+          'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
+          'dueAt', ${isoText(sql`e.due_at`)}, 'publishedAt', ${isoText(sql`e.published_at`)}
         ) order by e.created_at, e.id), '[]'::json)
         from exercises e
         where e.lesson_id = ${lessons.id}
-          and (${courseMembers.role} in ('instructor', 'ta') or ${isPublished(sql`e.published_at`)}))`,
-      visible: isPublished(sql`${lessons.publishedAt}`),
+          and (${role} in ('instructor', 'ta') or ${isPublished(sql`e.published_at`)}))::text`,
     })
     .from(lessons)
     .leftJoin(
@@ -99,9 +123,33 @@ export function prepareLessonDetail(db: Db) {
       and(eq(courseMembers.courseId, lessons.courseId), eq(courseMembers.userId, sql.placeholder('userId'))),
     )
     .where(eq(lessons.id, sql.placeholder('lessonId')))
-    .prepare('lesson_detail');
-  return async (lessonId: string, userId: string): Promise<LessonDetailRow | null> => {
-    const [row] = await stmt.execute({ lessonId, userId });
-    return row ?? null;
+    .toSQL();
+  // Written by Drizzle once, run as a named (prepared) statement straight on the pool: the hottest read
+  // skips Drizzle's per-call work (parameter binding, tracing, row mapping), ~3 % of the request's CPU
+  // in the profile (docs/perf/lesson-read-profile.md).
+  const order = query.params.map((p) => (p as { name?: string }).name);
+  const text = query.sql;
+  type Row = [Role | null, boolean, string, string, string, string, number, string | null, string];
+  return async (lessonId: string, userId: string): Promise<LessonPageRow | null> => {
+    const values = order.map((name) => (name === 'userId' ? userId : lessonId));
+    const { rows } = await (db as Db & { $client: pg.Pool | pg.PoolClient }).$client.query<Row>({
+      name: 'lesson_page',
+      text,
+      values,
+      rowMode: 'array',
+    });
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      role: r[0],
+      visible: r[1],
+      id: r[2],
+      courseId: r[3],
+      title: r[4],
+      body: r[5],
+      position: r[6],
+      publishedAt: r[7],
+      exercises: r[8],
+    };
   };
 }

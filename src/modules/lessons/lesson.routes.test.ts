@@ -132,3 +132,39 @@ describe('PATCH and DELETE /lessons/:lessonId', () => {
     expect((await w.instructor.req('DELETE', '/lessons/nope')).statusCode).toBe(404);
   });
 });
+
+describe('GET /lessons/:lessonId, the body written as text', () => {
+  it('is the same document the presenter gives: any text, timestamps as toISOString writes them', async () => {
+    const w = await buildWorld(ctx.app, 'LessonText');
+    const tricky = 'quote " backslash \\ newline \n tab \t nul-free \u0001 \u2028 emoji 😀 <script>';
+    const publishedAt = '2026-01-02T03:04:05.678Z';
+    const made = await createLesson(w.instructor, w.course.id, { title: tricky, body: tricky, publishedAt });
+    const ex = await createExercise(w.instructor, made.id, {
+      title: tricky,
+      dueAt: '2026-12-01T23:59:00.5+01:00',
+    });
+    const res = await w.student.req('GET', `/lessons/${made.id}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.json()).toStrictEqual({
+      lesson: {
+        id: made.id,
+        courseId: w.course.id,
+        title: tricky,
+        body: tricky,
+        position: made.position,
+        publishedAt,
+      },
+      exercises: [
+        {
+          id: ex.id,
+          title: tricky,
+          language: 'javascript',
+          maxScore: ex.maxScore,
+          dueAt: '2026-12-01T22:59:00.500Z',
+          publishedAt: new Date(ex.publishedAt as string).toISOString(),
+        },
+      ],
+    });
+  });
+});

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
@@ -6,8 +7,8 @@ import { notFound } from '../../http/errors.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
 import { canSee } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
-import { presentExerciseSummary, presentLesson } from './lesson.presenter.ts';
-import { prepareLessonDetail } from './lesson.queries.ts';
+import { lessonPageJson, presentLesson } from './lesson.presenter.ts';
+import { prepareLessonPage } from './lesson.queries.ts';
 import {
   CreateLessonBody,
   ExerciseSummarySchema,
@@ -21,7 +22,7 @@ const LessonResponse = Type.Object({ lesson: LessonSchema });
 
 export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
   const { db, reads } = database;
-  const lessonDetail = perDb(prepareLessonDetail);
+  const lessonPage = perDb(prepareLessonPage);
   const tags = ['lessons'];
 
   app.post(
@@ -53,15 +54,16 @@ export function lessonRoutes(app: TypedApp, { database }: AppDeps) {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const caller = await requireCaller(request);
       const { lessonId } = request.params;
       // On a replica when configured, unless it has not replayed this user's last write yet.
       const row = isUuid(lessonId)
-        ? await reads.run(caller.writeLsn ?? null, (rdb) => lessonDetail(rdb)(lessonId, caller.id))
+        ? await reads.run(caller.writeLsn ?? null, (rdb) => lessonPage(rdb)(lessonId, caller.id))
         : null;
       if (!row || !canSee(row.role, row.visible)) throw notFound('Lesson');
-      return { lesson: presentLesson(row), exercises: row.exercises.map(presentExerciseSummary) };
+      // Written as text (the schema above documents it for /docs; the serializer it compiles is skipped).
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(lessonPageJson(row));
     },
   );
 
