@@ -55,6 +55,8 @@ describe('GET /courses/:id/export', () => {
     const res = await exportOf(w.ta, w.course.id);
     const doc = res.json();
     expect(doc).toMatchObject({ format: 'lab-course', version: 1, course: { title: w.course.title } });
+    const day = new Date().toISOString().slice(0, 10);
+    expect(res.headers['content-disposition']).toContain(`filename="${w.course.title}-export-${day}.json"`);
     expect(doc.lessons.map((l: { title: string }) => l.title)).toContain('Week 2');
     const week2 = doc.lessons.find((l: { title: string }) => l.title === 'Week 2');
     expect(week2).toMatchObject({ position: 3, publishedAt: null });

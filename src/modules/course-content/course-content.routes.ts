@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
 import { requireCaller } from '../../http/auth.ts';
+import { attachment, downloadName } from '../../http/download-name.ts';
 import { sendJson } from '../../http/raw-json.ts';
 import { errors } from '../../http/schemas.ts';
 import { presentCourse } from '../courses/course.presenter.ts';
@@ -50,7 +51,13 @@ export function courseContentRoutes(app: TypedApp, { database }: AppDeps) {
     },
     async (request, reply) => {
       const caller = await requireCaller(request);
-      return sendJson(reply, await service.exportCourse(db, caller, request.params.courseId));
+      const doc = await service.exportCourse(db, caller, request.params.courseId);
+      // Opened directly, the document downloads under a name that says what it is.
+      reply.header(
+        'content-disposition',
+        attachment(downloadName(doc.course.title, 'export', 'json', new Date())),
+      );
+      return sendJson(reply, doc);
     },
   );
 

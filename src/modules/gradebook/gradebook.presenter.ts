@@ -38,17 +38,3 @@ export function presentProgress(rows: ProgressRow[]) {
   const maxTotal = rows.reduce((sum, r) => sum + r.maxScore, 0);
   return { exercises: rows, total: round2(total), maxTotal: round2(maxTotal) };
 }
-
-/**
- * `<course title>-gradebook-<date>.csv` (v1.1): a name people recognise in their downloads. Characters
- * that file systems refuse become "-"; the date is the UTC day.
- */
-export function csvFileName(courseTitle: string, now: Date): string {
-  const safe =
-    courseTitle
-      .replace(/\s+/g, ' ')
-      .replace(/[/\\:*?"<>|\p{Cc}]+/gu, '-')
-      .trim()
-      .slice(0, 100) || 'course';
-  return `${safe}-gradebook-${now.toISOString().slice(0, 10)}.csv`;
-}

@@ -3,11 +3,12 @@ import { Type } from '@sinclair/typebox';
 import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
 import { requireCaller } from '../../http/auth.ts';
+import { attachment, downloadName } from '../../http/download-name.ts';
 import { errors } from '../../http/schemas.ts';
 import { authorize, can, isStaff } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
 import { prepareSelectRole, selectMembership } from '../courses/membership.queries.ts';
-import { csvFileName, presentGradebook, presentProgress } from './gradebook.presenter.ts';
+import { presentGradebook, presentProgress } from './gradebook.presenter.ts';
 import { gradebookCsvChunks, selectGradebook, selectProgress } from './gradebook.queries.ts';
 
 const Score = Type.Union([Type.Number(), Type.Null()]);
@@ -117,7 +118,7 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       return (
         reply
           .type('text/csv; charset=utf-8')
-          .header('content-disposition', contentDisposition(csvFileName(title, new Date())))
+          .header('content-disposition', attachment(downloadName(title, 'gradebook', 'csv', new Date())))
           // A stream is sent as is; the JSON response schema does not apply to it.
           .send(body as unknown as ReturnType<typeof presentGradebook>)
       );
@@ -139,14 +140,4 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       });
     },
   );
-}
-
-/** RFC 6266: an ASCII file name for old clients, the exact one (RFC 5987, UTF-8) for the rest. */
-function contentDisposition(name: string): string {
-  const ascii =
-    name
-      .normalize('NFKD')
-      .replace(/[^\x20-\x7e]/g, '')
-      .replace(/["\\]/g, '') || 'gradebook.csv';
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
