@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { hashPassword } from '../modules/auth/passwords.ts';
+import { hashPassword } from '../lib/passwords.ts';
 import type { Db } from './client.ts';
 import type { ExerciseTest } from './schema/exercises.ts';
 import { courseMembers, courses, exercises, lessons, users } from './schema/index.ts';

@@ -1,28 +1,6 @@
-export interface ErrorDetail {
-  field: string;
-  message: string;
-}
-
-/** An error meant for the client: rendered as {"error": {code, message, details?}} with this status. */
-export class AppError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly details?: ErrorDetail[],
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-    this.name = 'AppError';
-  }
-}
-
-export const notFound = (what = 'Resource') => new AppError(404, 'not_found', `${what} not found.`);
-export const forbidden = (message = 'You are not allowed to do this.') =>
-  new AppError(403, 'forbidden', message);
-export const unauthenticated = () =>
-  new AppError(401, 'unauthenticated', 'Sign in (session cookie) or send Authorization: Bearer <token>.');
-export const unavailable = (message = 'The database is unavailable; retry shortly.') =>
-  new AppError(503, 'unavailable', message, undefined, { 'retry-after': '2' });
-export const validationFailed = (field: string, message: string) =>
-  new AppError(400, 'validation_failed', `${field} ${message}`, [{ field, message }]);
+/**
+ * Moved to src/shared/errors.ts (errors are shared by every layer, db included). This re-export keeps
+ * src/http/auth.ts and src/modules/{auth,lessons} compiling until they import the shared module;
+ * then delete it.
+ */
+export * from '../shared/errors.ts';

@@ -1,4 +1,4 @@
-import { validationFailed } from './errors.ts';
+import { validationFailed } from '../shared/errors.ts';
 
 export interface Cursor {
   /** The sort key of the last item returned (ISO timestamp, number or string). */

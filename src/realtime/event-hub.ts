@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
+import { CREDENTIALS_CHANNEL, EVENTS_CHANNEL } from '../contracts/channels.ts';
+import type { LabEvent } from '../contracts/events.ts';
+import { maskSubmission } from '../contracts/submission.ts';
 import type { Db } from '../db/client.ts';
-import { EVENTS_CHANNEL } from '../grading/queue.ts';
-import { CREDENTIALS_CHANNEL } from '../modules/auth/auth.queries.ts';
-import { maskSubmission, type SubmissionJson } from '../modules/submissions/submission.presenter.ts';
+import { type Listener, startListener } from '../db/listener.ts';
 import * as q from './events.queries.ts';
-import { type Listener, startListener } from './listener.ts';
 
 /** Tells a client how long to wait before reconnecting (EventSource honours `retry:`). */
 export const RECONNECT_MS = 1000;
@@ -23,18 +23,32 @@ export interface Credential {
 
 export interface Delivery {
   id: number;
-  type: string;
-  payload: unknown;
+  event: LabEvent;
   /** The recipient is course staff: hidden-test details stay visible. */
   staff: boolean;
   /** The exercise's currently visible tests, for masking a student's copy. */
   visibleTests: string[];
 }
 
-function presentPayload(d: Delivery): unknown {
-  const p = d.payload as { submission?: SubmissionJson } | null;
-  if (!p?.submission) return p;
-  return { ...p, submission: maskSubmission(p.submission, { staff: d.staff, visibleTests: d.visibleTests }) };
+function presentPayload({ event, staff, visibleTests }: Delivery): LabEvent['payload'] {
+  if (event.type !== 'submission.updated') return event.payload;
+  return { submission: maskSubmission(event.payload.submission, { staff, visibleTests }) };
+}
+
+/**
+ * The events that can be delivered: one whose stored payload does not match its contract is logged
+ * and skipped (it could not be masked safely).
+ */
+export function deliverable<T extends { id: number; type: string; event: LabEvent | null }>(
+  events: T[],
+  log: FastifyBaseLogger,
+): (T & { event: LabEvent })[] {
+  const ok: (T & { event: LabEvent })[] = [];
+  for (const e of events) {
+    if (e.event) ok.push({ ...e, event: e.event });
+    else log.error({ eventId: e.id, type: e.type }, 'event does not match src/contracts/events.ts; skipped');
+  }
+  return ok;
 }
 
 /** One open GET /events response, written directly on the socket. */
@@ -91,7 +105,7 @@ export class SseStream {
     if (this.sent.has(d.id)) return;
     this.sent.add(d.id);
     if (this.sent.size > SENT_IDS_KEPT) this.sent.delete(this.sent.values().next().value!);
-    this.write(`id: ${d.id}\nevent: ${d.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
+    this.write(`id: ${d.id}\nevent: ${d.event.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
   }
 
   private write(chunk: string) {
@@ -281,9 +295,9 @@ export class EventHub {
   }
 
   private dispatch(events: q.EventRow[]) {
-    for (const e of events) {
-      const runId = e.type === 'run.updated' ? (e.payload as { run?: { id?: string } }).run?.id : undefined;
-      if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.payload);
+    for (const e of deliverable(events, this.log)) {
+      const runId = e.event.type === 'run.updated' ? e.event.payload.run.id : undefined;
+      if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.event.payload);
       // A run is its author's alone; a submission goes to its author and the course staff.
       const staff = runId ? new Set<string>() : new Set(e.staffIds);
       for (const s of this.streams) {
@@ -291,8 +305,7 @@ export class EventHub {
         if (isStaff || s.userId === e.userId)
           s.send({
             id: e.id,
-            type: e.type,
-            payload: e.payload,
+            event: e.event,
             staff: isStaff,
             visibleTests: e.visibleTests,
           });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.ts';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/client.ts';
 import { recordWritePositions } from '../db/replicas.ts';
 import { EventHub } from './event-hub.ts';
 
@@ -8,7 +9,10 @@ import { EventHub } from './event-hub.ts';
  * streams end in preClose, because the server's close waits for open connections and an SSE stream
  * never ends by itself.
  */
-export async function startEventHub(app: FastifyInstance, { config, database }: AppDeps): Promise<EventHub> {
+export async function startEventHub(
+  app: FastifyInstance,
+  { config, database }: { config: Config; database: Database },
+): Promise<EventHub> {
   const url = config.DATABASE_URL ?? database.pool.options.connectionString;
   if (!url) throw new Error('The event hub needs DATABASE_URL (or a pool with a connection string).');
   const hub = new EventHub(database.db, app.log, {

@@ -1,4 +1,4 @@
-import { AppError, forbidden, notFound } from '../../http/errors.ts';
+import { AppError, forbidden, notFound } from '../../shared/errors.ts';
 
 export type Role = 'instructor' | 'ta' | 'student';
 

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
-import { AppError, notFound } from '../../http/errors.ts';
 import { errors, isUuid, Page, PageQuery } from '../../http/schemas.ts';
+import { AppError, notFound } from '../../shared/errors.ts';
 import { presentCourse, presentLessonSummary, presentMember } from './course.presenter.ts';
 import { prepareCourseDetail } from './course.queries.ts';
 import {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
-import { AppError, notFound, validationFailed } from '../../http/errors.ts';
 import { decodeCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
+import { AppError, notFound, validationFailed } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, authorize, can, type Role } from './course.policy.ts';
 import { presentCourse, presentMember } from './course.presenter.ts';

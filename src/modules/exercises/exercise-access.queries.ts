@@ -1,8 +1,8 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { courseMembers, courses, exerciseExceptions, exercises, lessons } from '../../db/schema/index.ts';
-import { notFound } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
+import { notFound } from '../../shared/errors.ts';
 import { authorize, canSee, type Role } from '../courses/course.policy.ts';
 import { allowedAttempts, creditAt, effectiveDue, isPublished } from './exercise-rules.ts';
 

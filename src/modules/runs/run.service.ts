@@ -1,7 +1,7 @@
 import type { Db } from '../../db/client.ts';
 import { enqueueGrading } from '../../grading/queue.ts';
-import { AppError, notFound, validationFailed } from '../../http/errors.ts';
 import type { EventHub } from '../../realtime/event-hub.ts';
+import { AppError, notFound, validationFailed } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { sslFor } from '../db/pool.ts';
+import { sslFor } from './pool.ts';
 
 export interface ListenerOptions {
   url: string;

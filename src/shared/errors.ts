@@ -1,0 +1,34 @@
+export interface ErrorDetail {
+  field: string;
+  message: string;
+}
+
+/** An error meant for the client: rendered as {"error": {code, message, details?}} with this status. */
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const notFound = (what = 'Resource') => new AppError(404, 'not_found', `${what} not found.`);
+export const forbidden = (message = 'You are not allowed to do this.') =>
+  new AppError(403, 'forbidden', message);
+export const unauthenticated = () =>
+  new AppError(401, 'unauthenticated', 'Sign in (session cookie) or send Authorization: Bearer <token>.');
+export const unavailable = (message = 'The database is unavailable; retry shortly.') =>
+  new AppError(503, 'unavailable', message, undefined, { 'retry-after': '2' });
+export const validationFailed = (field: string, message: string) =>
+  new AppError(400, 'validation_failed', `${field} ${message}`, [{ field, message }]);
+/**
+ * 503 `overloaded` + Retry-After: this instance or the database is too busy for the request now
+ * (load shedding, a full wait queue, a statement timeout, too many streams). The one way to build it.
+ */
+export const overloaded = (message: string, retryAfterSeconds = 2) =>
+  new AppError(503, 'overloaded', message, undefined, { 'retry-after': String(retryAfterSeconds) });
