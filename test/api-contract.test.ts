@@ -650,8 +650,9 @@ describe('GET /events', () => {
     });
     expect(JSON.parse(mine(ta)[0]!.data).submission.results[1].message).toBe('secret detail of echo');
     expect(checkShapes(forAuthor)).toEqual([]);
-    // Give the others a heartbeat's worth of time: they hear nothing of it.
-    await new Promise((r) => setTimeout(r, 200));
+    // The event has been written to every stream it was for (the author's and the TA's arrived). Two
+    // heartbeats later on the others, anything written to them before has arrived: they heard nothing.
+    await Promise.all([peerStream.heartbeats(2), foreign.heartbeats(2)]);
     expect(peerStream.events).toHaveLength(0);
     expect(foreign.events).toHaveLength(0);
   });
@@ -680,10 +681,9 @@ describe('GET /events after the credential is gone', () => {
       ).rows[0]!.id;
       expect((await c!.req('DELETE', `/auth/tokens/${tokenId}`)).statusCode).toBe(204);
       await Promise.all([loggedOut.ended, expired.ended, tokenGone.ended]);
-      // The bearer stream of the user who logged out their cookie session stays open.
-      await new Promise((r) => setTimeout(r, 300));
-      const before = kept.comments.length;
-      await kept.waitFor((st) => st.comments.length > before, 2000);
+      // The bearer stream of the user who logged out their cookie session stays open: it keeps receiving
+      // heartbeats through three more credential sweeps (they run at the heartbeat interval).
+      await kept.heartbeats(3, 2000);
       const again = await openStream(base, { cookie: a!.cookie });
       expect(again.status).toBe(401);
     } finally {
