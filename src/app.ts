@@ -14,9 +14,9 @@ import { clientErrorHandler, registerErrorHandler } from './http/error-handler.t
 import { type Lifecycle, registerHealth } from './http/health.ts';
 import { registerHeavyLimiter } from './http/heavy.ts';
 import { registerLifecycle } from './http/lifecycle.ts';
-import { createMetrics, type Metrics, registerMetrics } from './http/metrics.ts';
+import { createMetrics, registerMetrics } from './http/metrics.ts';
 import { registerOverload } from './http/overload.ts';
-import { createIpLimits, type IpLimits } from './http/rate-limits.ts';
+import { createIpLimits } from './http/rate-limits.ts';
 import { registerReadYourWrites } from './http/read-your-writes.ts';
 import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';

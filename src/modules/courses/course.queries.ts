@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
+import { afterCursor, cursorKey, type PageArgs } from '../../db/paging.ts';
 import { courseMembers, courses, users } from '../../db/schema/index.ts';
 import { isPublished } from '../exercises/exercise-rules.ts';
 import type { Role } from './course.policy.ts';
@@ -13,14 +14,6 @@ const courseFields = {
   archivedAt: courses.archivedAt,
   createdAt: courses.createdAt,
 };
-
-/** Microseconds since the epoch: an exact sort key for cursors (a JS Date would drop the microseconds). */
-const micros = (col: unknown) => sql<number>`(extract(epoch from ${col}) * 1000000)::bigint`.mapWith(Number);
-
-export interface PageArgs {
-  limit: number;
-  after: { k: number; id: string } | null;
-}
 
 export async function insertCourse(
   tx: Tx,
@@ -85,20 +78,17 @@ export async function updateCourse(
 
 /** The caller's courses with their role, in the order they joined. */
 export async function selectMyCourses(tx: Tx, userId: string, page: PageArgs) {
-  const key = micros(courseMembers.joinedAt);
   return tx
-    .select({ ...courseFields, role: courseMembers.role, sortKey: key })
+    .select({ ...courseFields, role: courseMembers.role, sortKey: cursorKey(courseMembers.joinedAt) })
     .from(courseMembers)
     .innerJoin(courses, eq(courses.id, courseMembers.courseId))
     .where(
       and(
         eq(courseMembers.userId, userId),
-        page.after
-          ? sql`(${key}, ${courseMembers.courseId}) > (${page.after.k}::bigint, ${page.after.id}::uuid)`
-          : undefined,
+        afterCursor(courseMembers.joinedAt, courseMembers.courseId, page.after, 'asc'),
       ),
     )
-    .orderBy(key, courseMembers.courseId)
+    .orderBy(courseMembers.joinedAt, courseMembers.courseId)
     .limit(page.limit + 1);
 }
 
@@ -147,20 +137,17 @@ const memberFields = {
 };
 
 export async function selectMembers(tx: Tx, courseId: string, page: PageArgs) {
-  const key = micros(courseMembers.joinedAt);
   return tx
-    .select({ ...memberFields, sortKey: key })
+    .select({ ...memberFields, sortKey: cursorKey(courseMembers.joinedAt) })
     .from(courseMembers)
     .innerJoin(users, eq(users.id, courseMembers.userId))
     .where(
       and(
         eq(courseMembers.courseId, courseId),
-        page.after
-          ? sql`(${key}, ${courseMembers.userId}) > (${page.after.k}::bigint, ${page.after.id}::uuid)`
-          : undefined,
+        afterCursor(courseMembers.joinedAt, courseMembers.userId, page.after, 'asc'),
       ),
     )
-    .orderBy(key, courseMembers.userId)
+    .orderBy(courseMembers.joinedAt, courseMembers.userId)
     .limit(page.limit + 1);
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { enqueueGrading, requeueExercise } from '../../grading/queue.ts';
-import { type Cursor, decodeCursor, toPage } from '../../http/pagination.ts';
+import { parseCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
 import { AppError, notFound, validationFailed } from '../../shared/errors.ts';
 import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
@@ -123,43 +123,6 @@ export async function getSubmission(db: Db, submissionId: string, userId: string
   return presentSubmission(found.submission, { staff, visibleTests: found.visibleTests });
 }
 
-/**
- * created_at as Postgres prints it (`::text`), with a real calendar date: Date.parse would also pass
- * "1" or "123", and Postgres refuses those (and 2021-02-31) with an error that is not the caller's 400.
- */
-const PG_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?([+-]\d{2}(:\d{2}){0,2}|Z)$/;
-
-export function isTimestampKey(k: unknown): boolean {
-  const m = typeof k === 'string' ? PG_TIMESTAMP.exec(k) : null;
-  if (!m) return false;
-  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, sec));
-  t.setUTCFullYear(y);
-  return (
-    y >= 1 &&
-    t.getUTCMonth() === mo - 1 &&
-    t.getUTCDate() === d &&
-    t.getUTCHours() === h &&
-    t.getUTCMinutes() === mi &&
-    t.getUTCSeconds() === sec
-  );
-}
-
-function parseCursor(raw: string | undefined): Cursor | null {
-  const cursor = decodeCursor(raw);
-  if (cursor && (!isUuid(cursor.id) || !isTimestampKey(cursor.k)))
-    throw validationFailed('cursor', 'is not a cursor this API returned');
-  return cursor;
-}
-
 /** Members see their own submissions; staff see everyone's, optionally one user's. */
 export async function listSubmissions(
   db: Db,
@@ -182,7 +145,7 @@ export async function listSubmissions(
   return toPage(
     rows,
     input.limit,
-    (r) => ({ k: r.cursorKey, id: r.id }),
+    (r) => ({ at: r.cursorKey, id: r.id }),
     (r) => presentSubmission(r, { staff, visibleTests: access.visibleTests }),
   );
 }
