@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
+import pRetry from 'p-retry';
 import { CREDENTIALS_CHANNEL, EVENTS_CHANNEL } from '../contracts/channels.ts';
 import type { LabEvent } from '../contracts/events.ts';
 import { maskSubmission } from '../contracts/submission.ts';
@@ -148,6 +149,7 @@ export class EventHub {
   private lastId: number | null = null;
   private connectedOnce = false;
   private closed = false;
+  private readonly closing = new AbortController();
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -234,7 +236,6 @@ export class EventHub {
   }
 
   private async flush() {
-    let backoff = 100;
     while (this.pending.size > 0 && !this.closed) {
       const ids = [...this.pending];
       if (this.streams.size === 0 && this.waiters.size === 0) {
@@ -242,19 +243,24 @@ export class EventHub {
         this.advance(ids);
         return;
       }
-      try {
-        const events = await q.selectEventsByIds(this.db, ids);
-        for (const id of ids) this.pending.delete(id);
-        await this.beforeDeliver(events);
-        this.dispatch(events);
-        this.advance(ids);
-        backoff = 100;
-      } catch (err) {
-        // Events are durable: a client that misses one while the database is down resumes with Last-Event-ID.
-        this.log.warn({ err: (err as Error).message }, 'could not read events; retrying');
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 5000);
-      }
+      // Events are durable: while the database is down this keeps trying (100 ms doubling to 5 s), and a
+      // client that misses an event meanwhile resumes with Last-Event-ID. Only closing stops it.
+      const events = await pRetry(() => q.selectEventsByIds(this.db, ids), {
+        forever: true,
+        factor: 2,
+        minTimeout: 100,
+        maxTimeout: 5000,
+        signal: this.closing.signal,
+        onFailedAttempt: (err) => this.log.warn({ err: err.message }, 'could not read events; retrying'),
+      }).catch((err: Error) => {
+        if (!this.closed) this.log.error({ err: err.message }, 'could not read events');
+        return null;
+      });
+      if (!events) return;
+      for (const id of ids) this.pending.delete(id);
+      await this.beforeDeliver(events);
+      this.dispatch(events);
+      this.advance(ids);
     }
   }
 
@@ -344,6 +350,7 @@ export class EventHub {
   /** Ends every stream with a `retry:` so clients reconnect elsewhere, and stops listening. */
   async close() {
     this.closed = true;
+    this.closing.abort();
     if (this.sweeper) clearInterval(this.sweeper);
     for (const s of [...this.streams]) s.end(RECONNECT_MS);
     this.streams.clear();
