@@ -1,6 +1,8 @@
+import type { courseRole } from '../../db/schema/index.ts';
 import { AppError, forbidden, notFound } from '../../shared/errors.ts';
 
-export type Role = 'instructor' | 'ta' | 'student';
+/** A role in a course (the course_role enum). */
+export type Role = (typeof courseRole.enumValues)[number];
 
 /**
  * Small pure policy functions: who may do what in a course, given their role there (null = not a

@@ -1,22 +1,6 @@
 import type { TestResult } from '../../contracts/submission.ts';
 import { maskSubmission, type SubmissionJson, type Viewer } from '../../contracts/submission.ts';
-
-export interface SubmissionRow {
-  id: string;
-  exerciseId: string;
-  userId: string;
-  code: string;
-  status: 'queued' | 'running' | 'passed' | 'failed' | 'error';
-  /** The credited score: round(rawScore × credit, 2). */
-  score: number | null;
-  rawScore: number | null;
-  credit: number;
-  message: string | null;
-  late: boolean;
-  createdAt: Date;
-  gradedAt: Date | null;
-  results: TestResult[];
-}
+import type { SubmissionRow } from './submission.queries.ts';
 
 /**
  * API JSON of a submission, masked for the viewer (src/contracts/submission.ts: staff see everything,

@@ -6,7 +6,24 @@ import { isUuid } from '../../http/schemas.ts';
 import type { Role } from '../courses/course.policy.ts';
 import { visibleTestNames } from '../exercises/exercise-access.queries.ts';
 import { creditAt, credited, effectiveDue } from '../exercises/exercise-rules.ts';
-import type { SubmissionRow } from './submission.presenter.ts';
+
+/** A submission as the API shows it: these columns of `submissions`. */
+export type SubmissionRow = Pick<
+  typeof submissions.$inferSelect,
+  | 'id'
+  | 'exerciseId'
+  | 'userId'
+  | 'code'
+  | 'status'
+  | 'score'
+  | 'rawScore'
+  | 'credit'
+  | 'message'
+  | 'late'
+  | 'createdAt'
+  | 'gradedAt'
+  | 'results'
+>;
 
 export const submissionColumns = {
   id: submissions.id,
