@@ -1,4 +1,4 @@
-import type { ExerciseLimits, ExerciseTest, LatePolicy } from '../../db/schema/index.ts';
+import type { ExerciseTest } from '../../db/schema/index.ts';
 import { isStaff, type Role } from '../courses/course.policy.ts';
 import type { ExerciseRow } from './exercise.queries.ts';
 import { presentTest } from './exercise-tests.ts';

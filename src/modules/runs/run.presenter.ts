@@ -1,4 +1,3 @@
-import type { TestResult } from '../../db/schema/index.ts';
 import type { RunRow } from './run.queries.ts';
 
 /** A run is only ever shown to its author: nothing to mask (a student's run has only visible tests). */

@@ -1,4 +1,3 @@
-import type { TestResult } from '../../contracts/submission.ts';
 import { maskSubmission, type SubmissionJson, type Viewer } from '../../contracts/submission.ts';
 import type { SubmissionRow } from './submission.queries.ts';
 

@@ -4,8 +4,8 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import { enqueueGrading, requeueExercise } from '../../grading/queue.ts';
 import { parseCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
-import { AppError, notFound, validationFailed } from '../../shared/errors.ts';
-import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
+import { AppError, validationFailed } from '../../shared/errors.ts';
+import { assertNotArchived, can, isStaff, requireVisible } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';
 import { presentSubmission } from './submission.presenter.ts';
 import * as q from './submission.queries.ts';
@@ -117,10 +117,12 @@ async function submitOnce(
 /** Its author and the course staff may see a submission; anyone else gets 404. */
 export async function getSubmission(db: Db, submissionId: string, userId: string) {
   const found = await q.selectOptionalSubmissionWithRole(db, submissionId, userId);
-  if (!found) throw notFound('Submission');
-  const staff = isStaff(found.role);
-  if (!staff && found.submission.userId !== userId) throw notFound('Submission');
-  return presentSubmission(found.submission, { staff, visibleTests: found.visibleTests });
+  // Staff see every submission of their course; a student only their own (to them others do not exist).
+  const { submission, role, visibleTests } = requireVisible(
+    found && { ...found, visible: found.submission.userId === userId },
+    'Submission',
+  );
+  return presentSubmission(submission, { staff: isStaff(role), visibleTests });
 }
 
 /** Members see their own submissions; staff see everyone's, optionally one user's. */
