@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { withTestApp } from '../test/app.ts';
+import { gate } from '../test/wait.ts';
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { drain } from './http/lifecycle.ts';
@@ -26,19 +27,31 @@ function get(
   });
 }
 
-async function appWithSlowRoute(ms: number) {
+/** An app whose GET /slow runs until the test lets it finish (`finish`); `started` tells when it runs. */
+async function appWithSlowRoute() {
   const config = loadConfig({}, { DATABASE_URL: ctx.url, LOG_LEVEL: 'silent' });
   const app = await buildApp(config, ctx.database, { logger: false });
-  app.get('/slow', () => new Promise((r) => setTimeout(() => r({ done: true }), ms)));
+  const started = gate();
+  const finished = gate();
+  app.get('/slow', async () => {
+    started.open();
+    await finished.promise;
+    return { done: true };
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, port: (app.server.address() as AddressInfo).port };
+  return {
+    app,
+    port: (app.server.address() as AddressInfo).port,
+    started: started.promise,
+    finish: finished.open,
+  };
 }
 
 describe('drain (SIGTERM sequence)', () => {
   it('turns /readyz 503 at once, keeps serving during the grace period, finishes in-flight requests', async () => {
-    const { app, port } = await appWithSlowRoute(600);
+    const { app, port, started, finish } = await appWithSlowRoute();
     const inflight = get(port, '/slow');
-    await new Promise((r) => setTimeout(r, 50));
+    await started;
     const drained = drain(app, { graceMs: 300, closeTimeoutMs: 5000 });
     const ready = await get(port, '/readyz');
     expect(ready.status).toBe(503);
@@ -47,21 +60,24 @@ describe('drain (SIGTERM sequence)', () => {
     const health = await get(port, '/healthz');
     expect(health.status).toBe(200);
     expect(health.headers.connection).toBe('close');
+    // The request that was running when the drain began still completes.
+    finish();
     expect(await inflight).toMatchObject({ status: 200, body: '{"done":true}' });
     await drained;
     await expect(get(port, '/healthz')).rejects.toThrow();
   });
 
   it('cuts connections still busy after closeTimeoutMs', async () => {
-    const { app, port } = await appWithSlowRoute(5000);
+    const { app, port, started, finish } = await appWithSlowRoute();
     const inflight = get(port, '/slow').catch((err) => err as Error);
-    await new Promise((r) => setTimeout(r, 50));
+    await started;
     const logs: string[] = [];
-    const started = Date.now();
+    const drainStart = Date.now();
     await drain(app, { graceMs: 0, closeTimeoutMs: 200, log: (m) => logs.push(m) });
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - drainStart).toBeLessThan(3000);
     expect(await inflight).toBeInstanceOf(Error);
     expect(logs.join('\n')).toContain('did not finish in time');
+    finish();
   });
 });
 

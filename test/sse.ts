@@ -12,6 +12,12 @@ export interface TestStream {
   retries: number[];
   ended: Promise<void>;
   waitFor(pred: (s: TestStream) => boolean, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once `n` more heartbeat comments have arrived. Writes on one stream arrive in order, so
+   * anything the server wrote to it before those heartbeats has arrived too: the barrier for "this
+   * stream received nothing" checks.
+   */
+  heartbeats(n: number, timeoutMs?: number): Promise<void>;
   close(): void;
 }
 
@@ -40,6 +46,13 @@ export function openStream(baseUrl: string, headers: Record<string, string> = {}
               throw new Error(`timed out; events so far: ${JSON.stringify(stream.events)}`);
             await new Promise((r) => setTimeout(r, 10));
           }
+        },
+        heartbeats(n, timeoutMs) {
+          const seen = stream.comments.filter((c) => c.trim() === 'heartbeat').length;
+          return stream.waitFor(
+            (st) => st.comments.filter((c) => c.trim() === 'heartbeat').length >= seen + n,
+            timeoutMs,
+          );
         },
         close: () => req.destroy(),
       };

@@ -1,12 +1,11 @@
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import type { Config } from '../config.ts';
 import { BoundedPool } from './pool.ts';
 import { ReadReplicas } from './replicas.ts';
 import * as schema from './schema/index.ts';
+import type { Db } from './types.ts';
 
-export type Db = NodePgDatabase<typeof schema>;
-/** A transaction handle or the database itself: queries accept either. */
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0] | Db;
+export type { Db, Tx } from './types.ts';
 
 export interface Database {
   /** Light requests. */

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { AppError } from '../http/errors.ts';
+import { overloaded } from '../shared/errors.ts';
 
 type Kind = 'begin' | 'commit' | 'rollback' | 'read' | 'write';
 
@@ -137,9 +137,7 @@ export class BoundedPool extends pg.Pool {
       );
     }
     if (this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
-      return Promise.reject(
-        new AppError(503, 'overloaded', 'Too many requests are waiting for the database; retry shortly.'),
-      );
+      return Promise.reject(overloaded('Too many requests are waiting for the database; retry shortly.'));
     }
     return connect().then(guard);
   }

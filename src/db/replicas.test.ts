@@ -111,10 +111,25 @@ describe('read replicas with read-your-writes', () => {
     const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;
     const s = await openStream(base, { authorization: `Bearer ${w.ta.token}` });
     await admin.query('delete from write_positions where user_id = $1', [w.ta.id]);
+    // An event as a grader writes it (src/contracts/events.ts: the hub delivers only those).
+    const submission = {
+      id: '00000000-0000-4000-8000-000000000001',
+      exerciseId: w.exercise.id,
+      userId: w.ta.id,
+      status: 'passed',
+      score: 10,
+      rawScore: 10,
+      credit: 1,
+      message: null,
+      late: false,
+      createdAt: new Date().toISOString(),
+      gradedAt: new Date().toISOString(),
+      results: [],
+    };
     const { rows } = await admin.query(
       `insert into events (course_id, user_id, type, payload)
-       values ($1, $2, 'submission.updated', '{"submission": null}') returning id`,
-      [w.course.id, w.ta.id],
+       values ($1, $2, 'submission.updated', $3) returning id`,
+      [w.course.id, w.ta.id, JSON.stringify({ submission })],
     );
     await admin.query(`select pg_notify('lab_events', $1)`, [String(rows[0].id)]);
     await s.waitFor((x) => x.events.length > 0);

@@ -2,10 +2,10 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import client from 'prom-client';
-import type { Db, Tx } from './client.ts';
 import { isDatabaseUnavailable, isRecoveryConflict } from './errors.ts';
 import type { BoundedPool } from './pool.ts';
 import * as schema from './schema/index.ts';
+import type { Db, Tx } from './types.ts';
 
 /** A Postgres LSN ("16/B374D848") as a number that compares. */
 export function parseLsn(lsn: string): bigint {

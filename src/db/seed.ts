@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
-import { hashPassword } from '../modules/auth/passwords.ts';
+import { hashPassword } from '../lib/passwords.ts';
 import type { Db } from './client.ts';
+import { Col, rowsOf, selectRows } from './rows.ts';
 import type { ExerciseTest } from './schema/exercises.ts';
 import { courseMembers, courses, exercises, lessons, users } from './schema/index.ts';
 
@@ -10,6 +12,9 @@ export const DEMO = {
   student: { email: 'student@lab.local', password: 'student-demo-pass', name: 'Sam Student' },
   courseTitle: 'Introduction to Programming (demo)',
 } as const;
+
+const courseIdRows = rowsOf(Type.Object({ course_id: Col.uuid }), 'demo course');
+const userIdRows = rowsOf(Type.Object({ id: Col.uuid, email: Col.text }), 'demo users');
 
 // Any constant: two processes seeding at once serialise on it, and the second finds the marker.
 const SEED_LOCK = 7_240_102;
@@ -118,11 +123,15 @@ export async function seedDemo(db: Db): Promise<SeedResult> {
   ]);
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${SEED_LOCK})`);
-    const existing = await tx.execute<{ course_id: string }>(sql`
+    const [existing] = await selectRows(
+      tx,
+      courseIdRows,
+      sql`
       select m.course_id from users u join course_members m on m.user_id = u.id
        where lower(u.email) = lower(${DEMO.instructor.email}) and m.role = 'instructor'
-       order by m.joined_at limit 1`);
-    if (existing.rows[0]) return { created: false, courseId: existing.rows[0].course_id };
+       order by m.joined_at limit 1`,
+    );
+    if (existing) return { created: false, courseId: existing.course_id };
 
     // An account that already has a demo email (registered by hand) is reused, not duplicated.
     await tx
@@ -132,11 +141,13 @@ export async function seedDemo(db: Db): Promise<SeedResult> {
         { email: DEMO.student.email, name: DEMO.student.name, passwordHash: studentHash },
       ])
       .onConflictDoNothing();
-    const ids = await tx.execute<{ id: string; email: string }>(
+    const ids = await selectRows(
+      tx,
+      userIdRows,
       sql`select id, lower(email) as email from users
            where lower(email) in (${DEMO.instructor.email}, ${DEMO.student.email})`,
     );
-    const idOf = (email: string) => ids.rows.find((r) => r.email === email)!.id;
+    const idOf = (email: string) => ids.find((r) => r.email === email)!.id;
     const [course] = await tx
       .insert(courses)
       .values({

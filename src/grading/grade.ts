@@ -1,7 +1,6 @@
 import { judge, scoreOf } from './compare.ts';
 import type { GradeOutcome, GradeRequest } from './grading.types.ts';
-import type { SandboxJob, SandboxRun } from './sandbox.types.ts';
-import type { Sandboxes } from './sandboxes.ts';
+import type { Sandboxes, SandboxJob, SandboxRun } from './sandbox.types.ts';
 
 /** Runs one submission against its tests in the language's sandbox and judges it on this side. */
 export async function grade(sandboxes: Sandboxes, req: GradeRequest): Promise<GradeOutcome> {

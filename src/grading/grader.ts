@@ -3,19 +3,19 @@ import pRetry from 'p-retry';
 import pino from 'pino';
 import client from 'prom-client';
 import type { Config } from '../config.ts';
+import { JOBS_CHANNEL } from '../contracts/channels.ts';
 import type { Db } from '../db/client.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { pruneExpired } from '../db/housekeeping.ts';
+import { type Listener, startListener } from '../db/listener.ts';
 import { BoundedPool } from '../db/pool.ts';
 import { recordWritePositions } from '../db/replicas.ts';
 import * as schema from '../db/schema/index.ts';
-import { type Listener, startListener } from '../realtime/listener.ts';
 import { grade, runProgram } from './grade.ts';
 import type { GradeOutcome } from './grading.types.ts';
 import {
   type ClaimedJob,
   claimJobs,
-  JOBS_CHANNEL,
   jobRetryDelayMs,
   recordOutcome,
   releaseJobs,

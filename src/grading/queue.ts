@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { EVENTS_CHANNEL, JOBS_CHANNEL } from '../contracts/channels.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { gradingJobs } from '../db/schema/index.ts';
@@ -23,9 +24,6 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
  * Lock order, everywhere: the job row, then the submission row (claim, record, regrade), so a
  * regrade burst and a claim cannot deadlock.
  */
-
-export const JOBS_CHANNEL = 'lab_jobs';
-export const EVENTS_CHANNEL = 'lab_events';
 
 /** New submissions and runs first, regrades last (v1.1: a submission never waits behind a regrade). */
 export const PRIORITY = { submission: 0, run: 0, regrade: 1 } as const;

@@ -68,6 +68,13 @@ export interface Sandbox {
 }
 
 /** stdout kept per test; more is a failed test, not a bigger buffer. */
+/** One sandbox per language, created from the config and passed to whoever grades. */
+export interface Sandboxes extends Readonly<Record<Language, Sandbox>> {
+  /** Gets every one ready before the first submission: JavaScript workers started, Python's layers found. */
+  warm(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export const MAX_OUTPUT_CHARS = 1_000_000;
 /** Longest JSON text of a return value taken out of a sandbox. */
 export const MAX_VALUE_CHARS = 1_000_000;

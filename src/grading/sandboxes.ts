@@ -5,14 +5,9 @@ import { grade } from './grade.ts';
 import type { GradeRequest } from './grading.types.ts';
 import { JsPool } from './javascript/js-pool.ts';
 import { PythonSandbox, type PythonSandboxOptions } from './python/py-sandbox.ts';
-import type { IsolationLayer, Language, Sandbox } from './sandbox.types.ts';
+import type { IsolationLayer, Sandboxes } from './sandbox.types.ts';
 
-/** One sandbox per language, created from the config and passed to whoever grades. */
-export interface Sandboxes extends Readonly<Record<Language, Sandbox>> {
-  /** Gets every one ready before the first submission: JavaScript workers started, Python's layers found. */
-  warm(): Promise<void>;
-  close(): Promise<void>;
-}
+export type { Sandboxes } from './sandbox.types.ts';
 
 export type SandboxConfig = Pick<
   Config,

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type client from 'prom-client';
 import type { Db } from '../db/client.ts';
+import { unauthenticated } from '../shared/errors.ts';
 import { type Caller, prepareCallerLookups } from './caller.queries.ts';
 import { CallerCache } from './caller-cache.ts';
 import { hashToken } from './credentials.ts';
-import { unauthenticated } from './errors.ts';
 
 export type { Caller } from './caller.queries.ts';
 

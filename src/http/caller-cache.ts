@@ -1,20 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import client from 'prom-client';
+import { CREDENTIALS_CHANNEL } from '../contracts/channels.ts';
+import type { ListenerTap } from '../db/listener.ts';
 import type { Caller, CallerRow } from './caller.queries.ts';
-import { CREDENTIALS_CHANNEL } from './credentials.ts';
-
-/**
- * What a cache of callers needs from the instance's LISTEN connection (realtime/listener.ts): its
- * channels, and to be told when that connection comes and goes. `notify` runs `pg_notify` on that very
- * connection.
- */
-export interface ListenerTap {
-  channels: Record<string, (payload: string) => void>;
-  /** The LISTEN connection is (re)connected; notifications sent while it was down were lost. */
-  connected(notify: (channel: string, payload: string) => Promise<void>): void;
-  disconnected(): void;
-  stop(): void;
-}
 
 export interface CallerCacheOptions {
   enabled: boolean;

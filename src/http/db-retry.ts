@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import pRetry from 'p-retry';
 import client from 'prom-client';
 import { isDatabaseUnavailable, isOutcomeUnknown } from '../db/errors.ts';
 
@@ -17,7 +18,8 @@ export function isRetrySafe(request: FastifyRequest, err: unknown): boolean {
   return !!request.routeOptions.config?.idempotencyKey && request.headers['idempotency-key'] !== undefined;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** 50 ms doubling to 500 ms (p-retry's schedule below, without jitter): the wait after `attempt` failed. */
+const delayAfter = (attempt: number) => Math.min(50 * 2 ** (attempt - 1), 500);
 
 /**
  * Every route handler is retried (50 ms doubling to 500 ms, for up to DB_RETRY_MS) when it failed
@@ -36,19 +38,30 @@ export function registerDbRetry(app: FastifyInstance, opts: { retryMs: number; r
     const handler = route.handler as RouteHandlerMethod;
     route.handler = async function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
       const deadline = Date.now() + opts.retryMs;
-      for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-        try {
-          return await handler.call(this, request, reply);
-        } catch (err) {
-          const gone = reply.sent || reply.raw.headersSent || request.raw.destroyed;
-          if (gone || Date.now() + delay > deadline || !isRetrySafe(request, err)) throw err;
-          retried.inc();
-          request.log.warn({ err: (err as Error).message, delayMs: delay }, 'database unavailable; retrying');
-          await sleep(delay);
-          // The caller lookup is memoised per request: a failed one must be looked up again.
-          request.callerPromise = undefined;
-        }
-      }
+      return pRetry(
+        async (attempt) => {
+          if (attempt > 1) {
+            retried.inc();
+            // The caller lookup is memoised per request: a failed one must be looked up again.
+            request.callerPromise = undefined;
+          }
+          return handler.call(this, request, reply);
+        },
+        {
+          forever: true,
+          factor: 2,
+          minTimeout: delayAfter(1),
+          maxTimeout: delayAfter(Number.POSITIVE_INFINITY),
+          randomize: false,
+          shouldRetry: (err) => {
+            const delayMs = delayAfter(err.attemptNumber);
+            const gone = reply.sent || reply.raw.headersSent || request.raw.destroyed;
+            if (gone || Date.now() + delayMs > deadline || !isRetrySafe(request, err)) return false;
+            request.log.warn({ err: err.message, delayMs }, 'database unavailable; retrying');
+            return true;
+          },
+        },
+      );
     };
   });
 }

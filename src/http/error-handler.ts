@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable, isStatementTimeout } from '../db/errors.ts';
-import { AppError } from './errors.ts';
+import { AppError, overloaded, unavailable } from '../shared/errors.ts';
 import { detailsFrom } from './validation.ts';
 
 function send(reply: import('fastify').FastifyReply, err: AppError) {
@@ -39,15 +39,11 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof SyntaxError)
     return new AppError(400, 'invalid_json', 'The request body is not valid JSON.');
   if (isDatabaseUnavailable(err) || isDatabaseUnavailable((err as { cause?: unknown }).cause))
-    return new AppError(503, 'unavailable', 'The database is unavailable; retry shortly.', undefined, {
-      'retry-after': '2',
-    });
+    return unavailable();
   if (isStatementTimeout(err) || isStatementTimeout((err as { cause?: unknown }).cause))
-    return new AppError(503, 'overloaded', 'The database took too long; retry shortly.', undefined, {
-      'retry-after': '2',
-    });
+    return overloaded('The database took too long; retry shortly.');
   const status = fe.statusCode ?? 500;
-  if (status === 503) return new AppError(503, 'overloaded', fe.message, undefined, { 'retry-after': '2' });
+  if (status === 503) return overloaded(fe.message);
   if (status >= 400 && status < 500) {
     const code =
       status === 404

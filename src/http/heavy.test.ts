@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTestApp } from '../../test/app.ts';
+import { until } from '../../test/wait.ts';
 import { buildApp } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import { Limiter } from './heavy.ts';
@@ -21,12 +22,18 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-const tick = () => new Promise((r) => setTimeout(r, 20));
+const heavyGauge = async (state: 'running' | 'queued') => {
+  const m = await app.inject({ method: 'GET', url: '/metrics' });
+  return Number(new RegExp(`lab_heavy_requests\\{state="${state}"\\} (\\d+)`).exec(m.body)?.[1]);
+};
+const handlersWaiting = (n: number) => until(() => gates.length === n, `${n} handlers waiting`);
 
 describe('heavy-route limiter', () => {
   it('runs HEAVY_CONCURRENCY at once, queues 4×, answers 503 overloaded + Retry-After past that', async () => {
     const inflight = Array.from({ length: 5 }, () => app.inject({ method: 'GET', url: '/slow-heavy' }));
-    await tick();
+    // All five have reached the limiter: one runs, four wait.
+    await until(async () => (await heavyGauge('queued')) === 4, 'four heavy requests queued');
+    expect(await heavyGauge('running')).toBe(1);
     expect(gates.length).toBe(1);
     const refused = await app.inject({ method: 'GET', url: '/slow-heavy' });
     expect(refused.statusCode).toBe(503);
@@ -34,16 +41,15 @@ describe('heavy-route limiter', () => {
     expect(refused.json().error.code).toBe('overloaded');
     // Light routes are not limited by heavy ones.
     const light = app.inject({ method: 'GET', url: '/slow-light' });
-    await tick();
-    expect(gates.length).toBe(2);
+    await handlersWaiting(2);
     gates.splice(1, 1)[0]!();
     expect((await light).statusCode).toBe(200);
     const m = await app.inject({ method: 'GET', url: '/metrics' });
     expect(m.body).toContain('lab_heavy_requests{state="queued"} 4');
     for (let i = 0; i < 5; i++) {
-      while (gates.length === 0) await tick();
+      // One at a time: the next handler starts only once the previous one has released its slot.
+      await handlersWaiting(1);
       gates.shift()!();
-      await tick();
     }
     const results = await Promise.all(inflight);
     expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
@@ -54,15 +60,14 @@ describe('heavy-route limiter over real sockets', () => {
   it('holds the slot until the response is sent, not only until the request body is read', async () => {
     const address = await app.listen({ port: 0, host: '127.0.0.1' });
     const first = fetch(`${address}/slow-heavy`);
-    while (gates.length === 0) await tick();
+    await handlersWaiting(1);
     const second = fetch(`${address}/slow-heavy`);
-    await tick();
-    await tick();
     // The first handler is still running, so the second must be waiting for the slot.
+    await until(async () => (await heavyGauge('queued')) === 1, 'the second request queued');
     expect(gates.length).toBe(1);
     gates.shift()!();
     expect((await first).status).toBe(200);
-    while (gates.length === 0) await tick();
+    await handlersWaiting(1);
     gates.shift()!();
     expect((await second).status).toBe(200);
   });

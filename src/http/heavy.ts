@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
-import type { AppDeps } from '../app.ts';
-import { overloaded } from './overload.ts';
+import { overloaded } from '../shared/errors.ts';
+import type { AppDeps } from './app-deps.ts';
 
 type Release = () => void;
 

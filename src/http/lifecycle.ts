@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './app-deps.ts';
 
 /**
  * While draining, every response says `Connection: close`, so a load balancer's kept-alive connection

@@ -1,20 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTestApp } from '../../test/app.ts';
+import { gate, until } from '../../test/wait.ts';
 import { buildApp } from '../app.ts';
 import { loadConfig } from '../config.ts';
 
 const ctx = withTestApp();
 let shedding: Awaited<ReturnType<typeof buildApp>>;
 let timing: Awaited<ReturnType<typeof buildApp>>;
+// The hung handler of /slow: released after the test, so only the request timeout can answer it.
+const hung = gate();
 
 beforeAll(async () => {
   // Any heap is "too much": every request but the operations endpoints is shed.
   const tiny = loadConfig({}, { DATABASE_URL: ctx.url, LOG_LEVEL: 'silent', MAX_HEAP_USED_BYTES: 1 });
   shedding = await buildApp(tiny, ctx.database, { logger: false });
   await shedding.ready();
-  const quick = loadConfig({}, { DATABASE_URL: ctx.url, LOG_LEVEL: 'silent', REQUEST_TIMEOUT_MS: 100 });
+  // Not shedding on event-loop delay (a loaded test machine has some): this app tests the timeout alone.
+  const quick = loadConfig(
+    {},
+    { DATABASE_URL: ctx.url, LOG_LEVEL: 'silent', REQUEST_TIMEOUT_MS: 100, MAX_EVENT_LOOP_DELAY_MS: 0 },
+  );
   timing = await buildApp(quick, ctx.database, { logger: false });
-  timing.get('/slow', () => new Promise((r) => setTimeout(() => r({ late: true }), 400)));
+  timing.get('/slow', async () => {
+    await hung.promise;
+    return { late: true };
+  });
   timing.get('/stream', (_request, reply) => {
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
     reply.raw.write(': hello\n\n');
@@ -22,10 +32,15 @@ beforeAll(async () => {
     return reply;
   });
   await timing.ready();
-  // under-pressure samples every 200 ms.
-  await new Promise((r) => setTimeout(r, 450));
+  // under-pressure samples every 200 ms: wait for the first sample that sees the heap over the limit.
+  await until(
+    async () =>
+      (await shedding.inject({ method: 'GET', url: '/metrics' })).body.includes('lab_under_pressure 1'),
+    'the shedding app to be under pressure',
+  );
 });
 afterAll(async () => {
+  hung.open();
   await shedding?.close();
   await timing?.close();
 });

@@ -1,15 +1,12 @@
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import client from 'prom-client';
-import type { AppDeps } from '../app.ts';
-import { AppError } from './errors.ts';
+import { overloaded } from '../shared/errors.ts';
+import type { AppDeps } from './app-deps.ts';
 
 // Operations endpoints must answer even when the instance sheds load: the load balancer and Prometheus
 // need them most exactly then.
 const EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
-
-export const overloaded = (message: string) =>
-  new AppError(503, 'overloaded', message, undefined, { 'retry-after': '2' });
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.ts';
-import { AppError } from './errors.ts';
+import { AppError } from '../shared/errors.ts';
 
 /*
  * Per-IP limits on what an anonymous or fresh account can repeat cheaply: registering accounts and

@@ -1,7 +1,7 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
-import type { ErrorDetail } from './errors.ts';
+import type { ErrorDetail } from '../shared/errors.ts';
 
 // Bodies are validated strictly (no type coercion, no silent removal of unknown fields: API.md
 // rejects them); querystrings, params and headers arrive as strings and are coerced.

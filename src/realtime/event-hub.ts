@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
+import pRetry from 'p-retry';
+import { CREDENTIALS_CHANNEL, EVENTS_CHANNEL } from '../contracts/channels.ts';
+import type { LabEvent } from '../contracts/events.ts';
+import { maskSubmission } from '../contracts/submission.ts';
 import type { Db } from '../db/client.ts';
-import { EVENTS_CHANNEL } from '../grading/queue.ts';
-import type { ListenerTap } from '../http/caller-cache.ts';
-import { CREDENTIALS_CHANNEL } from '../http/credentials.ts';
-import { maskSubmission, type SubmissionJson } from '../modules/submissions/submission.presenter.ts';
+import { type Listener, type ListenerTap, startListener } from '../db/listener.ts';
 import * as q from './events.queries.ts';
-import { type Listener, startListener } from './listener.ts';
 
 /** Tells a client how long to wait before reconnecting (EventSource honours `retry:`). */
 export const RECONNECT_MS = 1000;
@@ -24,18 +24,32 @@ export interface Credential {
 
 export interface Delivery {
   id: number;
-  type: string;
-  payload: unknown;
+  event: LabEvent;
   /** The recipient is course staff: hidden-test details stay visible. */
   staff: boolean;
   /** The exercise's currently visible tests, for masking a student's copy. */
   visibleTests: string[];
 }
 
-function presentPayload(d: Delivery): unknown {
-  const p = d.payload as { submission?: SubmissionJson } | null;
-  if (!p?.submission) return p;
-  return { ...p, submission: maskSubmission(p.submission, { staff: d.staff, visibleTests: d.visibleTests }) };
+function presentPayload({ event, staff, visibleTests }: Delivery): LabEvent['payload'] {
+  if (event.type !== 'submission.updated') return event.payload;
+  return { submission: maskSubmission(event.payload.submission, { staff, visibleTests }) };
+}
+
+/**
+ * The events that can be delivered: one whose stored payload does not match its contract is logged
+ * and skipped (it could not be masked safely).
+ */
+export function deliverable<T extends { id: number; type: string; event: LabEvent | null }>(
+  events: T[],
+  log: FastifyBaseLogger,
+): (T & { event: LabEvent })[] {
+  const ok: (T & { event: LabEvent })[] = [];
+  for (const e of events) {
+    if (e.event) ok.push({ ...e, event: e.event });
+    else log.error({ eventId: e.id, type: e.type }, 'event does not match src/contracts/events.ts; skipped');
+  }
+  return ok;
 }
 
 /** One open GET /events response, written directly on the socket. */
@@ -92,7 +106,7 @@ export class SseStream {
     if (this.sent.has(d.id)) return;
     this.sent.add(d.id);
     if (this.sent.size > SENT_IDS_KEPT) this.sent.delete(this.sent.values().next().value!);
-    this.write(`id: ${d.id}\nevent: ${d.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
+    this.write(`id: ${d.id}\nevent: ${d.event.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
   }
 
   private write(chunk: string) {
@@ -135,6 +149,7 @@ export class EventHub {
   private lastId: number | null = null;
   private connectedOnce = false;
   private closed = false;
+  private readonly closing = new AbortController();
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -237,7 +252,6 @@ export class EventHub {
   }
 
   private async flush() {
-    let backoff = 100;
     while (this.pending.size > 0 && !this.closed) {
       const ids = [...this.pending];
       if (this.streams.size === 0 && this.waiters.size === 0) {
@@ -245,19 +259,24 @@ export class EventHub {
         this.advance(ids);
         return;
       }
-      try {
-        const events = await q.selectEventsByIds(this.db, ids);
-        for (const id of ids) this.pending.delete(id);
-        await this.beforeDeliver(events);
-        this.dispatch(events);
-        this.advance(ids);
-        backoff = 100;
-      } catch (err) {
-        // Events are durable: a client that misses one while the database is down resumes with Last-Event-ID.
-        this.log.warn({ err: (err as Error).message }, 'could not read events; retrying');
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 5000);
-      }
+      // Events are durable: while the database is down this keeps trying (100 ms doubling to 5 s), and a
+      // client that misses an event meanwhile resumes with Last-Event-ID. Only closing stops it.
+      const events = await pRetry(() => q.selectEventsByIds(this.db, ids), {
+        forever: true,
+        factor: 2,
+        minTimeout: 100,
+        maxTimeout: 5000,
+        signal: this.closing.signal,
+        onFailedAttempt: (err) => this.log.warn({ err: err.message }, 'could not read events; retrying'),
+      }).catch((err: Error) => {
+        if (!this.closed) this.log.error({ err: err.message }, 'could not read events');
+        return null;
+      });
+      if (!events) return;
+      for (const id of ids) this.pending.delete(id);
+      await this.beforeDeliver(events);
+      this.dispatch(events);
+      this.advance(ids);
     }
   }
 
@@ -298,9 +317,9 @@ export class EventHub {
   }
 
   private dispatch(events: q.EventRow[]) {
-    for (const e of events) {
-      const runId = e.type === 'run.updated' ? (e.payload as { run?: { id?: string } }).run?.id : undefined;
-      if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.payload);
+    for (const e of deliverable(events, this.log)) {
+      const runId = e.event.type === 'run.updated' ? e.event.payload.run.id : undefined;
+      if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.event.payload);
       // A run is its author's alone; a submission goes to its author and the course staff.
       const staff = runId ? new Set<string>() : new Set(e.staffIds);
       for (const s of this.streams) {
@@ -308,8 +327,7 @@ export class EventHub {
         if (isStaff || s.userId === e.userId)
           s.send({
             id: e.id,
-            type: e.type,
-            payload: e.payload,
+            event: e.event,
             staff: isStaff,
             visibleTests: e.visibleTests,
           });
@@ -348,6 +366,7 @@ export class EventHub {
   /** Ends every stream with a `retry:` so clients reconnect elsewhere, and stops listening. */
   async close() {
     this.closed = true;
+    this.closing.abort();
     if (this.sweeper) clearInterval(this.sweeper);
     for (const s of [...this.streams]) s.end(RECONNECT_MS);
     this.streams.clear();

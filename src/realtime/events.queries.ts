@@ -1,11 +1,16 @@
+import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
+import { type LabEvent, toLabEvent } from '../contracts/events.ts';
 import type { Tx } from '../db/client.ts';
+import { Col, rowsOf, selectRows } from '../db/rows.ts';
 
 export type EventRow = {
   id: number;
   userId: string;
+  /** Null when the stored type and payload do not match src/contracts/events.ts. */
+  event: LabEvent | null;
+  /** The stored type, for the log when `event` is null. */
   type: string;
-  payload: unknown;
   /** Course staff (instructor, ta) at fetch time: they receive the event unmasked. */
   staffIds: string[];
   /** The exercise's tests visible to students at fetch time (masking follows the current flags). */
@@ -19,16 +24,32 @@ const VISIBLE_TESTS = sql`coalesce((
      and not coalesce((t->>'hidden')::boolean, false)), '{}')`;
 
 /** Events with their course's staff, in one round trip; `where` and `tail` narrow and order them. */
+const eventRows = rowsOf(
+  Type.Object({
+    id: Col.bigint,
+    userId: Col.uuid,
+    type: Col.text,
+    payload: Col.json,
+    staffIds: Col.uuids,
+    visibleTests: Col.texts,
+  }),
+  'events',
+);
+
 async function selectEvents(tx: Tx, where: ReturnType<typeof sql>, tail: ReturnType<typeof sql>) {
-  const result = await tx.execute<Omit<EventRow, 'id'> & { id: string }>(sql`
+  const rows = await selectRows(
+    tx,
+    eventRows,
+    sql`
     select e.id, e.user_id as "userId", e.type, e.payload,
            coalesce((select array_agg(m.user_id) from course_members m
                       where m.course_id = e.course_id and m.role in ('instructor', 'ta')), '{}') as "staffIds",
            ${VISIBLE_TESTS} as "visibleTests"
       from events e
      where ${where}
-     order by e.id ${tail}`);
-  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+     order by e.id ${tail}`,
+  );
+  return rows.map(({ payload, ...r }) => ({ ...r, id: Number(r.id), event: toLabEvent(r.type, payload) }));
 }
 
 /** Events by id, for the ids a NOTIFY announced. */
@@ -41,10 +62,22 @@ export function selectEventsAfter(tx: Tx, afterId: number, limit: number): Promi
   return selectEvents(tx, sql`e.id > ${afterId}`, sql`limit ${limit}`);
 }
 
+const visibleEventRows = rowsOf(
+  Type.Object({
+    id: Col.bigint,
+    type: Col.text,
+    payload: Col.json,
+    staff: Col.bool,
+    visibleTests: Col.texts,
+  }),
+  'visible events',
+);
+
 export type VisibleEvent = {
   id: number;
+  /** Null when the stored type and payload do not match src/contracts/events.ts. */
+  event: LabEvent | null;
   type: string;
-  payload: unknown;
   staff: boolean;
   visibleTests: string[];
 };
@@ -60,7 +93,10 @@ export async function selectVisibleEventsAfter(
   afterId: number,
   limit: number,
 ): Promise<VisibleEvent[]> {
-  const result = await tx.execute<Omit<VisibleEvent, 'id'> & { id: string }>(sql`
+  const rows = await selectRows(
+    tx,
+    visibleEventRows,
+    sql`
     with taught as (
       select course_id from course_members where user_id = ${userId} and role in ('instructor', 'ta')
     )
@@ -71,14 +107,19 @@ export async function selectVisibleEventsAfter(
        and (e.user_id = ${userId}
             or (e.type <> 'run.updated' and e.course_id in (select course_id from taught)))
      order by e.id
-     limit ${limit}`);
-  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+     limit ${limit}`,
+  );
+  return rows.map(({ payload, ...r }) => ({ ...r, id: Number(r.id), event: toLabEvent(r.type, payload) }));
 }
 
+const maxIdRows = rowsOf(Type.Object({ id: Col.nullable(Col.bigint) }), 'max event id');
+
 export async function selectMaxEventId(tx: Tx): Promise<number> {
-  const result = await tx.execute<{ id: string | null }>(sql`select max(id) as id from events`);
-  return Number(result.rows[0]?.id ?? 0);
+  const [row] = await selectRows(tx, maxIdRows, sql`select max(id) as id from events`);
+  return Number(row?.id ?? 0);
 }
+
+const idRows = rowsOf(Type.Object({ id: Col.uuid }), 'live credentials');
 
 /** Which of these session and token ids still authenticate (sessions also expire). */
 export async function selectLiveCredentials(
@@ -86,9 +127,13 @@ export async function selectLiveCredentials(
   sessionIds: string[],
   tokenIds: string[],
 ): Promise<Set<string>> {
-  const result = await tx.execute<{ id: string }>(sql`
+  const rows = await selectRows(
+    tx,
+    idRows,
+    sql`
     select id::text from sessions where id = any(${`{${sessionIds.join(',')}}`}::uuid[]) and expires_at > now()
     union all
-    select id::text from api_tokens where id = any(${`{${tokenIds.join(',')}}`}::uuid[])`);
-  return new Set(result.rows.map((r) => r.id));
+    select id::text from api_tokens where id = any(${`{${tokenIds.join(',')}}`}::uuid[])`,
+  );
+  return new Set(rows.map((r) => r.id));
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.ts';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/client.ts';
+import type { ListenerTap } from '../db/listener.ts';
 import { recordWritePositions } from '../db/replicas.ts';
-import type { ListenerTap } from '../http/caller-cache.ts';
 import { EventHub } from './event-hub.ts';
 
 /**
@@ -11,7 +12,7 @@ import { EventHub } from './event-hub.ts';
  */
 export async function startEventHub(
   app: FastifyInstance,
-  { config, database }: AppDeps,
+  { config, database }: { config: Config; database: Database },
   tap?: ListenerTap,
 ): Promise<EventHub> {
   const url = config.DATABASE_URL ?? database.pool.options.connectionString;

@@ -12,6 +12,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { TestResult } from '../../contracts/submission.ts';
 import { courses } from './courses.ts';
 import { exercises } from './exercises.ts';
 import { users } from './users.ts';
@@ -24,17 +25,8 @@ export const submissionStatus = pgEnum('submission_status', [
   'error',
 ]);
 
-export interface TestResult {
-  name: string;
-  passed: boolean;
-  hidden: boolean;
-  message: string | null;
-  durationMs: number;
-  /** What the code printed during the test (≤ 4 kB, truncated with a marker); null when nothing ran. */
-  output: string | null;
-  /** The test's weight in the score. */
-  points: number;
-}
+/** One test's result, as stored in `results` (the API's shape: src/contracts/submission.ts). */
+export type { TestResult };
 
 export const submissions = pgTable(
   'submissions',

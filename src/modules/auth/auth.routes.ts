@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
-import type { AppDeps, TypedApp } from '../../app.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { forgetCredential, requireCaller, SESSION_COOKIE } from '../../http/auth.ts';
-import { notFound } from '../../http/errors.ts';
 import { errors, Id, isUuid, UserSchema } from '../../http/schemas.ts';
+import { notFound } from '../../shared/errors.ts';
 import { presentUser } from '../users/user.presenter.ts';
 import { LoginBody, RegisterBody, TokenBody } from './auth.schemas.ts';
 import * as service from './auth.service.ts';

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
-import { AppError, notFound } from '../../http/errors.ts';
+import { AppError, notFound } from '../../shared/errors.ts';
 import * as q from './auth.queries.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { newToken } from './tokens.ts';

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../../app.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { attachment, downloadName } from '../../http/download-name.ts';
 import { sendJson } from '../../http/raw-json.ts';

@@ -1,6 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../../db/client.ts';
-import { AppError, type ErrorDetail, notFound } from '../../http/errors.ts';
+import { AppError, type ErrorDetail, notFound } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { authorize, can } from '../courses/course.policy.ts';
 import { createCourse } from '../courses/course.service.ts';

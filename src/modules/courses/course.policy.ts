@@ -1,6 +1,8 @@
-import { AppError, forbidden, notFound } from '../../http/errors.ts';
+import type { courseRole } from '../../db/schema/index.ts';
+import { AppError, forbidden, notFound } from '../../shared/errors.ts';
 
-export type Role = 'instructor' | 'ta' | 'student';
+/** A role in a course (the course_role enum). */
+export type Role = (typeof courseRole.enumValues)[number];
 
 /**
  * Small pure policy functions: who may do what in a course, given their role there (null = not a
@@ -40,3 +42,21 @@ export function assertNotArchived(archived: boolean) {
 /** Staff see drafts and scheduled lessons and exercises; students only what is published. */
 export const canSee = (role: Role | null, published: boolean) =>
   role !== null && (published || isStaff(role));
+
+/**
+ * The one way a read of a course's thing decides "outsider → 404" (API.md: a resource the caller may
+ * not know exists). `found` is the row read together with the caller's role in its course — null or
+ * undefined when there is no such row, `role` null when the caller is not a member — and `visible`
+ * whether it is published (students get 404 for drafts and scheduled ones; absent = published). Then
+ * `allowed` (default: any member) decides 403.
+ */
+export function requireVisible<T extends { role: Role | null; visible?: boolean }>(
+  found: T | null | undefined,
+  what: string,
+  allowed: (role: Role | null) => boolean = can.view,
+): T & { role: Role } {
+  if (!found || !canSee(found.role, found.visible ?? true)) throw notFound(what);
+  const { role } = found;
+  authorize(role, allowed, what);
+  return { ...found, role };
+}

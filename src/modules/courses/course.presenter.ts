@@ -1,31 +1,5 @@
-import { isStaff, type Role } from './course.policy.ts';
-
-export interface CourseRow {
-  id: string;
-  title: string;
-  description: string;
-  joinCode: string;
-  archivedAt: Date | null;
-  createdAt: Date;
-  role: Role;
-}
-
-export interface MemberRow {
-  userId: string;
-  name: string;
-  email: string;
-  role: Role;
-  joinedAt: Date;
-}
-
-export interface LessonSummaryRow {
-  id: string;
-  title: string;
-  position: number;
-  exerciseCount: number;
-  /** As aggregated by Postgres (json_build_object): a string. */
-  publishedAt: string | null;
-}
+import { isStaff } from './course.policy.ts';
+import type { CourseRow, LessonSummaryRow, MemberRow } from './course.queries.ts';
 
 /** The join code lets anyone in, so only staff see it. */
 export function presentCourse(c: CourseRow) {

@@ -1,9 +1,31 @@
+import { Type } from '@sinclair/typebox';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
+import { afterCursor, cursorKey, type PageArgs } from '../../db/paging.ts';
+import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { courseMembers, courses, users } from '../../db/schema/index.ts';
 import { isPublished } from '../exercises/exercise-rules.ts';
 import type { Role } from './course.policy.ts';
-import type { CourseRow, LessonSummaryRow, MemberRow } from './course.presenter.ts';
+import { RoleSchema } from './course.schemas.ts';
+
+/** A course as its members read it: the columns of `courses` below, and the caller's role in it. */
+export type CourseRow = Pick<
+  typeof courses.$inferSelect,
+  'id' | 'title' | 'description' | 'joinCode' | 'archivedAt' | 'createdAt'
+> & { role: Role };
+
+/** A member of a course: their membership and their user's name and email. */
+export type MemberRow = Pick<typeof courseMembers.$inferSelect, 'userId' | 'role' | 'joinedAt'> &
+  Pick<typeof users.$inferSelect, 'name' | 'email'>;
+
+/** A lesson of the course page, aggregated by Postgres (json_build_object): publishedAt is a string. */
+export interface LessonSummaryRow {
+  id: string;
+  title: string;
+  position: number;
+  exerciseCount: number;
+  publishedAt: string | null;
+}
 
 const courseFields = {
   id: courses.id,
@@ -13,14 +35,6 @@ const courseFields = {
   archivedAt: courses.archivedAt,
   createdAt: courses.createdAt,
 };
-
-/** Microseconds since the epoch: an exact sort key for cursors (a JS Date would drop the microseconds). */
-const micros = (col: unknown) => sql<number>`(extract(epoch from ${col}) * 1000000)::bigint`.mapWith(Number);
-
-export interface PageArgs {
-  limit: number;
-  after: { k: number; id: string } | null;
-}
 
 export async function insertCourse(
   tx: Tx,
@@ -34,6 +48,8 @@ export async function insertMember(tx: Tx, courseId: string, userId: string, rol
   await tx.insert(courseMembers).values({ courseId, userId, role });
 }
 
+const joinRows = rowsOf(Type.Object({ id: Col.uuid, archived: Col.bool }), 'join by code');
+
 /**
  * Adds the caller as a student of the course with this code unless already a member, or unless the
  * course is archived; `course` is the caller's membership afterwards (null: not a member), `found`
@@ -44,15 +60,18 @@ export async function joinByCode(
   joinCode: string,
   userId: string,
 ): Promise<{ found: boolean; archived: boolean; course: CourseRow | null }> {
-  const result = await tx.execute<{ id: string; archived: boolean }>(sql`
+  const [row] = await selectRows(
+    tx,
+    joinRows,
+    sql`
     with c as (select id, archived_at is not null as archived from ${courses} where join_code = ${joinCode}),
     ins as (
       insert into ${courseMembers} (course_id, user_id, role)
       select id, ${userId}, 'student' from c where not archived
       on conflict do nothing
     )
-    select id, archived from c`);
-  const row = result.rows[0];
+    select id, archived from c`,
+  );
   if (!row) return { found: false, archived: false, course: null };
   return { found: true, archived: row.archived, course: await selectCourseAsMember(tx, row.id, userId) };
 }
@@ -85,20 +104,17 @@ export async function updateCourse(
 
 /** The caller's courses with their role, in the order they joined. */
 export async function selectMyCourses(tx: Tx, userId: string, page: PageArgs) {
-  const key = micros(courseMembers.joinedAt);
   return tx
-    .select({ ...courseFields, role: courseMembers.role, sortKey: key })
+    .select({ ...courseFields, role: courseMembers.role, sortKey: cursorKey(courseMembers.joinedAt) })
     .from(courseMembers)
     .innerJoin(courses, eq(courses.id, courseMembers.courseId))
     .where(
       and(
         eq(courseMembers.userId, userId),
-        page.after
-          ? sql`(${key}, ${courseMembers.courseId}) > (${page.after.k}::bigint, ${page.after.id}::uuid)`
-          : undefined,
+        afterCursor(courseMembers.joinedAt, courseMembers.courseId, page.after, 'asc'),
       ),
     )
-    .orderBy(key, courseMembers.courseId)
+    .orderBy(courseMembers.joinedAt, courseMembers.courseId)
     .limit(page.limit + 1);
 }
 
@@ -147,20 +163,17 @@ const memberFields = {
 };
 
 export async function selectMembers(tx: Tx, courseId: string, page: PageArgs) {
-  const key = micros(courseMembers.joinedAt);
   return tx
-    .select({ ...memberFields, sortKey: key })
+    .select({ ...memberFields, sortKey: cursorKey(courseMembers.joinedAt) })
     .from(courseMembers)
     .innerJoin(users, eq(users.id, courseMembers.userId))
     .where(
       and(
         eq(courseMembers.courseId, courseId),
-        page.after
-          ? sql`(${key}, ${courseMembers.userId}) > (${page.after.k}::bigint, ${page.after.id}::uuid)`
-          : undefined,
+        afterCursor(courseMembers.joinedAt, courseMembers.userId, page.after, 'asc'),
       ),
     )
-    .orderBy(key, courseMembers.userId)
+    .orderBy(courseMembers.joinedAt, courseMembers.userId)
     .limit(page.limit + 1);
 }
 
@@ -171,6 +184,15 @@ export async function selectMembers(tx: Tx, courseId: string, page: PageArgs) {
  * concurrent role change committed while we waited for the lock. Two instructors stepping down at once
  * are serialised here, and the second gets last_instructor.
  */
+const roleChangeRows = rowsOf(
+  Type.Object({
+    caller_role: Col.nullable(RoleSchema),
+    target_role: Col.nullable(RoleSchema),
+    instructors: Col.int,
+  }),
+  'role change',
+);
+
 export async function lockCourseForRoleChange(
   tx: Tx,
   courseId: string,
@@ -178,18 +200,28 @@ export async function lockCourseForRoleChange(
   targetId: string | null,
 ) {
   await tx.execute(sql`select 1 from ${courses} where id = ${courseId} for no key update`);
-  const result = await tx.execute<{
-    caller_role: Role | null;
-    target_role: Role | null;
-    instructors: number;
-  }>(sql`
+  const [r] = await selectRows(
+    tx,
+    roleChangeRows,
+    sql`
     select
       (select role from ${courseMembers} where course_id = ${courseId} and user_id = ${callerId}) as caller_role,
       (select role from ${courseMembers} where course_id = ${courseId} and user_id = ${targetId}) as target_role,
-      (select count(*)::int from ${courseMembers} where course_id = ${courseId} and role = 'instructor') as instructors`);
-  const r = result.rows[0]!;
-  return { callerRole: r.caller_role, targetRole: r.target_role, instructors: r.instructors };
+      (select count(*)::int from ${courseMembers} where course_id = ${courseId} and role = 'instructor') as instructors`,
+  );
+  return { callerRole: r!.caller_role, targetRole: r!.target_role, instructors: r!.instructors };
 }
+
+const memberRows = rowsOf(
+  Type.Object({
+    user_id: Col.uuid,
+    name: Col.text,
+    email: Col.text,
+    role: RoleSchema,
+    joined_at: Col.timestamp,
+  }),
+  'member',
+);
 
 export async function updateMemberRole(
   tx: Tx,
@@ -197,19 +229,22 @@ export async function updateMemberRole(
   userId: string,
   role: Role,
 ): Promise<MemberRow> {
-  const result = await tx.execute<{
-    user_id: string;
-    name: string;
-    email: string;
-    role: Role;
-    joined_at: string;
-  }>(sql`
+  const [r] = await selectRows(
+    tx,
+    memberRows,
+    sql`
     update ${courseMembers} m set role = ${role}
     from ${users} u
     where m.course_id = ${courseId} and m.user_id = ${userId} and u.id = m.user_id
-    returning m.user_id, u.name, u.email, m.role, m.joined_at`);
-  const r = result.rows[0]!;
-  return { userId: r.user_id, name: r.name, email: r.email, role: r.role, joinedAt: new Date(r.joined_at) };
+    returning m.user_id, u.name, u.email, m.role, m.joined_at`,
+  );
+  return {
+    userId: r!.user_id,
+    name: r!.name,
+    email: r!.email,
+    role: r!.role,
+    joinedAt: new Date(r!.joined_at),
+  };
 }
 
 /** A member leaves the course (their submissions stay); false when they were not a member. */

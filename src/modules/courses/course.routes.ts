@@ -1,9 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
-import { AppError, notFound } from '../../http/errors.ts';
 import { errors, isUuid, Page, PageQuery } from '../../http/schemas.ts';
+import { AppError } from '../../shared/errors.ts';
+import { requireVisible } from './course.policy.ts';
 import { presentCourse, presentLessonSummary, presentMember } from './course.presenter.ts';
 import { prepareCourseDetail } from './course.queries.ts';
 import {
@@ -84,10 +85,12 @@ export function courseRoutes(app: TypedApp, { database, ipLimits }: AppDeps) {
     async (request) => {
       const caller = await requireCaller(request);
       const { courseId } = request.params;
-      const row = isUuid(courseId)
-        ? await reads.run(caller.writeLsn ?? null, (rdb) => courseDetail(rdb)(courseId, caller.id))
-        : null;
-      if (!row) throw notFound('Course');
+      const row = requireVisible(
+        isUuid(courseId)
+          ? await reads.run(caller.writeLsn ?? null, (rdb) => courseDetail(rdb)(courseId, caller.id))
+          : null,
+        'Course',
+      );
       return { course: presentCourse(row), lessons: row.lessons.map(presentLessonSummary) };
     },
   );

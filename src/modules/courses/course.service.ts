@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
-import { AppError, notFound, validationFailed } from '../../http/errors.ts';
-import { decodeCursor, toPage } from '../../http/pagination.ts';
+import { parsePage, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
+import { AppError, notFound } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, authorize, can, type Role } from './course.policy.ts';
 import { presentCourse, presentMember } from './course.presenter.ts';
@@ -56,17 +56,10 @@ export async function createCourse(
   }
 }
 
-export function parsePage(query: { limit: number; cursor?: string }): q.PageArgs {
-  const c = decodeCursor(query.cursor);
-  if (c && !(typeof c.k === 'number' && Number.isSafeInteger(c.k) && isUuid(c.id)))
-    throw validationFailed('cursor', 'is not a cursor this API returned');
-  return { limit: query.limit, after: c ? { k: c.k as number, id: c.id } : null };
-}
-
 export async function listMyCourses(db: Db, caller: Caller, query: { limit: number; cursor?: string }) {
   const page = parsePage(query);
   const rows = await q.selectMyCourses(db, caller.id, page);
-  return toPage(rows, page.limit, (r) => ({ k: r.sortKey, id: r.id }), presentCourse);
+  return toPage(rows, page.limit, (r) => ({ at: r.sortKey, id: r.id }), presentCourse);
 }
 
 export async function updateCourse(
@@ -148,7 +141,7 @@ export async function listMembers(
   const role = await selectRole(db, courseId, caller.id);
   authorize(role, can.seeStaffData);
   const rows = await q.selectMembers(db, courseId, page);
-  return toPage(rows, page.limit, (r) => ({ k: r.sortKey, id: r.userId }), presentMember);
+  return toPage(rows, page.limit, (r) => ({ at: r.sortKey, id: r.userId }), presentMember);
 }
 
 export async function setMemberRole(db: Db, caller: Caller, courseId: string, userId: string, role: Role) {

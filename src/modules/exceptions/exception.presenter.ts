@@ -1,11 +1,4 @@
-export interface ExceptionRow {
-  userId: string;
-  dueAt: Date | null;
-  extraAttempts: number;
-  name?: string;
-  email?: string;
-}
-
+import type { ExceptionRow } from './exception.queries.ts';
 export function presentException(x: ExceptionRow) {
   return {
     userId: x.userId,

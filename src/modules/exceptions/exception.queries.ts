@@ -2,7 +2,13 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { courseMembers, exerciseExceptions, users } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
-import type { ExceptionRow } from './exception.presenter.ts';
+
+/** An exception: its columns, with the student's name and email where listed. */
+export type ExceptionRow = Pick<
+  typeof exerciseExceptions.$inferSelect,
+  'userId' | 'dueAt' | 'extraAttempts'
+> &
+  Partial<Pick<typeof users.$inferSelect, 'name' | 'email'>>;
 
 /** The member's role in the course (null: not a member). */
 export async function selectMemberRole(tx: Tx, courseId: string, userId: string): Promise<Role | null> {

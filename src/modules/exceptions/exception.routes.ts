@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../../app.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { errors } from '../../http/schemas.ts';
 import { ExerciseParams } from '../exercises/exercise.schemas.ts';

@@ -1,6 +1,6 @@
 import type { Db, Tx } from '../../db/client.ts';
-import { notFound } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
+import { notFound } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, can } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';

@@ -1,9 +1,8 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { courseMembers, courses, exerciseExceptions, exercises, lessons } from '../../db/schema/index.ts';
-import { notFound } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
-import { authorize, canSee, type Role } from '../courses/course.policy.ts';
+import { type Role, requireVisible } from '../courses/course.policy.ts';
 import { allowedAttempts, creditAt, effectiveDue, isPublished } from './exercise-rules.ts';
 
 /** What submitting to (or running) an exercise needs to know about it and the caller, in one round trip. */
@@ -80,8 +79,5 @@ export async function requireExerciseAccess(
   userId: string,
   allowed: (role: Role | null) => boolean,
 ): Promise<ExerciseAccess & { role: Role }> {
-  const access = await selectOptionalExerciseAccess(tx, exerciseId, userId);
-  if (!access || !canSee(access.role, access.visible)) throw notFound('Exercise');
-  authorize(access.role, allowed, 'Exercise');
-  return access as ExerciseAccess & { role: Role };
+  return requireVisible(await selectOptionalExerciseAccess(tx, exerciseId, userId), 'Exercise', allowed);
 }

@@ -1,8 +1,8 @@
 import type { Static } from '@sinclair/typebox';
 import type { Node } from 'jsonc-parser';
 import type { ExerciseTest } from '../../db/schema/index.ts';
-import type { ErrorDetail } from '../../http/errors.ts';
 import { duplicateKey, minifyJson, parseExact, RawJson, rawValueAt } from '../../lib/json-text.ts';
+import type { ErrorDetail } from '../../shared/errors.ts';
 import type { TestBody } from './exercise.schemas.ts';
 
 type TestInput = Static<typeof TestBody>;

@@ -1,27 +1,7 @@
-import type { ExerciseLimits, ExerciseTest, LatePolicy } from '../../db/schema/index.ts';
+import type { ExerciseTest } from '../../db/schema/index.ts';
 import { isStaff, type Role } from '../courses/course.policy.ts';
+import type { ExerciseRow } from './exercise.queries.ts';
 import { presentTest } from './exercise-tests.ts';
-
-export interface ExerciseRow {
-  id: string;
-  lessonId: string;
-  courseId: string;
-  title: string;
-  prompt: string;
-  language: 'javascript' | 'python';
-  entrypoint: string | null;
-  starterCode: string;
-  tests: ExerciseTest[];
-  maxScore: number;
-  dueAt: Date | null;
-  maxAttempts: number | null;
-  limits: ExerciseLimits;
-  referenceSolution: string | null;
-  publishedAt: Date | null;
-  latePolicy: LatePolicy;
-  createdAt: Date;
-  updatedAt: Date;
-}
 
 /** Students learn that a hidden test exists and its name, never its inputs or expected output. */
 export function presentTests(tests: ExerciseTest[], staff: boolean) {

@@ -9,8 +9,30 @@ import {
   submissions,
 } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
-import type { ExerciseRow } from './exercise.presenter.ts';
 import { attemptsLeft, effectiveDue, isPublished } from './exercise-rules.ts';
+
+/** An exercise as staff read it: these columns of `exercises`. */
+export type ExerciseRow = Pick<
+  typeof exercises.$inferSelect,
+  | 'id'
+  | 'lessonId'
+  | 'courseId'
+  | 'title'
+  | 'prompt'
+  | 'language'
+  | 'entrypoint'
+  | 'starterCode'
+  | 'tests'
+  | 'maxScore'
+  | 'dueAt'
+  | 'maxAttempts'
+  | 'limits'
+  | 'referenceSolution'
+  | 'publishedAt'
+  | 'latePolicy'
+  | 'createdAt'
+  | 'updatedAt'
+>;
 
 export const exerciseFields = {
   id: exercises.id,

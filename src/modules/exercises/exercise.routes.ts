@@ -1,11 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
-import { notFound } from '../../http/errors.ts';
 import { sendJson } from '../../http/raw-json.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
-import { canSee } from '../courses/course.policy.ts';
+import { requireVisible } from '../courses/course.policy.ts';
 import { LessonParams } from '../lessons/lesson.schemas.ts';
 import { presentExercise } from './exercise.presenter.ts';
 import { prepareExerciseDetail } from './exercise.queries.ts';
@@ -57,10 +56,12 @@ export function exerciseRoutes(app: TypedApp, { database }: AppDeps) {
       const caller = await requireCaller(request);
       const { exerciseId } = request.params;
       // On a replica when configured, unless it has not replayed this user's last write yet.
-      const row = isUuid(exerciseId)
-        ? await reads.run(caller.writeLsn ?? null, (rdb) => exerciseDetail(rdb)(exerciseId, caller.id))
-        : null;
-      if (!row || !canSee(row.role, row.visible)) throw notFound('Exercise');
+      const row = requireVisible(
+        isUuid(exerciseId)
+          ? await reads.run(caller.writeLsn ?? null, (rdb) => exerciseDetail(rdb)(exerciseId, caller.id))
+          : null,
+        'Exercise',
+      );
       return sendJson(reply, { exercise: presentExercise(row, row.role, row) });
     },
   );

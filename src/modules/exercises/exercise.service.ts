@@ -1,7 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../../db/client.ts';
-import { AppError, type ErrorDetail, notFound } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
+import { AppError, type ErrorDetail, notFound } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, authorize, can } from '../courses/course.policy.ts';
 import { selectLessonWithRole } from '../lessons/lesson.queries.ts';

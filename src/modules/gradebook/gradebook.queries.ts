@@ -1,26 +1,37 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Tx } from '../../db/client.ts';
+import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { attemptsLeft, effectiveDue, isPublished } from '../exercises/exercise-rules.ts';
 
-export interface GradebookExercise {
-  id: string;
-  title: string;
-  maxScore: number;
-  publishedAt: string | null;
-}
+// The gradebook arrives as JSON aggregated by Postgres (one statement): checked against these shapes.
+const GradebookExercise = Type.Object({
+  id: Col.uuid,
+  title: Col.text,
+  maxScore: Type.Number(),
+  /** json_build_object prints a timestamptz as text. */
+  publishedAt: Col.nullable(Type.String()),
+});
+export type GradebookExercise = Static<typeof GradebookExercise>;
 
-export interface GradebookStudent {
-  id: string;
-  name: string;
-  email: string;
+const GradebookStudent = Type.Object({
+  id: Col.uuid,
+  name: Col.text,
+  email: Col.text,
   /** Best graded (credited) score per exercise the student has a graded submission for. */
-  scores: Record<string, number>;
+  scores: Type.Record(Type.String(), Type.Number()),
   /** Whether that best submission was late, per exercise. */
-  late: Record<string, boolean>;
+  late: Type.Record(Type.String(), Type.Boolean()),
   /** Attempts used, per exercise the student submitted to. */
-  attempts: Record<string, number>;
-}
+  attempts: Type.Record(Type.String(), Type.Integer()),
+});
+export type GradebookStudent = Static<typeof GradebookStudent>;
+
+const gradebookRows = rowsOf(
+  Type.Object({ exercises: Type.Array(GradebookExercise), students: Type.Array(GradebookStudent) }),
+  'gradebook',
+);
 
 /*
  * A submission counts toward the best score once it has been graded (passed, failed, or error, which
@@ -40,7 +51,10 @@ const EXERCISE_ORDER = sql`l.position, l.created_at, e.created_at, e.id`;
  * scores aggregated by Postgres (best scores are grouped per user first, then hash-joined to students).
  */
 export async function selectGradebook(tx: Tx, courseId: string) {
-  const result = await tx.execute<{ exercises: GradebookExercise[]; students: GradebookStudent[] }>(sql`
+  const [gradebook] = await selectRows(
+    tx,
+    gradebookRows,
+    sql`
     with per_exercise as (
       -- The best graded submission (an on-time one before a late one with the same score), and the
       -- attempts used, per student and exercise.
@@ -73,8 +87,9 @@ export async function selectGradebook(tx: Tx, courseId: string) {
          from course_members m
          join users u on u.id = m.user_id
          left join per_user p on p.user_id = m.user_id
-        where m.course_id = ${courseId} and m.role = 'student') as students`);
-  return result.rows[0]!;
+        where m.course_id = ${courseId} and m.role = 'student') as students`,
+  );
+  return gradebook!;
 }
 
 export interface ProgressRow {
@@ -91,6 +106,20 @@ export interface ProgressRow {
   late: boolean;
 }
 
+const progressRows = rowsOf(
+  Type.Object({
+    id: Col.uuid,
+    title: Col.text,
+    max_score: Col.float,
+    best: Col.nullable(Col.float),
+    attempts: Col.int,
+    due_at: Col.nullable(Col.timestamp),
+    attempts_left: Col.nullable(Col.int),
+    late: Col.nullable(Col.bool),
+  }),
+  'progress',
+);
+
 /**
  * The caller's best score, attempts, due date and attempts left for every exercise of the course they
  * may see (students: the published ones), one statement.
@@ -101,16 +130,10 @@ export async function selectProgress(
   userId: string,
   staff: boolean,
 ): Promise<ProgressRow[]> {
-  const result = await tx.execute<{
-    id: string;
-    title: string;
-    max_score: number;
-    best: number | null;
-    attempts: number;
-    due_at: string | null;
-    attempts_left: number | null;
-    late: boolean | null;
-  }>(sql`
+  const rows = await selectRows(
+    tx,
+    progressRows,
+    sql`
     select e.id, e.title, e.max_score, s.best, s.attempts, s.late,
            ${effectiveDue(sql`e.due_at`, sql`x.due_at`)} as due_at,
            ${attemptsLeft(sql`e.max_attempts`, sql`x.extra_attempts`, sql`s.attempts`)} as attempts_left
@@ -126,11 +149,12 @@ export async function selectProgress(
     ) s
     where e.course_id = ${courseId}
       and (${staff} or (${isPublished(sql`e.published_at`)} and ${isPublished(sql`l.published_at`)}))
-    order by ${EXERCISE_ORDER}`);
-  return result.rows.map((r) => ({
+    order by ${EXERCISE_ORDER}`,
+  );
+  return rows.map((r) => ({
     id: r.id,
     title: r.title,
-    maxScore: Number(r.max_score),
+    maxScore: r.max_score,
     bestScore: r.best === null ? null : Number(r.best),
     attempts: r.attempts,
     dueAt: r.due_at === null ? null : new Date(r.due_at).toISOString(),

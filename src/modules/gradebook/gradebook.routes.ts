@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { attachment, downloadName } from '../../http/download-name.ts';
 import { errors } from '../../http/schemas.ts';

@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
-import type { AppDeps, TypedApp } from '../../app.ts';
 import { perDb } from '../../db/replicas.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
-import { notFound } from '../../http/errors.ts';
 import { errors, isUuid } from '../../http/schemas.ts';
+import { notFound } from '../../shared/errors.ts';
 import { canSee } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
 import { lessonPageJson, presentLesson } from './lesson.presenter.ts';

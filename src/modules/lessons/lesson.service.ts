@@ -1,6 +1,6 @@
 import type { Db, Tx } from '../../db/client.ts';
-import { notFound, validationFailed } from '../../http/errors.ts';
 import { isUuid } from '../../http/schemas.ts';
+import { notFound, validationFailed } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, authorize, can } from '../courses/course.policy.ts';
 import { selectMembership } from '../courses/membership.queries.ts';

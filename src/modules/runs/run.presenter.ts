@@ -1,15 +1,4 @@
-import type { TestResult } from '../../db/schema/index.ts';
-
-export interface RunRow {
-  id: string;
-  exerciseId: string;
-  userId: string;
-  status: 'queued' | 'running' | 'passed' | 'failed' | 'error';
-  message: string | null;
-  results: TestResult[];
-  output: string | null;
-  createdAt: Date;
-}
+import type { RunRow } from './run.queries.ts';
 
 /** A run is only ever shown to its author: nothing to mask (a student's run has only visible tests). */
 export function presentRun(r: RunRow) {

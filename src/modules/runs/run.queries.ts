@@ -2,7 +2,12 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { runs } from '../../db/schema/index.ts';
 import { isUuid } from '../../http/schemas.ts';
-import type { RunRow } from './run.presenter.ts';
+
+/** A run as its author reads it: these columns of `runs`. */
+export type RunRow = Pick<
+  typeof runs.$inferSelect,
+  'id' | 'exerciseId' | 'userId' | 'status' | 'message' | 'results' | 'output' | 'createdAt'
+>;
 
 const runFields = {
   id: runs.id,

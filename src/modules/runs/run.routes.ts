@@ -1,4 +1,4 @@
-import type { AppDeps, TypedApp } from '../../app.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
 import { errors } from '../../http/schemas.ts';
 import type { EventHub } from '../../realtime/event-hub.ts';

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
+import { RunSchema } from '../../contracts/submission.ts';
 import { Id } from '../../http/schemas.ts';
-import { MAX_CODE_BYTES, TestResultSchema } from '../submissions/submission.schemas.ts';
+import { MAX_CODE_BYTES } from '../submissions/submission.schemas.ts';
 
 /** v1.1: an input for the program of at most 64 kB (1 kB = 1,000 bytes); bytes are checked in the service. */
 export const MAX_STDIN_BYTES = 64_000;
@@ -17,21 +18,6 @@ export const CreateRunBody = Type.Object(
 
 export const RunParams = Type.Object({ runId: Id });
 
-export const RunSchema = Type.Object({
-  id: Type.String(),
-  exerciseId: Type.String(),
-  status: Type.Union([
-    Type.Literal('queued'),
-    Type.Literal('running'),
-    Type.Literal('passed'),
-    Type.Literal('failed'),
-    Type.Literal('error'),
-  ]),
-  message: Type.Union([Type.String(), Type.Null()]),
-  results: Type.Array(TestResultSchema),
-  /** What a run with `stdin` printed. */
-  output: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String(),
-});
+export { RunSchema };
 
 export const RunResponse = Type.Object({ run: RunSchema });

@@ -1,12 +1,12 @@
 import type { Db } from '../../db/client.ts';
 import { enqueueGrading } from '../../grading/queue.ts';
-import { AppError, notFound, validationFailed } from '../../http/errors.ts';
 import type { EventHub } from '../../realtime/event-hub.ts';
+import { AppError, notFound, validationFailed } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';
 import { MAX_CODE_BYTES } from '../submissions/submission.schemas.ts';
-import { isDone, presentRun, type RunRow } from './run.presenter.ts';
+import { isDone, presentRun } from './run.presenter.ts';
 import * as q from './run.queries.ts';
 import { MAX_STDIN_BYTES, RUNS_PER_MINUTE } from './run.schemas.ts';
 
@@ -61,7 +61,7 @@ export async function startRun(
   });
   // Answered before the request's own timeout, whatever the limits.
   const deadline = Date.now() + Math.min(waitMs, timing.requestTimeoutMs - 1000);
-  let latest: RunRow = run;
+  let latest: q.RunRow = run;
   while (!isDone(latest) && Date.now() < deadline) {
     // The result arrives as a run.updated event; the read below also covers an event this instance missed.
     await hub.waitForRun(run.id, Math.min(1000, deadline - Date.now()));

@@ -1,12 +1,29 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
+import { afterCursor, type Cursor, cursorKey } from '../../db/paging.ts';
 import { courseMembers, exercises, submissions } from '../../db/schema/index.ts';
-import type { Cursor } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
 import type { Role } from '../courses/course.policy.ts';
 import { visibleTestNames } from '../exercises/exercise-access.queries.ts';
 import { creditAt, credited, effectiveDue } from '../exercises/exercise-rules.ts';
-import type { SubmissionRow } from './submission.presenter.ts';
+
+/** A submission as the API shows it: these columns of `submissions`. */
+export type SubmissionRow = Pick<
+  typeof submissions.$inferSelect,
+  | 'id'
+  | 'exerciseId'
+  | 'userId'
+  | 'code'
+  | 'status'
+  | 'score'
+  | 'rawScore'
+  | 'credit'
+  | 'message'
+  | 'late'
+  | 'createdAt'
+  | 'gradedAt'
+  | 'results'
+>;
 
 export const submissionColumns = {
   id: submissions.id,
@@ -140,16 +157,16 @@ export async function selectSubmissionsPage(
   tx: Tx,
   opts: { exerciseId: string; userId: string | null; cursor: Cursor | null; limit: number },
 ): Promise<PagedSubmission[]> {
-  const conditions = [eq(submissions.exerciseId, opts.exerciseId)];
-  if (opts.userId) conditions.push(eq(submissions.userId, opts.userId));
-  if (opts.cursor)
-    conditions.push(
-      sql`(${submissions.createdAt}, ${submissions.id}) < (${String(opts.cursor.k)}::timestamptz, ${opts.cursor.id}::uuid)`,
-    );
   return tx
-    .select({ ...submissionColumns, cursorKey: sql<string>`${submissions.createdAt}::text` })
+    .select({ ...submissionColumns, cursorKey: cursorKey(submissions.createdAt) })
     .from(submissions)
-    .where(and(...conditions))
+    .where(
+      and(
+        eq(submissions.exerciseId, opts.exerciseId),
+        opts.userId ? eq(submissions.userId, opts.userId) : undefined,
+        afterCursor(submissions.createdAt, submissions.id, opts.cursor, 'desc'),
+      ),
+    )
     .orderBy(desc(submissions.createdAt), desc(submissions.id))
     .limit(opts.limit + 1);
 }

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { enqueueGrading, requeueExercise } from '../../grading/queue.ts';
-import { AppError, notFound, validationFailed } from '../../http/errors.ts';
-import { type Cursor, decodeCursor, toPage } from '../../http/pagination.ts';
+import { parseCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
-import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
+import { AppError, validationFailed } from '../../shared/errors.ts';
+import { assertNotArchived, can, isStaff, requireVisible } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';
 import { presentSubmission } from './submission.presenter.ts';
 import * as q from './submission.queries.ts';
@@ -117,47 +117,12 @@ async function submitOnce(
 /** Its author and the course staff may see a submission; anyone else gets 404. */
 export async function getSubmission(db: Db, submissionId: string, userId: string) {
   const found = await q.selectOptionalSubmissionWithRole(db, submissionId, userId);
-  if (!found) throw notFound('Submission');
-  const staff = isStaff(found.role);
-  if (!staff && found.submission.userId !== userId) throw notFound('Submission');
-  return presentSubmission(found.submission, { staff, visibleTests: found.visibleTests });
-}
-
-/**
- * created_at as Postgres prints it (`::text`), with a real calendar date: Date.parse would also pass
- * "1" or "123", and Postgres refuses those (and 2021-02-31) with an error that is not the caller's 400.
- */
-const PG_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?([+-]\d{2}(:\d{2}){0,2}|Z)$/;
-
-export function isTimestampKey(k: unknown): boolean {
-  const m = typeof k === 'string' ? PG_TIMESTAMP.exec(k) : null;
-  if (!m) return false;
-  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, sec));
-  t.setUTCFullYear(y);
-  return (
-    y >= 1 &&
-    t.getUTCMonth() === mo - 1 &&
-    t.getUTCDate() === d &&
-    t.getUTCHours() === h &&
-    t.getUTCMinutes() === mi &&
-    t.getUTCSeconds() === sec
+  // Staff see every submission of their course; a student only their own (to them others do not exist).
+  const { submission, role, visibleTests } = requireVisible(
+    found && { ...found, visible: found.submission.userId === userId },
+    'Submission',
   );
-}
-
-function parseCursor(raw: string | undefined): Cursor | null {
-  const cursor = decodeCursor(raw);
-  if (cursor && (!isUuid(cursor.id) || !isTimestampKey(cursor.k)))
-    throw validationFailed('cursor', 'is not a cursor this API returned');
-  return cursor;
+  return presentSubmission(submission, { staff: isStaff(role), visibleTests });
 }
 
 /** Members see their own submissions; staff see everyone's, optionally one user's. */
@@ -182,7 +147,7 @@ export async function listSubmissions(
   return toPage(
     rows,
     input.limit,
-    (r) => ({ k: r.cursorKey, id: r.id }),
+    (r) => ({ at: r.cursorKey, id: r.id }),
     (r) => presentSubmission(r, { staff, visibleTests: access.visibleTests }),
   );
 }

@@ -1,11 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { AppDeps, TypedApp } from '../app.ts';
-import { requireCaller } from '../http/auth.ts';
-import { AppError } from '../http/errors.ts';
-import { errors } from '../http/schemas.ts';
-import type { EventHub } from './event-hub.ts';
-import { SseStream } from './event-hub.ts';
-import { selectVisibleEventsAfter } from './events.queries.ts';
+import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
+import { requireCaller } from '../../http/auth.ts';
+import { errors } from '../../http/schemas.ts';
+import { deliverable, type EventHub, SseStream } from '../../realtime/event-hub.ts';
+import { selectVisibleEventsAfter } from '../../realtime/events.queries.ts';
+import { overloaded } from '../../shared/errors.ts';
 
 const BACKLOG_LIMIT = 1000;
 
@@ -25,9 +24,7 @@ export function eventRoutes(app: TypedApp, { config, database }: AppDeps, hub: E
     async (request, reply) => {
       const caller = await requireCaller(request);
       if (hub.size >= config.MAX_SSE_STREAMS)
-        throw new AppError(503, 'overloaded', 'Too many open event streams here; retry shortly.', undefined, {
-          'retry-after': '5',
-        });
+        throw overloaded('Too many open event streams here; retry shortly.', 5);
       const header = request.headers['last-event-id'];
       const lastEventId = header && /^\d{1,18}$/.test(header) ? Number(header) : null;
 
@@ -42,7 +39,7 @@ export function eventRoutes(app: TypedApp, { config, database }: AppDeps, hub: E
       stream.hold();
       try {
         const backlog = await selectVisibleEventsAfter(database.db, caller.id, lastEventId, BACKLOG_LIMIT);
-        stream.release(backlog);
+        stream.release(deliverable(backlog, request.log));
       } catch (err) {
         request.log.warn({ err: (err as Error).message }, 'could not read the event backlog');
         stream.end(2000);

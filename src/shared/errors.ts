@@ -26,3 +26,9 @@ export const unavailable = (message = 'The database is unavailable; retry shortl
   new AppError(503, 'unavailable', message, undefined, { 'retry-after': '2' });
 export const validationFailed = (field: string, message: string) =>
   new AppError(400, 'validation_failed', `${field} ${message}`, [{ field, message }]);
+/**
+ * 503 `overloaded` + Retry-After: this instance or the database is too busy for the request now
+ * (load shedding, a full wait queue, a statement timeout, too many streams). The one way to build it.
+ */
+export const overloaded = (message: string, retryAfterSeconds = 2) =>
+  new AppError(503, 'overloaded', message, undefined, { 'retry-after': String(retryAfterSeconds) });
