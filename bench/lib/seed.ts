@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { hashPassword } from '../../src/modules/auth/passwords.ts';
+import { hashPassword } from '../../src/lib/passwords.ts';
 
 // Data sets are made with generate_series in a few statements, never through the API row by row.
 

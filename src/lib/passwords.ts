@@ -1,5 +1,3 @@
-// Password hashing is a primitive every layer may need (the demo seed in src/db hashes its accounts'
-// passwords); src/modules/auth/passwords.ts predates this file and should re-export it.
 import { hash, verify } from '@node-rs/argon2';
 
 // argon2id with OWASP's minimum (19 MiB, t=2, p=1). @node-rs/argon2 runs on the libuv thread pool,

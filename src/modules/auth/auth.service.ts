@@ -1,8 +1,8 @@
 import type { Db } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
+import { hashPassword, verifyPassword } from '../../lib/passwords.ts';
 import { AppError, notFound } from '../../shared/errors.ts';
 import * as q from './auth.queries.ts';
-import { hashPassword, verifyPassword } from './passwords.ts';
 import { newToken } from './tokens.ts';
 
 export const LOGIN_WINDOW_SECONDS = 15 * 60;
