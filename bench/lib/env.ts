@@ -9,7 +9,8 @@ import { runMigrations } from '../../src/db/migrate.ts';
 import { type CpuAccount, CpuAccounts, type CpuMethod } from './cpu-account.ts';
 import { postgresCpuMs, selfCpuMs } from './procstat.ts';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ROOT =
+  process.env.BENCH_LAB_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH_DB = 'lab_bench';
 export const BARE_ROLE = 'lab_bench_bare';
 
