@@ -1,7 +1,9 @@
+import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
 import { EVENTS_CHANNEL, JOBS_CHANNEL } from '../contracts/channels.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import { Col, rowsOf, selectRows } from '../db/rows.ts';
 import { gradingJobs } from '../db/schema/index.ts';
 import { backoffDelay } from '../lib/backoff.ts';
 import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types.ts';
@@ -37,6 +39,16 @@ export async function enqueueGrading(
   await tx.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
 }
 
+const countRows = rowsOf(Type.Object({ n: Col.int }), 'grading queue count');
+const statsRows = rowsOf(
+  Type.Object({ depth: Col.int, oldest: Col.nullable(Col.float) }),
+  'grading queue stats',
+);
+const recordedRows = rowsOf(
+  Type.Object({ eventId: Col.bigint, gradedAt: Col.timestamp }),
+  'recorded verdict',
+);
+
 /**
  * Puts every submission of an exercise back in the queue (a regrade with the current tests), behind
  * new submissions. The generation bump voids any result still being computed with the old tests.
@@ -49,7 +61,10 @@ export async function requeueExercise(tx: Tx, exerciseId: string): Promise<numbe
   await tx.execute(sql`
     select j.id from grading_jobs j join submissions s on s.id = j.submission_id
      where s.exercise_id = ${exerciseId} order by j.id for update of j`);
-  const result = await tx.execute<{ n: number }>(sql`
+  const [row] = await selectRows(
+    tx,
+    countRows,
+    sql`
     with subs as (
       update submissions
          set status = 'queued', grading_generation = grading_generation + 1
@@ -63,8 +78,9 @@ export async function requeueExercise(tx: Tx, exerciseId: string): Promise<numbe
              priority = least(grading_jobs.priority, excluded.priority)
       returning 1
     )
-    select count(*)::int as n, pg_notify(${JOBS_CHANNEL}, '') from jobs`);
-  return result.rows[0]?.n ?? 0;
+    select count(*)::int as n, pg_notify(${JOBS_CHANNEL}, '') from jobs`,
+  );
+  return row?.n ?? 0;
 }
 
 export interface ClaimedJob {
@@ -89,6 +105,47 @@ export interface ClaimedJob {
   limits: ExerciseLimits;
   maxScore: number;
 }
+
+// What a grader is handed is checked, not trusted: a test or limit of another shape would be graded wrong.
+const TestShape = Type.Union([
+  Type.Object({
+    name: Col.text,
+    kind: Type.Literal('call'),
+    argsJson: Col.text,
+    expectedJson: Col.text,
+    hidden: Col.bool,
+    points: Col.float,
+    tolerance: Col.float,
+  }),
+  Type.Object({
+    name: Col.text,
+    kind: Type.Literal('io'),
+    stdin: Col.text,
+    stdout: Col.text,
+    hidden: Col.bool,
+    points: Col.float,
+  }),
+]);
+const claimedRows = rowsOf(
+  Type.Object({
+    jobId: Col.int,
+    kind: Type.Union([Type.Literal('submission'), Type.Literal('run')]),
+    targetId: Col.uuid,
+    userId: Col.uuid,
+    stdin: Col.nullable(Col.text),
+    allTests: Col.bool,
+    attempts: Col.int,
+    generation: Col.int,
+    createdAt: Col.timestamp,
+    code: Col.text,
+    language: Type.Union([Type.Literal('javascript'), Type.Literal('python')]),
+    entrypoint: Col.nullable(Col.text),
+    tests: Type.Array(TestShape),
+    limits: Type.Object({ timeMs: Col.float, memoryMb: Col.float }),
+    maxScore: Col.float,
+  }),
+  'claimed job',
+);
 
 /**
  * Claims up to `limit` runnable jobs (unlocked or with an expired lease, run_at reached), at most
@@ -115,7 +172,10 @@ async function claimOnce(
   db: Db,
   opts: { limit: number; lockerPid: number | null; leaseMs: number },
 ): Promise<ClaimedJob[]> {
-  const result = await db.execute<Omit<ClaimedJob, 'createdAt'> & { createdAt: string }>(sql`
+  const rows = await selectRows(
+    db,
+    claimedRows,
+    sql`
     with candidates as (
       select distinct on (j.user_id) j.id, j.priority, j.run_at
         from grading_jobs j
@@ -159,8 +219,9 @@ async function claimOnce(
            st.all_tests as "allTests", e.language, e.entrypoint, e.tests, e.limits, e.max_score as "maxScore"
       from claimed c
       join started st on st.id = c.target_id
-      join exercises e on e.id = st.exercise_id`);
-  return result.rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
+      join exercises e on e.id = st.exercise_id`,
+  );
+  return rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
 }
 
 /**
@@ -196,7 +257,10 @@ const jobRetryDelaySql = sql.raw(
  * so any grader can claim them again after the JOB_RETRY backoff.
  */
 export async function releaseOrphanedJobs(db: Db): Promise<number> {
-  const result = await db.execute<{ n: number }>(sql`
+  const [row] = await selectRows(
+    db,
+    countRows,
+    sql`
     with freed as (
       update grading_jobs j
          set locker_pid = null, locker_started_at = null, locked_until = null,
@@ -208,8 +272,9 @@ export async function releaseOrphanedJobs(db: Db): Promise<number> {
                        or not exists (select 1 from pg_stat_activity a where a.pid = j.locker_pid))))
       returning 1
     )
-    select count(*)::int as n from freed`);
-  return result.rows[0]?.n ?? 0;
+    select count(*)::int as n from freed`,
+  );
+  return row?.n ?? 0;
 }
 
 /**
@@ -273,7 +338,10 @@ export async function recordOutcome(
 
 async function recordSubmission(db: Db, target: RecordTarget, verdict: GradeOutcome) {
   const o = storable(verdict);
-  const result = await db.execute<Record<string, unknown> & { eventId: string }>(sql`
+  const [row] = await selectRows(
+    db,
+    recordedRows,
+    sql`
     with job as (
       select id, submission_id from grading_jobs where submission_id = ${target.targetId} for update
     ), sub as (
@@ -300,17 +368,20 @@ async function recordSubmission(db: Db, target: RecordTarget, verdict: GradeOutc
     )
     select event.id as "eventId", sub.graded_at as "gradedAt",
            pg_notify(${EVENTS_CHANNEL}, event.id::text)
-      from sub, event`);
-  const row = result.rows[0];
+      from sub, event`,
+  );
   if (!row) return null;
-  return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt as string) };
+  return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt) };
 }
 
 /** A run's verdict; its event goes to its author only (realtime/event-hub.ts). */
 async function recordRun(db: Db, target: RecordTarget, verdict: GradeOutcome & { output?: string | null }) {
   const o = storable(verdict);
   const output = verdict.output == null ? null : storableText(verdict.output);
-  const result = await db.execute<Record<string, unknown> & { eventId: string }>(sql`
+  const [row] = await selectRows(
+    db,
+    recordedRows,
+    sql`
     with job as (
       select id, run_id from grading_jobs where run_id = ${target.targetId} for update
     ), run as (
@@ -333,10 +404,10 @@ async function recordRun(db: Db, target: RecordTarget, verdict: GradeOutcome & {
     )
     select event.id as "eventId", run.graded_at as "gradedAt",
            pg_notify(${EVENTS_CHANNEL}, event.id::text)
-      from run, event`);
-  const row = result.rows[0];
+      from run, event`,
+  );
   if (!row) return null;
-  return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt as string) };
+  return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt) };
 }
 
 /** A timestamptz column as the API writes it (Date.toISOString: UTC, milliseconds, Z). */
@@ -361,9 +432,12 @@ function storable(o: GradeOutcome): GradeOutcome {
 
 /** Jobs waiting or running, and the age of the oldest, for /metrics and doctor. */
 export async function queueStats(db: Tx): Promise<{ depth: number; oldestSeconds: number }> {
-  const result = await db.execute<{ depth: number; oldest: number | null }>(sql`
+  const [r] = await selectRows(
+    db,
+    statsRows,
+    sql`
     select count(*)::int as depth, extract(epoch from now() - min(created_at))::float8 as oldest
-      from grading_jobs`);
-  const r = result.rows[0]!;
-  return { depth: r.depth, oldestSeconds: r.oldest ?? 0 };
+      from grading_jobs`,
+  );
+  return { depth: r?.depth ?? 0, oldestSeconds: r?.oldest ?? 0 };
 }
