@@ -1,5 +1,7 @@
+import { Type } from '@sinclair/typebox';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
+import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { apiTokens, loginFailures, sessions, users } from '../../db/schema/index.ts';
 import { publicUser, type UserRow } from '../../http/caller.queries.ts';
 
@@ -45,6 +47,18 @@ export interface FailureWindow {
   oldest: Date | null;
 }
 
+const failureRows = rowsOf(
+  Type.Object({
+    pair_count: Col.int,
+    pair_oldest: Col.nullable(Col.timestamp),
+    email_count: Col.int,
+    email_oldest: Col.nullable(Col.timestamp),
+    ip_count: Col.int,
+    ip_oldest: Col.nullable(Col.timestamp),
+  }),
+  'login failures',
+);
+
 /** Failed logins within the window for this email from this IP, for this email, and from this IP; one round trip. */
 export async function selectLoginFailures(
   tx: Tx,
@@ -53,14 +67,10 @@ export async function selectLoginFailures(
   windowSeconds: number,
 ): Promise<{ emailAndIp: FailureWindow; email: FailureWindow; ip: FailureWindow }> {
   const since = sql`now() - make_interval(secs => ${windowSeconds})`;
-  const result = await tx.execute<{
-    pair_count: number;
-    pair_oldest: string | null;
-    email_count: number;
-    email_oldest: string | null;
-    ip_count: number;
-    ip_oldest: string | null;
-  }>(sql`
+  const [r] = await selectRows(
+    tx,
+    failureRows,
+    sql`
     with by_email as (select ip, at from ${loginFailures} where email = ${email} and at > ${since}),
          by_ip as (select at from ${loginFailures} where ip = ${ip} and at > ${since})
     select
@@ -69,8 +79,9 @@ export async function selectLoginFailures(
       (select count(*)::int from by_email) as email_count,
       (select min(at) from by_email) as email_oldest,
       (select count(*)::int from by_ip) as ip_count,
-      (select min(at) from by_ip) as ip_oldest`);
-  const r = result.rows[0]!;
+      (select min(at) from by_ip) as ip_oldest`,
+  );
+  if (!r) throw new Error('login failures: no row');
   const window = (count: number, oldest: string | null) => ({
     count,
     oldest: oldest ? new Date(oldest) : null,
