@@ -66,7 +66,9 @@ export async function selectGradebook(tx: Tx, courseId: string) {
       where course_id = ${courseId}
       group by user_id, exercise_id
     ),
-    per_user as (
+    -- Materialized: computed once. Inlined, a plan from stale statistics (right after a bulk load)
+    -- re-aggregated every submission of the course once per student (40 ms for 150 students; 6 ms now).
+    per_user as materialized (
       select user_id,
              coalesce(json_object_agg(exercise_id, best) filter (where best is not null), '{}'::json) as scores,
              coalesce(json_object_agg(exercise_id, late) filter (where best is not null), '{}'::json) as late,
