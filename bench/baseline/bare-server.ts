@@ -1,13 +1,22 @@
 // The Node ceiling for GET /api/v1/lessons/:id: node:http + pg running the lesson read as one statement
-// (BARE_STATEMENTS=2: Lab's two), with no framework, no validation and no error shaping. Started by the
+// (BARE_STATEMENTS=2: Lab's two; BARE_CALLER_CACHE=1: the caller kept in a Map after its first lookup,
+// then Lab's own cached-caller statement — exactly Lab's work with the cheapest cache there is), with no
+// framework, no validation and no error shaping. Started by the
 // bench as its own process so its CPU is measured the same way as a Lab instance's. GET /config tells
 // the bench how it runs (pool size, statements), so the report states what ran, not what was asked.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
-import { bareStatements, CALLER_BY_TOKEN, LESSON_DETAIL, LESSON_READ_ONE } from './sql.ts';
+import {
+  bareStatements,
+  CALLER_BY_TOKEN,
+  LESSON_DETAIL,
+  LESSON_PAGE_CACHED_CALLER,
+  LESSON_READ_ONE,
+} from './sql.ts';
 
 const statements = bareStatements();
+const callers = process.env.BARE_CALLER_CACHE === '1' ? new Map<string, { id: string }>() : null;
 
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
@@ -34,6 +43,10 @@ const server = http.createServer(async (req, res) => {
       return;
     }
     const hash = createHash('sha256').update(token).digest('hex');
+    if (callers) {
+      await cachedCallerRead(res, hash, m[1]!, callers);
+      return;
+    }
     let row: Record<string, unknown> | undefined;
     if (statements === 1) {
       const r = await pool.query({ name: 'lesson_read', text: LESSON_READ_ONE, values: [hash, m[1]] });
@@ -71,6 +84,39 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(500).end(String(err));
   }
 });
+
+/** BARE_CALLER_CACHE=1: one statement per read once the caller is known; the body written as Lab writes it. */
+async function cachedCallerRead(
+  res: http.ServerResponse,
+  hash: string,
+  lessonId: string,
+  cache: Map<string, { id: string }>,
+) {
+  let user = cache.get(hash);
+  if (!user) {
+    user = (await pool.query({ name: 'caller_by_token', text: CALLER_BY_TOKEN, values: [hash] })).rows[0];
+    if (!user) {
+      res.writeHead(401).end();
+      return;
+    }
+    cache.set(hash, user);
+  }
+  const r = await pool.query({
+    name: 'lesson_page',
+    text: LESSON_PAGE_CACHED_CALLER,
+    values: [lessonId, user.id],
+  });
+  const row = r.rows[0];
+  if (!row?.role || !row.visible) {
+    res.writeHead(404).end();
+    return;
+  }
+  const body =
+    `{"lesson":{"id":${JSON.stringify(row.id)},"courseId":${JSON.stringify(row.course_id)},` +
+    `"title":${JSON.stringify(row.title)},"body":${JSON.stringify(row.body)},"position":${row.position},` +
+    `"publishedAt":${JSON.stringify(row.published_at)}},"exercises":${row.exercises}}`;
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+}
 
 server.listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => {

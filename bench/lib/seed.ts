@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { storedCallTest } from '../../src/db/seed.ts';
 import { hashPassword } from '../../src/lib/passwords.ts';
 
 // Data sets are made with generate_series in a few statements, never through the API row by row.
@@ -25,16 +26,7 @@ export interface SeededUser {
 
 const LESSON_BODY = `# Loops\n\n${'A loop repeats a block of code while a condition holds. '.repeat(40)}\n\n\`\`\`js\nfor (let i = 0; i < 10; i++) console.log(i);\n\`\`\`\n\n${'Each pass through the loop is an iteration. '.repeat(40)}\n`;
 
-// As stored (db/schema/exercises.ts): a call test's arguments and expected value are JSON text.
-const call = (name: string, argsJson: string, expectedJson: string, hidden: boolean) => ({
-  name,
-  kind: 'call',
-  argsJson,
-  expectedJson,
-  hidden,
-  points: 1,
-  tolerance: 0,
-});
+const call = storedCallTest;
 const JS_TESTS = [
   call('small', '[1,2]', '3', false),
   call('negative', '[-5,2]', '-3', false),

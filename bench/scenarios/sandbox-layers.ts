@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rootLinks } from '../../src/grading/python/isolation.ts';
+import { boxNamespaceArgs } from '../../src/grading/python/isolation.ts';
 import { PythonSandbox } from '../../src/grading/python/py-sandbox.ts';
 import type { Ctx } from '../lib/context.ts';
 import { round } from '../lib/stats.ts';
@@ -43,19 +43,7 @@ export async function sandboxLayersScenario(ctx: Ctx) {
   if (iso.refusal) return { skipped: iso.refusal, layers: [] };
   const seccomp = iso.seccomp!;
   const bwrapBase = [
-    '--unshare-all',
-    '--unshare-user',
-    '--disable-userns',
-    '--die-with-parent',
-    '--new-session',
-    '--as-pid-1',
-    '--cap-drop',
-    'ALL',
-    '--clearenv',
-    '--ro-bind',
-    '/usr',
-    '/usr',
-    ...rootLinks(),
+    ...boxNamespaceArgs(),
     '--dev',
     '/dev',
     '--tmpfs',

@@ -1,6 +1,6 @@
 // `npx tsx docs/perf/lesson-read.ts [rounds] [segmentSeconds]`: GET /api/v1/lessons/:id on Lab against two
 // bare node:http + pg servers — bench/baseline/bare-server.ts (caller lookup + lesson: 2 statements, as
-// bench/ measures) and docs/perf/bare-one-statement.ts (the caller kept in a Map, then Lab's one
+// bench/ measures) and bench/baseline/bare-server.ts with BARE_CALLER_CACHE=1 (the caller kept in a Map, then Lab's one
 // statement) — loaded in turn (Lab, bare-1, bare-2, Lab, …) so a noisy neighbour hits segments, not a
 // configuration. Then each server once under --cpu-prof. Prints per-round figures, median ratios and
 // the profiles grouped by where the time goes. Uses bench/lib read-only; writes nothing in the repo.
@@ -25,8 +25,8 @@ const log = (s: string) => progress.log(s);
 function startBareOne(env: BenchEnv, port: number, nodeArgs: string[] = []): Promise<Proc> {
   return env.spawnNode(
     'bare-one-statement',
-    [...nodeArgs, '--import', 'tsx', 'docs/perf/bare-one-statement.ts'],
-    { DATABASE_URL: env.bareDatabaseUrl, PORT: String(port), POOL_MAX: '4' },
+    [...nodeArgs, '--import', 'tsx', 'bench/baseline/bare-server.ts'],
+    { DATABASE_URL: env.bareDatabaseUrl, PORT: String(port), POOL_MAX: '4', BARE_CALLER_CACHE: '1' },
     { port, path: '/readyz' },
   );
 }

@@ -19,21 +19,5 @@ from lessons
 left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = $2
 where lessons.id = $1`;
 
-/**
- * What Lab runs since (lesson_page, second version): the lesson's columns as they are (Node writes them
- * into the body with JSON.stringify) and only the exercise list as JSON text built by Postgres.
- */
-export const LESSON_PAGE_HYBRID = `select course_members.role, coalesce(lessons.published_at <= now(), false) as visible,
-  lessons.id, lessons.course_id, lessons.title, lessons.body, lessons.position,
-  to_char(lessons.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as published_at,
-  (select coalesce(json_agg(json_build_object(
-      'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
-      'dueAt', to_char(e.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-      'publishedAt', to_char(e.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    ) order by e.created_at, e.id), '[]'::json)
-    from exercises e
-    where e.lesson_id = lessons.id
-      and (course_members.role in ('instructor', 'ta') or coalesce(e.published_at <= now(), false)))::text as exercises
-from lessons
-left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = $2
-where lessons.id = $1`;
+// What Lab runs since (the second version) is the baselines' cached-caller statement.
+export { LESSON_PAGE_CACHED_CALLER as LESSON_PAGE_HYBRID } from '../../bench/baseline/sql.ts';

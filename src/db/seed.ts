@@ -19,7 +19,13 @@ const userIdRows = rowsOf(Type.Object({ id: Col.uuid, email: Col.text }), 'demo 
 // Any constant: two processes seeding at once serialise on it, and the second finds the marker.
 const SEED_LOCK = 7_240_102;
 
-const call = (name: string, argsJson: string, expectedJson: string, hidden: boolean): ExerciseTest => ({
+/** A call test as stored: its arguments and expected value are JSON text (db/schema/exercises.ts). */
+export const storedCallTest = (
+  name: string,
+  argsJson: string,
+  expectedJson: string,
+  hidden: boolean,
+): ExerciseTest => ({
   name,
   kind: 'call',
   argsJson,
@@ -28,7 +34,7 @@ const call = (name: string, argsJson: string, expectedJson: string, hidden: bool
   points: 1,
   tolerance: 0,
 });
-const io = (name: string, stdin: string, stdout: string, hidden: boolean): ExerciseTest => ({
+export const storedIoTest = (name: string, stdin: string, stdout: string, hidden: boolean): ExerciseTest => ({
   name,
   kind: 'io',
   stdin,
@@ -36,6 +42,8 @@ const io = (name: string, stdin: string, stdout: string, hidden: boolean): Exerc
   hidden,
   points: 1,
 });
+const call = storedCallTest;
+const io = storedIoTest;
 
 interface DemoExercise {
   title: string;

@@ -252,3 +252,17 @@ export async function setCode(page: Page, label: string, code: string) {
   await page.keyboard.press('Delete');
   await editor.fill(code);
 }
+
+/** Fills call test `n` of the exercise editor (adding it first when n > 1). */
+export async function fillCallTest(
+  page: Page,
+  n: number,
+  t: { name: string; args: string; expected: string; hidden?: boolean },
+) {
+  if (n > 1) await page.getByRole('button', { name: 'Add a test' }).click();
+  const group = page.getByRole('group', { name: `Test ${n}` });
+  await group.getByLabel('Name').fill(t.name);
+  await group.getByLabel('Arguments (JSON array)').fill(t.args);
+  await group.getByLabel('Expected return value (JSON)').fill(t.expected);
+  if (t.hidden) await group.getByLabel('Hidden from students').check();
+}

@@ -7,6 +7,7 @@ import {
   cspViolations,
   DESKTOP,
   docShot,
+  fillCallTest,
   type Lab,
   openPage,
   PHONE,
@@ -78,16 +79,8 @@ describe('teaching beyond week one', () => {
     await t.getByLabel('Title', { exact: true }).fill('Double it');
     await t.getByLabel('Entrypoint').fill('double');
     await setCode(t, 'Starter code', 'function double(x) {\n}\n');
-    const test1 = t.getByRole('group', { name: 'Test 1' });
-    await test1.getByLabel('Name').fill('two');
-    await test1.getByLabel('Arguments (JSON array)').fill('[2]');
-    await test1.getByLabel('Expected return value (JSON)').fill('4');
-    await t.getByRole('button', { name: 'Add a test' }).click();
-    const test2 = t.getByRole('group', { name: 'Test 2' });
-    await test2.getByLabel('Name').fill('secret');
-    await test2.getByLabel('Arguments (JSON array)').fill('[21]');
-    await test2.getByLabel('Expected return value (JSON)').fill('42');
-    await test2.getByLabel('Hidden from students').check();
+    await fillCallTest(t, 1, { name: 'two', args: '[2]', expected: '4' });
+    await fillCallTest(t, 2, { name: 'secret', args: '[21]', expected: '42', hidden: true });
     await t.getByLabel('Due (your local time)').fill(localInput(-1));
     await t.getByRole('button', { name: 'Add a late credit line' }).click();
     const late1 = t.getByRole('group', { name: 'Late credit 1' });

@@ -5,6 +5,7 @@ import {
   checkA11y,
   cspViolations,
   docShot,
+  fillCallTest,
   type Lab,
   openPage as open,
   setCode,
@@ -104,16 +105,8 @@ describe('web app', () => {
     await t.getByLabel('Prompt (Markdown)').fill('Return the **sum** of `a` and `b`.');
     await t.getByLabel('Entrypoint').fill('add');
     await setCode(t, 'Starter code', 'function add(a, b) {\n  // your code\n}\n');
-    const test1 = t.getByRole('group', { name: 'Test 1' });
-    await test1.getByLabel('Name').fill('small numbers');
-    await test1.getByLabel('Arguments (JSON array)').fill('[1, 2]');
-    await test1.getByLabel('Expected return value (JSON)').fill('3');
-    await t.getByRole('button', { name: 'Add a test' }).click();
-    const test2 = t.getByRole('group', { name: 'Test 2' });
-    await test2.getByLabel('Name').fill('secret');
-    await test2.getByLabel('Arguments (JSON array)').fill('[20, 22]');
-    await test2.getByLabel('Expected return value (JSON)').fill('42');
-    await test2.getByLabel('Hidden from students').check();
+    await fillCallTest(t, 1, { name: 'small numbers', args: '[1, 2]', expected: '3' });
+    await fillCallTest(t, 2, { name: 'secret', args: '[20, 22]', expected: '42', hidden: true });
     await t.getByLabel('Time limit per test (ms)').fill('20');
     await t.getByRole('button', { name: 'Create exercise' }).click();
     await t.locator('.field-error', { hasText: /50|greater|>=/ }).waitFor();

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { type BoxCgroup, processesOfUid, type Reaped, reap } from './cgroups.ts';
-import { rootLinks, type Tools } from './isolation.ts';
+import { boxNamespaceArgs, type Tools } from './isolation.ts';
 
 /*
  * One Python box: a process tree started as
@@ -66,25 +66,13 @@ export function boxCommand(spec: BoxSpec): { file: string; args: string[] } {
   ];
   const bwrap = [
     spec.tools.bwrap,
-    '--unshare-all',
-    '--unshare-user',
-    '--disable-userns',
-    '--die-with-parent',
-    '--new-session',
-    '--as-pid-1',
-    '--cap-drop',
-    'ALL',
-    '--clearenv',
+    ...boxNamespaceArgs(),
     '--setenv',
     'PATH',
     '/usr/bin',
     '--setenv',
     'LANG',
     'C.UTF-8',
-    '--ro-bind',
-    '/usr',
-    '/usr',
-    ...rootLinks(),
     '--dev',
     '/dev',
     '--size',

@@ -54,6 +54,30 @@ export interface IsolationOptions {
 
 const FILTER_SCRIPT = fileURLToPath(new URL('./seccomp-filter.py', import.meta.url));
 
+/**
+ * The bubblewrap flags every box starts with: new namespaces of every kind (no network), no nested
+ * user namespaces, dies with its parent, its own session and pid 1, no capabilities, an empty
+ * environment, /usr read-only. The box (box.ts), the probe below and the layers benchmark share them,
+ * so what is probed and measured is what runs.
+ */
+export function boxNamespaceArgs(): string[] {
+  return [
+    '--unshare-all',
+    '--unshare-user',
+    '--disable-userns',
+    '--die-with-parent',
+    '--new-session',
+    '--as-pid-1',
+    '--cap-drop',
+    'ALL',
+    '--clearenv',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    ...rootLinks(),
+  ];
+}
+
 /** Mirrors the host's /bin, /lib, /lib64, /sbin: symlinks into /usr on merged-/usr systems. */
 export function rootLinks(): string[] {
   const args: string[] = [];
@@ -77,27 +101,9 @@ async function probeNamespaces(tools: Tools): Promise<Layer> {
   if (!existsSync(tools.python))
     return { ...layer, active: false, detail: `${tools.python} is missing: apt-get install python3` };
   try {
-    await run(
-      tools.bwrap,
-      [
-        '--unshare-all',
-        '--unshare-user',
-        '--disable-userns',
-        '--die-with-parent',
-        '--as-pid-1',
-        '--ro-bind',
-        '/usr',
-        '/usr',
-        ...rootLinks(),
-        '--',
-        tools.python,
-        '-I',
-        '-S',
-        '-c',
-        '',
-      ],
-      { timeout: 10_000 },
-    );
+    await run(tools.bwrap, [...boxNamespaceArgs(), '--', tools.python, '-I', '-S', '-c', ''], {
+      timeout: 10_000,
+    });
     return { ...layer, active: true, detail: 'bubblewrap: user, pid, net, ipc, uts and mount namespaces' };
   } catch (e) {
     const why = failure(e);

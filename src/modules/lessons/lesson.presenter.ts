@@ -1,11 +1,4 @@
-export interface LessonRow {
-  id: string;
-  courseId: string;
-  title: string;
-  body: string;
-  position: number;
-  publishedAt: Date | null;
-}
+import type { LessonPageRow, LessonRow } from './lesson.queries.ts';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
@@ -25,15 +18,7 @@ export function presentLesson(l: LessonRow) {
  * the exercise list arrives from Postgres as JSON text and is spliced in as it is; strings go through
  * JSON.stringify. No row objects, no serializer pass over the lesson body.
  */
-export function lessonPageJson(l: {
-  id: string;
-  courseId: string;
-  title: string;
-  body: string;
-  position: number;
-  publishedAt: string | null;
-  exercises: string;
-}): string {
+export function lessonPageJson(l: Omit<LessonPageRow, 'role' | 'visible'>): string {
   return (
     `{"lesson":{"id":${JSON.stringify(l.id)},"courseId":${JSON.stringify(l.courseId)},` +
     `"title":${JSON.stringify(l.title)},"body":${JSON.stringify(l.body)},"position":${l.position},` +

@@ -4,7 +4,6 @@ import type { Db, Tx } from '../../db/client.ts';
 import { courseMembers, courses, lessons } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
 import { isPublished } from '../exercises/exercise-rules.ts';
-import type { LessonRow } from './lesson.presenter.ts';
 
 const lessonFields = {
   id: lessons.id,
@@ -14,6 +13,12 @@ const lessonFields = {
   position: lessons.position,
   publishedAt: lessons.publishedAt,
 };
+
+/** A lesson as the API shows it, typed from the schema. */
+export type LessonRow = Pick<
+  typeof lessons.$inferSelect,
+  'id' | 'courseId' | 'title' | 'body' | 'position' | 'publishedAt'
+>;
 
 /** Without a position the lesson goes after the last one, computed in the same statement. */
 export async function insertLesson(
