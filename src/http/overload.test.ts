@@ -9,6 +9,7 @@ let shedding: Awaited<ReturnType<typeof buildApp>>;
 let timing: Awaited<ReturnType<typeof buildApp>>;
 // The hung handler of /slow: released after the test, so only the request timeout can answer it.
 const hung = gate();
+const UNDER_PRESSURE = /^lab_under_pressure 1$/m;
 
 beforeAll(async () => {
   // Any heap is "too much": every request but the operations endpoints is shed.
@@ -33,9 +34,9 @@ beforeAll(async () => {
   });
   await timing.ready();
   // under-pressure samples every 200 ms: wait for the first sample that sees the heap over the limit.
+  // Anchored to the sample line: the HELP line reads "lab_under_pressure 1 while …" and would match at once.
   await until(
-    async () =>
-      (await shedding.inject({ method: 'GET', url: '/metrics' })).body.includes('lab_under_pressure 1'),
+    async () => UNDER_PRESSURE.test((await shedding.inject({ method: 'GET', url: '/metrics' })).body),
     'the shedding app to be under pressure',
   );
 });
@@ -61,7 +62,7 @@ describe('load shedding', () => {
     const m = await shedding.inject({ method: 'GET', url: '/metrics' });
     expect(m.statusCode).toBe(200);
     expect(m.body).toMatch(/lab_shed_requests_total\{reason="heapUsedBytes"\} [1-9]/);
-    expect(m.body).toContain('lab_under_pressure 1');
+    expect(m.body).toMatch(UNDER_PRESSURE);
     expect(m.body).toMatch(/lab_heap_used_bytes \d+/);
     expect(m.body).toMatch(/lab_event_loop_delay_ms [\d.]+/);
     expect(m.body).toMatch(/lab_rss_bytes \d+/);
@@ -78,7 +79,7 @@ describe('request timeout', () => {
     expect(res.json().error.message).toContain('100 ms');
     const m = await timing.inject({ method: 'GET', url: '/metrics' });
     expect(m.body).toMatch(/lab_request_timeouts_total 1/);
-    expect(m.body).toContain('lab_under_pressure 0');
+    expect(m.body).toMatch(/^lab_under_pressure 0$/m);
   });
 
   it('leaves a stream that already started alone', async () => {
