@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import cookie from '@fastify/cookie';
+
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply } from 'fastify';
@@ -21,7 +21,7 @@ import { registerReadYourWrites } from './http/read-your-writes.ts';
 import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';
 import { firstUnstorableField } from './http/storable-text.ts';
-import { validatorCompiler } from './http/validation.ts';
+import { requireParamSchemas, unstorableText, validatorCompiler } from './http/validation.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { courseContentRoutes } from './modules/course-content/course-content.routes.ts';
 import { courseRoutes } from './modules/courses/course.routes.ts';
@@ -33,7 +33,6 @@ import { lessonRoutes } from './modules/lessons/lesson.routes.ts';
 import { runRoutes } from './modules/runs/run.routes.ts';
 import { submissionRoutes } from './modules/submissions/submission.routes.ts';
 import { startEventHub } from './realtime/realtime.ts';
-import { validationFailed } from './shared/errors.ts';
 
 // Re-exported for src/modules/{auth,lessons}/*.routes.ts until they import src/http/app-deps.ts
 // (a known exception in .dependency-cruiser.cjs); then delete this line.
@@ -85,6 +84,7 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   app.decorate('deps', deps);
 
   app.setValidatorCompiler(validatorCompiler);
+  requireParamSchemas(app);
   app.addSchema(ErrorBody);
   registerErrorHandler(app);
   registerDbRetry(app, { retryMs: config.DB_RETRY_MS, registry: metrics.registry });
@@ -106,21 +106,11 @@ export async function buildApp(config: Config, database: Database, opts: { logge
     done(null, value);
   });
   app.decorateRequest('rawBody', undefined);
-  // Querystrings and path parameters reach SQL too.
-  // Per-request hooks in callback style: no promise per hook per request (docs/perf/lesson-read-profile.md).
-  app.addHook('preValidation', (request, _reply, done) => {
-    const bad =
-      firstUnstorableField(request.query ?? null, 'query') ??
-      firstUnstorableField(request.params ?? null, 'params');
-    done(bad ? unstorableText(bad) : undefined);
-  });
+  // Querystrings and path parameters are checked by the validator (http/validation.ts). Per-request
+  // hooks are in callback style: no promise per hook per request (docs/perf/lesson-read-profile.md).
 
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id);
-    done(null, payload);
-  });
+  registerLifecycle(app, deps);
 
-  await app.register(cookie);
   registerCsrf(app, config);
   const callers = registerAuth(app, database.db, database.reads.enabled, metrics.registry);
   registerReadYourWrites(app, database);
@@ -130,7 +120,6 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   const eventHub = await startEventHub(app, deps, callers.tap);
   await registerOverload(app, deps);
   registerHeavyLimiter(app, deps);
-  registerLifecycle(app, deps);
 
   await app.register(swagger, {
     openapi: {
@@ -168,6 +157,3 @@ export async function buildApp(config: Config, database: Database, opts: { logge
 
   return app;
 }
-
-const unstorableText = (field: string) =>
-  validationFailed(field, 'contains a character that cannot be stored (U+0000 or an unpaired surrogate)');

@@ -24,6 +24,8 @@ export interface Machine {
   platform: string;
   /** 1, 5 and 15 minute load averages when the run started (other work on a shared machine). */
   loadAverage: number[];
+  /** dist (compiled, as production runs) or source (tsx; a checkout from before the build step). */
+  labRuntime?: 'dist' | 'source';
 }
 
 /** A spawned process (Lab API instance, grader, baseline server) that the bench owns and stops. */
@@ -58,6 +60,8 @@ export class BenchEnv {
   pgStatStatements = false;
   /** Set when the bench targets an already running Lab (`--url`). */
   externalUrl: string | null = null;
+  /** What Lab's processes run: the compiled dist/ (as in production) or, in an older checkout, the sources. */
+  labRuntime: 'dist' | 'source' = 'source';
   /** Per started instance: ms between /readyz 200 and the first API request not shed. */
   readonly startupShedMs: number[] = [];
 
@@ -96,6 +100,7 @@ export class BenchEnv {
     // From here on, the bench process and whatever it starts itself (pgbench, strace, sandboxes of the
     // layers scenario) share one account: the load generator's CPU. Postgres, started above, stays out.
     env.self.adopt(process.pid);
+    env.labRuntime = buildLab(opts.log);
     env.admin = new pg.Pool({ connectionString: env.databaseUrl, max: 4, application_name: 'lab:bench' });
     env.admin.on('error', () => {});
     if (!env.externalUrl) {
@@ -143,6 +148,7 @@ export class BenchEnv {
       pgbench,
       platform: `${os.type()} ${os.release()}`,
       loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      labRuntime: this.labRuntime,
     };
   }
 
@@ -223,6 +229,7 @@ export class BenchEnv {
       JOIN_FAILURES_PER_HOUR: '1000000',
       INSTANCES: String(instances),
       INSTANCE_NAME: `bench-api-${index}`,
+      LAB_RUNTIME: this.labRuntime,
       ...extra,
     };
   }
@@ -307,6 +314,7 @@ export class BenchEnv {
       DATABASE_URL: this.databaseUrl,
       LOG_LEVEL: 'warn',
       INSTANCE_NAME: `bench-grader-${index}`,
+      LAB_RUNTIME: this.labRuntime,
       ...extra,
     });
     await sleep(1500);
@@ -333,4 +341,17 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function cliHas(command: string): boolean {
   const cli = fs.readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8');
   return cli.includes(`'${command}'`);
+}
+
+/**
+ * Lab is measured as production runs it: compiled (`npm run build`, dist/), not through tsx, whose
+ * transform adds per-closure helpers (esbuild's keepNames) to hot paths. A checkout from before the
+ * build step (BENCH_LAB_ROOT) runs its sources.
+ */
+function buildLab(log: (s: string) => void): 'dist' | 'source' {
+  const script = path.join(ROOT, 'scripts/build.mjs');
+  if (!fs.existsSync(script)) return 'source';
+  log('building the server (dist/) unless up to date');
+  execFileSync(process.execPath, [script, '--server', '--if-needed'], { cwd: ROOT, stdio: 'ignore' });
+  return 'dist';
 }

@@ -73,7 +73,9 @@ const runCell = (run: RunRecord) =>
 const source = (run: RunRecord) =>
   `_Measured ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC by \`${run.command}\` (load average at its start ${
     run.machine.loadAverage?.map((x) => x.toFixed(1)).join(' / ') ?? '–'
-  }; CPU accounting: ${run.settings?.cpuAccounting ?? 'unknown'})._`;
+  }; CPU accounting: ${run.settings?.cpuAccounting ?? 'unknown'}; Lab ran ${
+    run.machine.labRuntime === 'dist' ? 'compiled (dist/)' : 'from its TypeScript sources (tsx)'
+  })._`;
 
 /** A machine this busy (share of its cores) during a measurement was CPU-bound. */
 const CPU_BOUND = 0.9;

@@ -37,9 +37,11 @@ function groupOf(area: string): string {
     return 'Fastify (routing, hooks runner, reply, validation, serialization)';
   if (/^(pg|pg-protocol|pg-pool|pg-types|postgres-|pgpass|pg-connection-string)/.test(area)) return 'pg protocol (pg, pg-protocol, pg-pool, pg-types)';
   if (area === 'drizzle-orm') return 'Drizzle (prepared query execute, row mapping)';
-  if (area.startsWith('lab src/http') || area === 'lab src' ) return 'Lab hooks and auth (src/http, app.ts)';
-  if (area.startsWith('lab src/db')) return 'Lab db (pool wrapper, read replicas)';
-  if (area.startsWith('lab src/modules')) return 'Lab route handlers (src/modules)';
+  // Lab runs compiled (dist/) in the bench, from src/ through tsx otherwise: the same folders.
+  const lab = area.replace(/^lab (src|dist)/, 'lab');
+  if (lab.startsWith('lab/http') || lab === 'lab') return 'Lab hooks and auth (http/, app)';
+  if (lab.startsWith('lab/db')) return 'Lab db (pool wrapper, read replicas)';
+  if (lab.startsWith('lab/modules')) return 'Lab route handlers (modules/)';
   if (area.startsWith('lab bench') || area.startsWith('lab docs')) return 'baseline server code';
   if (area === 'prom-client') return 'prom-client (metrics)';
   if (area === 'pino' || area.startsWith('pino')) return 'pino (logging)';

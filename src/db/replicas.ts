@@ -42,6 +42,8 @@ export class ReadReplicas {
   private replayed = new WeakMap<pg.PoolClient, bigint>();
   private dbs = new WeakMap<pg.PoolClient, Db>();
   private pausedUntil = 0;
+  // Counter children by label pair: labels are hashed once, not on every read.
+  private counted = new Map<string, client.Counter.Internal>();
   readonly reads: client.Counter<'target' | 'reason'>;
 
   constructor(
@@ -70,6 +72,11 @@ export class ReadReplicas {
     opts: { heavy?: boolean } = {},
   ): Promise<T> {
     const onPrimary = () => read(opts.heavy ? this.primary.heavyDb : this.primary.db);
+    if (!this.replica) {
+      // Without replicas, no extra await on the hot read path.
+      this.count('primary', 'no_replica');
+      return onPrimary();
+    }
     const replica = await this.replicaClient(writeLsn, opts.heavy);
     if (!replica) return onPrimary();
     try {
@@ -99,7 +106,13 @@ export class ReadReplicas {
   }
 
   private count(target: 'replica' | 'primary', reason: Reason) {
-    this.reads.inc({ target, reason });
+    const key = `${target} ${reason}`;
+    let child = this.counted.get(key);
+    if (child === undefined) {
+      child = this.reads.labels({ target, reason });
+      this.counted.set(key, child);
+    }
+    child.inc();
   }
 
   private failed(_err: unknown) {

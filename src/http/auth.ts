@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parseCookie, stringifySetCookie } from 'cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type client from 'prom-client';
 import type { Db } from '../db/client.ts';
 import { unauthenticated } from '../shared/errors.ts';
@@ -26,9 +27,32 @@ function bearerToken(header: string): string | null {
   return m ? m[1]! : null;
 }
 
+/**
+ * The session cookie's value, parsed when asked for: only the session routes and the CSRF check of a
+ * state-changing request need it, so no hook parses cookies on every request.
+ */
+export function sessionCookie(request: FastifyRequest): string | undefined {
+  const header = request.headers.cookie;
+  return header ? parseCookie(header)[SESSION_COOKIE] : undefined;
+}
+
 /** True when the request authenticates with its session cookie (the CSRF check applies). */
 export function usesSessionCookie(request: FastifyRequest): boolean {
-  return !request.headers.authorization && typeof request.cookies?.[SESSION_COOKIE] === 'string';
+  return !request.headers.authorization && sessionCookie(request) !== undefined;
+}
+
+/** Sets the session cookie (HttpOnly, SameSite=Lax, whole site) or, with `null`, clears it. */
+export function writeSessionCookie(
+  reply: FastifyReply,
+  session: { token: string; expires: Date; secure: boolean } | null,
+) {
+  const cookie = session
+    ? { value: session.token, expires: session.expires, secure: session.secure }
+    : { value: '', expires: new Date(0), secure: false };
+  reply.header(
+    'set-cookie',
+    stringifySetCookie({ name: SESSION_COOKIE, ...cookie, httpOnly: true, sameSite: 'lax', path: '/' }),
+  );
 }
 
 /**
@@ -61,7 +85,7 @@ export function registerAuth(
       const hash = hashToken(token);
       return cache.resolve(`t${hash}`, () => lookups.byToken(hash));
     }
-    const cookie = request.cookies?.[SESSION_COOKIE];
+    const cookie = sessionCookie(request);
     if (!cookie || cookie.length > 200) return Promise.resolve(null);
     const hash = hashToken(cookie);
     return cache.resolve(`s${hash}`, () => lookups.bySession(hash));

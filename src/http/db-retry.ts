@@ -36,34 +36,50 @@ export function registerDbRetry(app: FastifyInstance, opts: { retryMs: number; r
   if (opts.retryMs <= 0) return;
   app.addHook('onRoute', (route) => {
     const handler = route.handler as RouteHandlerMethod;
-    route.handler = async function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
-      const deadline = Date.now() + opts.retryMs;
-      return pRetry(
-        async (attempt) => {
-          if (attempt > 1) {
-            retried.inc();
-            // The caller lookup is memoised per request: a failed one must be looked up again.
-            request.callerPromise = undefined;
-          }
-          return handler.call(this, request, reply);
-        },
-        {
-          forever: true,
-          factor: 2,
-          minTimeout: delayAfter(1),
-          maxTimeout: delayAfter(Number.POSITIVE_INFINITY),
-          randomize: false,
-          shouldRetry: (err) => {
-            const delayMs = delayAfter(err.attemptNumber);
-            const gone = reply.sent || reply.raw.headersSent || request.raw.destroyed;
-            if (gone || Date.now() + delayMs > deadline || !isRetrySafe(request, err)) return false;
-            request.log.warn({ err: err.message, delayMs }, 'database unavailable; retrying');
-            return true;
-          },
-        },
-      );
+    // The first run is a plain call: the retry machinery (a deadline, p-retry's promise chain) is set up
+    // only once that run has failed, not on every request.
+    route.handler = function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+      const started = Date.now();
+      const first = handler.call(this, request, reply) as unknown;
+      if (!(first instanceof Promise)) return first;
+      return first.catch((err: unknown) => retryAfter(this, handler, request, reply, err, started));
     };
   });
+
+  function retryAfter(
+    app: FastifyInstance,
+    handler: RouteHandlerMethod,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    firstErr: unknown,
+    started: number,
+  ) {
+    const deadline = started + opts.retryMs;
+    return pRetry(
+      async (attempt) => {
+        // The first attempt only replays the failure above, so the schedule and its checks apply to it.
+        if (attempt === 1) throw firstErr;
+        retried.inc();
+        // The caller lookup is memoised per request: a failed one must be looked up again.
+        request.callerPromise = undefined;
+        return handler.call(app, request, reply);
+      },
+      {
+        forever: true,
+        factor: 2,
+        minTimeout: delayAfter(1),
+        maxTimeout: delayAfter(Number.POSITIVE_INFINITY),
+        randomize: false,
+        shouldRetry: (err) => {
+          const delayMs = delayAfter(err.attemptNumber);
+          const gone = reply.sent || reply.raw.headersSent || request.raw.destroyed;
+          if (gone || Date.now() + delayMs > deadline || !isRetrySafe(request, err)) return false;
+          request.log.warn({ err: err.message, delayMs }, 'database unavailable; retrying');
+          return true;
+        },
+      },
+    );
+  }
 }
 
 declare module 'fastify' {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import client from 'prom-client';
 import { overloaded } from '../shared/errors.ts';
 import type { AppDeps } from './app-deps.ts';
@@ -81,14 +81,19 @@ export function registerHeavyLimiter(app: FastifyInstance, deps: AppDeps): Limit
       this.set({ state: 'queued' }, limiter.queued);
     },
   });
-  app.addHook('preHandler', (request, reply, done) => {
-    if (!request.routeOptions.config?.heavy) return done();
+  const admit: preHandlerHookHandler = (_request, reply, done) => {
     limiter.acquire().then((release) => {
       // The response's 'close' fires once it is sent or the client has gone away, whichever comes first.
       // (The request's own 'close' fires as soon as its body is read, long before the handler ends.)
       reply.raw.once('close', release);
       done();
     }, done);
+  };
+  // On the heavy routes only: the others do not run a hook for nothing.
+  app.addHook('onRoute', (route) => {
+    if (!route.config?.heavy) return;
+    const own = route.preHandler;
+    route.preHandler = own === undefined ? [admit] : [admit, ...(Array.isArray(own) ? own : [own])];
   });
   return limiter;
 }

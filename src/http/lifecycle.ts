@@ -2,14 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from './app-deps.ts';
 
 /**
- * While draining, every response says `Connection: close`, so a load balancer's kept-alive connection
- * to this instance is not reused: its next request opens a new connection, which goes to an instance
- * that is still ready.
+ * Headers every response carries, set when the request arrives (a header set then survives to the
+ * error handler; an onSend hook would cost a hook run per response):
+ * - `X-Request-Id`: the id the logs carry (the caller's own when it gave a sane one);
+ * - while draining, `Connection: close`, so a load balancer's kept-alive connection to this instance is
+ *   not reused: its next request opens a new connection, which goes to an instance that is still ready.
  */
 export function registerLifecycle(app: FastifyInstance, deps: AppDeps) {
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (deps.lifecycle.draining) reply.header('connection', 'close');
-    done(null, payload);
+  const { lifecycle } = deps;
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    if (lifecycle.draining) reply.header('connection', 'close');
+    done();
   });
 }
 

@@ -47,13 +47,23 @@ export function createMetrics(database: Database): Metrics {
 }
 
 export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
+  // One histogram child per method, route and status, looked up by a string key: prom-client would
+  // otherwise validate and hash the label object on every observation.
+  const children = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
   app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL, so ids do not explode the label set.
     const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpDuration.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    const key = `${request.method} ${reply.statusCode} ${route}`;
+    let child = children.get(key);
+    if (child === undefined) {
+      child = metrics.httpDuration.labels({
+        method: request.method,
+        route,
+        status: String(reply.statusCode),
+      });
+      children.set(key, child);
+    }
+    child.observe(reply.elapsedTime / 1000);
     done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
-import { forgetCredential, requireCaller, SESSION_COOKIE } from '../../http/auth.ts';
+import { forgetCredential, requireCaller, writeSessionCookie } from '../../http/auth.ts';
 import { errors, Id, isUuid, UserSchema } from '../../http/schemas.ts';
 import { notFound } from '../../shared/errors.ts';
 import { presentUser } from '../users/user.presenter.ts';
@@ -14,7 +14,7 @@ export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDep
   const { db } = database;
 
   function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean) {
-    reply.setCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, path: '/', expires });
+    writeSessionCookie(reply, { token, expires, secure });
   }
 
   app.post(
@@ -54,7 +54,7 @@ export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDep
       const caller = await requireCaller(request);
       await service.logout(db, caller);
       if (caller.via === 'session') forgetCredential(request, caller.credentialId);
-      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      writeSessionCookie(reply, null);
       return reply.status(204).send();
     },
   );
