@@ -3,12 +3,15 @@ import { createParser } from 'eventsource-parser';
 
 // A small HTTP client for virtual users: keep-alive connections per target, JSON in and out, and an SSE
 // reader for GET /events. node:http rather than fetch, so a few thousand open streams stay cheap.
+// No cap on sockets: every student has a browser with its own connections, so a request never waits in
+// the generator for another student's (a cap of 64 per process did that: its queueing was measured as
+// Lab's latency, and it held back load that Lab then never had to refuse).
 
 const agents = new Map<string, http.Agent>();
 function agentFor(base: string) {
   let a = agents.get(base);
   if (!a) {
-    a = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    a = new http.Agent({ keepAlive: true });
     agents.set(base, a);
   }
   return a;

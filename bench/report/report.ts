@@ -665,6 +665,28 @@ export async function writeReport(resultsDir: string): Promise<string> {
       ),
     );
     out.push('');
+    // Runs before the statements were recorded have none.
+    const statements = (c as { statements?: typeof c.statements }).statements ?? [];
+    if (statements.length) {
+      out.push(
+        "Where Postgres spent its execution time during this step (Lab's statements by total time, pg_stat_statements):",
+      );
+      out.push('');
+      out.push(
+        table(
+          ['statement', 'calls', 'total ms', 'mean ms'],
+          statements
+            .slice(0, 6)
+            .map((q) => [
+              `\`${q.query.slice(0, 90)}…\``,
+              String(q.calls),
+              num(q.totalMs, 0),
+              num(q.meanMs, 3),
+            ]),
+        ),
+      );
+      out.push('');
+    }
     const s = cls.value.search;
     if (s) {
       out.push(

@@ -1,4 +1,4 @@
-import type { Ctx } from '../lib/context.ts';
+import { type Ctx, resetStatements, statementStats } from '../lib/context.ts';
 import { clearSubmissions } from '../lib/seed.ts';
 import { type ClassConfig, type ClassResult, runClass, withFleet } from '../lib/students.ts';
 
@@ -42,11 +42,16 @@ function targetOf(main: ClassResult) {
   };
 }
 
-async function once(ctx: Ctx, students: number): Promise<ClassResult> {
+/** A step's result, with where Postgres spent its time during the step (Lab's statements, by total time). */
+type Step = ClassResult & { statements: Awaited<ReturnType<typeof statementStats>> };
+
+async function once(ctx: Ctx, students: number): Promise<Step> {
   await clearSubmissions(ctx.env.admin, ctx.course.courseId).catch(() => {});
-  return withFleet(ctx, CLASS_INSTANCES, CLASS_GRADERS, (urls, procs) =>
+  await resetStatements(ctx);
+  const result = await withFleet(ctx, CLASS_INSTANCES, CLASS_GRADERS, (urls, procs) =>
     runClass(ctx, config(ctx, students), urls, procs),
   );
+  return { ...result, statements: await statementStats(ctx, new URL(ctx.env.databaseUrl).username, 10) };
 }
 
 /** Lab held this N: read p99 < 200 ms, submit→result p50 < 300 ms, 0 errors (whatever the generator did). */

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, pgEnum, pgTable, primaryKey, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { courses } from './courses.ts';
 import { users } from './users.ts';
@@ -16,5 +17,11 @@ export const courseMembers = pgTable(
     role: courseRole('role').notNull(),
     joinedAt: timestamp('joined_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.courseId, t.userId] }), index('course_members_user_idx').on(t.userId)],
+  (t) => [
+    primaryKey({ columns: [t.courseId, t.userId] }),
+    index('course_members_user_idx').on(t.userId),
+    // A course's staff without reading its students: every event delivered is sent unmasked to them
+    // (realtime/events.queries.ts); scanning a 2,500-student course per event cost 7.6 ms a batch.
+    index('course_members_staff_idx').on(t.courseId, t.userId).where(sql`${t.role} in ('instructor', 'ta')`),
+  ],
 );

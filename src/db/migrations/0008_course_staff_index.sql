@@ -1,0 +1,1 @@
+CREATE INDEX "course_members_staff_idx" ON "course_members" USING btree ("course_id","user_id") WHERE "course_members"."role" in ('instructor', 'ta');
