@@ -102,8 +102,12 @@ export async function classroomScenario(ctx: Ctx) {
     generatorProcesses: number;
     generatorLoopDelayP99: number;
     generatorBottleneck: string | null;
+    /** p99 by step (course, lesson, …): which part of a failed step was slow. */
+    stepP99: Record<string, number>;
+    /** The step's three costliest statements (pg_stat_statements). */
+    statements: Step['statements'];
   }[] = [];
-  const record = (r: ClassResult) => {
+  const record = (r: Step) => {
     steps.push({
       students: r.students,
       readP99: r.read.p99,
@@ -118,6 +122,8 @@ export async function classroomScenario(ctx: Ctx) {
       generatorProcesses: r.generator.processes,
       generatorLoopDelayP99: Math.max(0, ...r.generator.perProcess.map((p) => p.loopDelayP99)),
       generatorBottleneck: r.generator.bottleneck,
+      stepP99: Object.fromEntries(Object.entries(r.steps).map(([k, v]) => [k, v.p99])),
+      statements: r.statements.slice(0, 3),
     });
     return verdict(r);
   };
@@ -130,7 +136,7 @@ export async function classroomScenario(ctx: Ctx) {
   const timeLeft = () => Date.now() < ctx.softDeadline - 8 * 60_000;
   // A near miss is run once more before it counts as failed: one run on a shared machine can be
   // spoiled by a neighbour's burst, and the search would then stop far too low.
-  const evaluate = async (n: number, first?: ClassResult): Promise<'held' | 'failed' | 'inconclusive'> => {
+  const evaluate = async (n: number, first?: Step): Promise<'held' | 'failed' | 'inconclusive'> => {
     if (!first) runsLeft -= 1;
     const r = first ?? (await once(ctx, n));
     const v = record(r);
