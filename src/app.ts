@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply } from 'fastify';

@@ -29,6 +29,19 @@ left join course_members on course_members.course_id = lessons.course_id and cou
 where api_tokens.token_hash = $1`;
 
 /**
+ * The lesson's exercise list as JSON, built by Postgres (what the caller may see: staff all, students the
+ * published ones), as Lab's `lesson_page` builds it.
+ */
+export const EXERCISE_LIST_JSON = `(select coalesce(json_agg(json_build_object(
+      'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
+      'dueAt', to_char(e.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+      'publishedAt', to_char(e.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    ) order by e.created_at, e.id), '[]'::json)
+    from exercises e
+    where e.lesson_id = lessons.id
+      and (course_members.role in ('instructor', 'ta') or coalesce(e.published_at <= now(), false)))`;
+
+/**
  * Lab's lesson read once its caller is cached (src/modules/lessons/lesson.queries.ts `lesson_page`): the
  * lesson's columns as they are (Node writes them into the body) and only the exercise list as JSON text
  * built by Postgres. $1 the lesson, $2 the caller's user id.
@@ -36,14 +49,7 @@ where api_tokens.token_hash = $1`;
 export const LESSON_PAGE_CACHED_CALLER = `select course_members.role, coalesce(lessons.published_at <= now(), false) as visible,
   lessons.id, lessons.course_id, lessons.title, lessons.body, lessons.position,
   to_char(lessons.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as published_at,
-  (select coalesce(json_agg(json_build_object(
-      'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
-      'dueAt', to_char(e.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-      'publishedAt', to_char(e.published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    ) order by e.created_at, e.id), '[]'::json)
-    from exercises e
-    where e.lesson_id = lessons.id
-      and (course_members.role in ('instructor', 'ta') or coalesce(e.published_at <= now(), false)))::text as exercises
+  ${EXERCISE_LIST_JSON}::text as exercises
 from lessons
 left join course_members on course_members.course_id = lessons.course_id and course_members.user_id = $2
 where lessons.id = $1`;

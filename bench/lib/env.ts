@@ -60,6 +60,10 @@ export class BenchEnv {
   pgStatStatements = false;
   /** Set when the bench targets an already running Lab (`--url`). */
   externalUrl: string | null = null;
+  /** The role Lab connects as: pg_stat_statements keys its statements by it. */
+  get labRole(): string {
+    return new URL(this.databaseUrl).username;
+  }
   /** What Lab's processes run: the compiled dist/ (as in production) or, in an older checkout, the sources. */
   labRuntime: 'dist' | 'source' = 'source';
   /** Per started instance: ms between /readyz 200 and the first API request not shed. */

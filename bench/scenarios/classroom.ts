@@ -51,7 +51,7 @@ async function once(ctx: Ctx, students: number): Promise<Step> {
   const result = await withFleet(ctx, CLASS_INSTANCES, CLASS_GRADERS, (urls, procs) =>
     runClass(ctx, config(ctx, students), urls, procs),
   );
-  return { ...result, statements: await statementStats(ctx, new URL(ctx.env.databaseUrl).username, 10) };
+  return { ...result, statements: await statementStats(ctx, ctx.env.labRole, 10) };
 }
 
 /** Lab held this N: read p99 < 200 ms, submit→result p50 < 300 ms, 0 errors (whatever the generator did). */

@@ -57,7 +57,7 @@ export async function isolationScenario(ctx: Ctx) {
         heavyAlone.record(performance.now() - s);
       }
       // Where the heavy request's time goes: its costliest statement in Postgres vs. the rest (in Node).
-      const labRole = new URL(ctx.env.databaseUrl).username;
+      const labRole = ctx.env.labRole;
       const heavyStatement = (await statementStats(ctx, labRole, 1))[0] ?? null;
       const heavyPgMs = heavyStatement ? round(heavyStatement.meanMs, 1) : null;
       ctx.log(

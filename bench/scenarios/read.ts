@@ -351,7 +351,7 @@ export async function readScenario(ctx: Ctx) {
     },
     { SHUTDOWN_GRACE_MS: '0' },
   );
-  const labRole = new URL(ctx.env.databaseUrl).username;
+  const labRole = ctx.env.labRole;
   const labStatements = await statementStats(ctx, labRole, 8);
   const bareStatementList =
     ctx.env.bareDatabaseUrl !== ctx.env.databaseUrl ? await statementStats(ctx, BARE_ROLE, 4) : [];

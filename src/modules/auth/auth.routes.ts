@@ -1,5 +1,4 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
 import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { forgetCredential, requireCaller, writeSessionCookie } from '../../http/auth.ts';
 import { errors, Id, isUuid, UserSchema } from '../../http/schemas.ts';
@@ -12,10 +11,6 @@ const UserResponse = Type.Object({ user: UserSchema });
 
 export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDeps) {
   const { db } = database;
-
-  function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean) {
-    writeSessionCookie(reply, { token, expires, secure });
-  }
 
   app.post(
     '/auth/register',
@@ -30,7 +25,11 @@ export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDep
       // Counted before the (deliberately slow) password hash: a flood costs us a row update each.
       await ipLimits.registration.consume(request.ip);
       const r = await service.register(db, request.body, config.SESSION_TTL_HOURS);
-      setSessionCookie(reply, r.sessionToken, r.expiresAt, request.protocol === 'https');
+      writeSessionCookie(reply, {
+        token: r.sessionToken,
+        expires: r.expiresAt,
+        secure: request.protocol === 'https',
+      });
       return reply.status(201).send({ user: presentUser(r.user) });
     },
   );
@@ -42,7 +41,11 @@ export function authRoutes(app: TypedApp, { config, database, ipLimits }: AppDep
     },
     async (request, reply) => {
       const r = await service.login(db, { ...request.body, ip: request.ip }, config.SESSION_TTL_HOURS);
-      setSessionCookie(reply, r.sessionToken, r.expiresAt, request.protocol === 'https');
+      writeSessionCookie(reply, {
+        token: r.sessionToken,
+        expires: r.expiresAt,
+        secure: request.protocol === 'https',
+      });
       return { user: presentUser(r.user) };
     },
   );
