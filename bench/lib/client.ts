@@ -49,6 +49,9 @@ export function request(
   body?: unknown,
   extra: Record<string, string> = {},
   timeoutMs = 15_000,
+  /** false: a successful body is read and dropped (body: null), e.g. a big gradebook: keeping and parsing
+   * 14 MB would stall this generator process and delay the students it drives. */
+  parse = true,
 ): Promise<Reply> {
   const started = performance.now();
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -69,11 +72,15 @@ export function request(
       },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        const keep = parse || (res.statusCode ?? 0) >= 300;
+        res.on('data', (c: Buffer) => {
+          if (keep) chunks.push(c);
+        });
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown = text;
-          if ((res.headers['content-type'] ?? '').includes('json')) {
+          if (!keep) parsed = null;
+          else if ((res.headers['content-type'] ?? '').includes('json')) {
             try {
               parsed = JSON.parse(text);
             } catch {

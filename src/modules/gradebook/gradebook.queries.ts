@@ -5,34 +5,6 @@ import type { Tx } from '../../db/client.ts';
 import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { attemptsLeft, effectiveDue, isPublished } from '../exercises/exercise-rules.ts';
 
-// The gradebook arrives as JSON aggregated by Postgres (one statement): checked against these shapes.
-const GradebookExercise = Type.Object({
-  id: Col.uuid,
-  title: Col.text,
-  maxScore: Type.Number(),
-  /** json_build_object prints a timestamptz as text. */
-  publishedAt: Col.nullable(Type.String()),
-});
-export type GradebookExercise = Static<typeof GradebookExercise>;
-
-const GradebookStudent = Type.Object({
-  id: Col.uuid,
-  name: Col.text,
-  email: Col.text,
-  /** Best graded (credited) score per exercise the student has a graded submission for. */
-  scores: Type.Record(Type.String(), Type.Number()),
-  /** Whether that best submission was late, per exercise. */
-  late: Type.Record(Type.String(), Type.Boolean()),
-  /** Attempts used, per exercise the student submitted to. */
-  attempts: Type.Record(Type.String(), Type.Integer()),
-});
-export type GradebookStudent = Static<typeof GradebookStudent>;
-
-const gradebookRows = rowsOf(
-  Type.Object({ exercises: Type.Array(GradebookExercise), students: Type.Array(GradebookStudent) }),
-  'gradebook',
-);
-
 /*
  * A submission counts toward the best score once it has been graded (passed, failed, or error, which
  * scores 0). A regrade sets it back to queued/running but keeps its previous score until the new
@@ -44,55 +16,8 @@ const GRADED_SQL = 'score is not null';
 const GRADED = sql.raw(GRADED_SQL);
 
 /** Course order: lessons by position then creation, exercises by creation within a lesson. */
-const EXERCISE_ORDER = sql`l.position, l.created_at, e.created_at, e.id`;
-
-/**
- * The whole gradebook in one statement: the exercise columns and one row per student with their best
- * scores aggregated by Postgres (best scores are grouped per user first, then hash-joined to students).
- */
-export async function selectGradebook(tx: Tx, courseId: string) {
-  const [gradebook] = await selectRows(
-    tx,
-    gradebookRows,
-    sql`
-    with per_exercise as (
-      -- The best graded submission (an on-time one before a late one with the same score), and the
-      -- attempts used, per student and exercise.
-      select user_id, exercise_id,
-             (array_agg(score order by score desc, late, created_at) filter (where ${GRADED}))[1] as best,
-             (array_agg(late order by score desc, late, created_at) filter (where ${GRADED}))[1] as late,
-             count(*) filter (where counts_as_attempt)::int as attempts
-      from submissions
-      where course_id = ${courseId}
-      group by user_id, exercise_id
-    ),
-    -- Materialized: computed once. Inlined, a plan from stale statistics (right after a bulk load)
-    -- re-aggregated every submission of the course once per student (40 ms for 150 students; 6 ms now).
-    per_user as materialized (
-      select user_id,
-             coalesce(json_object_agg(exercise_id, best) filter (where best is not null), '{}'::json) as scores,
-             coalesce(json_object_agg(exercise_id, late) filter (where best is not null), '{}'::json) as late,
-             json_object_agg(exercise_id, attempts) as attempts
-      from per_exercise group by user_id
-    )
-    select
-      (select coalesce(json_agg(json_build_object('id', e.id, 'title', e.title, 'maxScore', e.max_score,
-                                                  'publishedAt', e.published_at)
-                                order by ${EXERCISE_ORDER}), '[]'::json)
-         from exercises e join lessons l on l.id = e.lesson_id
-        where e.course_id = ${courseId}) as exercises,
-      (select coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'email', u.email,
-                                                  'scores', coalesce(p.scores, '{}'::json),
-                                                  'late', coalesce(p.late, '{}'::json),
-                                                  'attempts', coalesce(p.attempts, '{}'::json))
-                                order by lower(u.name), lower(u.email), u.id), '[]'::json)
-         from course_members m
-         join users u on u.id = m.user_id
-         left join per_user p on p.user_id = m.user_id
-        where m.course_id = ${courseId} and m.role = 'student') as students`,
-  );
-  return gradebook!;
-}
+const EXERCISE_ORDER_SQL = 'l.position, l.created_at, e.created_at, e.id';
+const EXERCISE_ORDER = sql.raw(EXERCISE_ORDER_SQL);
 
 export interface ProgressRow {
   id: string;
@@ -165,7 +90,7 @@ export async function selectProgress(
   }));
 }
 
-/** SQL for a cell as `defuse` in the presenter renders it: a leading apostrophe on formula-like text. */
+/** SQL for a cell as `defuse` renders it: a leading apostrophe on formula-like text. */
 const defused = (cell: string) =>
   `case when left(${cell}, 1) in ('=', '+', '-', '@', E'\\t', E'\\r') then '''' || ${cell} else ${cell} end`;
 
@@ -176,44 +101,68 @@ const quoted = (cell: string) =>
 const textCell = (cell: string) => quoted(defused(cell));
 
 /**
- * The CSV gradebook rendered by Postgres, one ready line per row: the header first, then one line per
- * student in gradebook order; after each exercise's column, `<title> (late)` with `late` or nothing
- * (v1.1). Numbers print as JavaScript's String(number) does: a float8 prints in
- * its shortest round-trip form (they differ only in exponent notation: below 1e-4 or from 1e15 up);
- * the total is summed in column order and rounded as `round2` does (Math.round is floor(x + 0.5) for
- * the non-negative totals).
+ * What the JSON gradebook and the CSV export share, $1 = the course: `ex`, its exercises numbered in
+ * course order (with `key`, the exercise's JSON object key, made once rather than once per student); `per_student`, one row per student with the exercises they submitted to and, for each,
+ * the best graded score (an on-time one before a late one with the same score), whether that one was
+ * late, and the attempts used.
  */
-const GRADEBOOK_CSV = `
-  with ex as (
-    select e.id, e.title,
-           row_number() over (order by l.position, l.created_at, e.created_at, e.id) as n
+const PER_STUDENT = `
+  ex as (
+    select e.id, '"' || e.id || '":' as key, e.title, e.max_score, e.published_at,
+           row_number() over (order by ${EXERCISE_ORDER_SQL}) as n
     from exercises e join lessons l on l.id = e.lesson_id
     where e.course_id = $1
   ),
-  best as (
+  per_exercise as (
     select user_id, exercise_id,
-           (array_agg(score order by score desc, late, created_at))[1] as best,
-           (array_agg(late order by score desc, late, created_at))[1] as late
+           (array_agg(score order by score desc, late, created_at) filter (where ${GRADED_SQL}))[1] as best,
+           (array_agg(late order by score desc, late, created_at) filter (where ${GRADED_SQL}))[1] as late,
+           count(*) filter (where counts_as_attempt)::int as attempts
     from submissions
-    where course_id = $1 and ${GRADED_SQL}
+    where course_id = $1
     group by user_id, exercise_id
   ),
-  -- Students and their best scores meet in one grouping, not a join: a join planned from stale
-  -- statistics (right after a bulk load) became a nested loop that took seconds on a big course.
+  -- Students and their per-exercise figures meet in one grouping, not a join: a join planned from
+  -- stale statistics (right after a bulk load) became a nested loop that took seconds on a big course.
   per_student as (
     select user_id,
            array_agg(exercise_id) filter (where exercise_id is not null) as exercise_ids,
            array_agg(best) filter (where exercise_id is not null) as bests,
-           array_agg(late) filter (where exercise_id is not null) as lates
+           array_agg(late) filter (where exercise_id is not null) as lates,
+           array_agg(attempts) filter (where exercise_id is not null) as attempts
     from (
-      select user_id, null::uuid as exercise_id, null::float8 as best, null::boolean as late
+      select user_id, null::uuid as exercise_id, null::float8 as best, null::boolean as late, null::int as attempts
       from course_members where course_id = $1 and role = 'student'
       union all
-      select user_id, exercise_id, best, late from best
+      select user_id, exercise_id, best, late, attempts from per_exercise
     ) s
     group by user_id
     having bool_or(exercise_id is null)
-  )
+  )`;
+
+/** A student's figures for exercise `x` (null where they have none), looked up in per_student's arrays. */
+const CELL = `
+      cross join lateral (
+        select p.bests[array_position(p.exercise_ids, x.id)] as best,
+               p.lates[array_position(p.exercise_ids, x.id)] as late,
+               p.attempts[array_position(p.exercise_ids, x.id)] as attempts
+      ) s`;
+
+/**
+ * A total summed in column order, as a JavaScript loop adds, and rounded as `round2` does (Math.round
+ * is floor(x + 0.5)), printed as float8 prints.
+ */
+const TOTAL = 'sum(s.best order by x.n)';
+const round2Text = (total: string) => `(floor(coalesce(${total}, 0) * 100 + 0.5) / 100)::text`;
+
+/**
+ * The CSV gradebook rendered by Postgres, one ready line per row: the header first, then one line per
+ * student in gradebook order; after each exercise's column, `<title> (late)` with `late` or nothing
+ * (v1.1). Numbers print as JavaScript's String(number) does: a float8 prints in
+ * its shortest round-trip form (they differ only in exponent notation: below 1e-4 or from 1e15 up).
+ */
+export const GRADEBOOK_CSV = `
+  with ${PER_STUDENT}
   select line from (
     select 0 as k, null as lname, null as lemail, null::uuid as id,
            'name,email'
@@ -222,46 +171,94 @@ const GRADEBOOK_CSV = `
     union all
     select 1, lower(u.name), lower(u.email), u.id,
            ${textCell('u.name')} || ',' || ${textCell('u.email')} || coalesce(c.cells, '') || ','
-             || (floor(coalesce(c.total, 0) * 100 + 0.5) / 100)::text
+             || ${round2Text('c.total')}
     from per_student p
     join users u on u.id = p.user_id
     cross join lateral (
-      select string_agg(',' || coalesce(s.best::text, '') || ',' || case when s.late then 'late' else '' end, ''
+      select string_agg(',' || coalesce(s.best::text, '') || ',' || case when s.best is not null and s.late then 'late' else '' end, ''
                         order by x.n) as cells,
-             sum(s.best order by x.n) as total
-      from ex x
-      cross join lateral (
-        select p.bests[array_position(p.exercise_ids, x.id)] as best,
-               p.lates[array_position(p.exercise_ids, x.id)] as late
-      ) s
+             ${TOTAL} as total
+      from ex x ${CELL}
     ) c
   ) t
   order by k, lname, lemail, id`;
 
-const CSV_BATCH = 500;
+/** SQL for a timestamptz as JavaScript's toISOString prints it (milliseconds, Z). */
+const isoText = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
- * The CSV gradebook as chunks of lines, fetched CSV_BATCH rows at a time through a server-side cursor
- * so neither Postgres's result nor any single chunk grows with the course. Holds one heavy-pool
- * connection (and its transaction) until the last chunk is read or the consumer stops early.
+ * The JSON gradebook (docs/api.md) rendered by Postgres as text, so a big course costs the API process
+ * no parsing, mapping or serializing: an 8,000-student gradebook is ~14 MB of JSON, and built in the
+ * event loop it held every other request of the instance for hundreds of ms. The first line opens the
+ * document with the exercise columns; then one line per student in gradebook order, each but the first
+ * led by a comma; GRADEBOOK_JSON_END closes it. Numbers print as float8 prints (JavaScript's numbers,
+ * only in exponent notation below 1e-4 or from 1e15 up); ids are uuids, which need no escaping; text
+ * goes through to_json.
  */
-export async function* gradebookCsvChunks(
+export const GRADEBOOK_JSON = `
+  with ${PER_STUDENT}
+  select case when row_number() over (order by k, lname, lemail, id) > 2 then ',' else '' end || line as line
+  from (
+    select 0 as k, null as lname, null as lemail, null::uuid as id,
+           '{"exercises":['
+             || coalesce((select string_agg('{"id":"' || id || '","title":' || to_json(title)::text
+                                            || ',"maxScore":' || max_score::text || ',"publishedAt":'
+                                            || coalesce('"' || ${isoText('published_at')} || '"', 'null') || '}',
+                                            ',' order by n) from ex), '')
+             || '],"rows":[' as line
+    union all
+    select 1, lower(u.name), lower(u.email), u.id,
+           '{"user":{"id":"' || u.id || '","name":' || to_json(u.name)::text || ',"email":'
+             || to_json(u.email)::text || '},"scores":{' || coalesce(c.scores, '') || '},"late":{'
+             || coalesce(c.late, '') || '},"attempts":{' || coalesce(c.attempts, '') || '},"total":'
+             || ${round2Text('c.total')} || '}'
+    from per_student p
+    join users u on u.id = p.user_id
+    cross join lateral (
+      select string_agg(x.key || coalesce(s.best::text, 'null'), ',' order by x.n) as scores,
+             string_agg(x.key || (s.best is not null and coalesce(s.late, false))::text, ','
+                        order by x.n) as late,
+             string_agg(x.key || coalesce(s.attempts, 0), ',' order by x.n) as attempts,
+             ${TOTAL} as total
+      from ex x ${CELL}
+    ) c
+  ) t
+  order by k, lname, lemail, id`;
+
+export const GRADEBOOK_JSON_END = ']}';
+
+const BATCH = 500;
+
+/**
+ * A rendered gradebook as chunks of lines, fetched BATCH rows at a time through a server-side cursor so
+ * neither Postgres's result nor any single chunk grows with the course. Holds one heavy-pool connection
+ * (and its transaction) until the last chunk is read or the consumer stops early.
+ */
+async function* renderedChunks(
   connect: () => Promise<pg.PoolClient>,
+  query: string,
   courseId: string,
+  separator: string,
 ): AsyncGenerator<string> {
   const client = await connect();
   let broken: Error | undefined;
   let open = false;
   try {
     // A cursor is planned for its first 10 % of rows by default (cursor_tuple_fraction), favouring
-    // fast-start nested loops; every row is wanted here, so plan for all of them.
-    await client.query('begin read only; set local cursor_tuple_fraction = 1');
+    // fast-start nested loops; every row is wanted here, so plan for all of them. Floats print in their
+    // shortest exact form whatever the server's default. The sort of a big course's rendered lines
+    // (~14 MB for 8,000 students) and its aggregates fit in memory instead of temporary files (at most
+    // DB_HEAVY_POOL_MAX such statements per instance): the JSON of 8,000 students × 12 exercises with
+    // 2 submissions each took 710 ms without this, 560 with it (400 with `key` made once per exercise).
+    await client.query(
+      "begin read only; set local cursor_tuple_fraction = 1; set local extra_float_digits = 1; set local work_mem = '32MB'",
+    );
     open = true;
-    await client.query(`declare gradebook_csv no scroll cursor for ${GRADEBOOK_CSV}`, [courseId]);
+    await client.query(`declare gradebook no scroll cursor for ${query}`, [courseId]);
     for (;;) {
-      const { rows } = await client.query<{ line: string }>(`fetch ${CSV_BATCH} from gradebook_csv`);
-      if (rows.length > 0) yield `${rows.map((r) => r.line).join('\n')}\n`;
-      if (rows.length < CSV_BATCH) break;
+      const { rows } = await client.query<{ line: string }>(`fetch ${BATCH} from gradebook`);
+      if (rows.length > 0) yield rows.map((r) => r.line + separator).join('');
+      if (rows.length < BATCH) break;
     }
     await client.query('commit');
     open = false;
@@ -275,3 +272,11 @@ export async function* gradebookCsvChunks(
     client.release(broken);
   }
 }
+
+/** The CSV gradebook: chunks of lines, each line ending with a newline. */
+export const gradebookCsvChunks = (connect: () => Promise<pg.PoolClient>, courseId: string) =>
+  renderedChunks(connect, GRADEBOOK_CSV, courseId, '\n');
+
+/** The JSON gradebook's text in chunks, all but its closing GRADEBOOK_JSON_END. */
+export const gradebookJsonChunks = (connect: () => Promise<pg.PoolClient>, courseId: string) =>
+  renderedChunks(connect, GRADEBOOK_JSON, courseId, '');

@@ -10,7 +10,8 @@ import {
   joinCourse,
   type World,
 } from '../../../test/factories.ts';
-import { defuse, type presentGradebook, round2 } from './gradebook.presenter.ts';
+import { round2 } from './gradebook.presenter.ts';
+import type { Gradebook } from './gradebook.schemas.ts';
 
 // Load shedding is tested elsewhere; a busy test machine must not turn these requests into 503s.
 const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0 });
@@ -56,6 +57,8 @@ describe('GET /courses/:courseId/gradebook', () => {
     const res = await w.ta.req('GET', `/courses/${w.course.id}/gradebook`);
     expect(res.statusCode).toBe(200);
     const body = res.json();
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(body).toEqual(await referenceGradebook(w.course.id));
     // The world's own lesson is at position 0 and older than "First".
     expect(body.exercises.map((e: { id: string }) => e.id)).toEqual([w.exercise.id, a.id, b.id]);
     expect(body.exercises[1]).toEqual({
@@ -148,8 +151,87 @@ describe('GET /courses/:courseId/gradebook', () => {
   });
 });
 
+/**
+ * The gradebook as Lab built it before Postgres rendered it as text: one statement aggregating JSON,
+ * then a JavaScript presenter. The rendered JSON and CSV must say exactly what it says.
+ */
+async function referenceGradebook(courseId: string): Promise<Gradebook> {
+  const { rows } = await ctx.database.pool.query<{
+    exercises: { id: string; title: string; maxScore: number; publishedAt: string | null }[];
+    students: {
+      id: string;
+      name: string;
+      email: string;
+      scores: Record<string, number>;
+      late: Record<string, boolean>;
+      attempts: Record<string, number>;
+    }[];
+  }>(
+    `with per_exercise as (
+      select user_id, exercise_id,
+             (array_agg(score order by score desc, late, created_at) filter (where score is not null))[1] as best,
+             (array_agg(late order by score desc, late, created_at) filter (where score is not null))[1] as late,
+             count(*) filter (where counts_as_attempt)::int as attempts
+      from submissions where course_id = $1 group by user_id, exercise_id
+    ),
+    per_user as materialized (
+      select user_id,
+             coalesce(json_object_agg(exercise_id, best) filter (where best is not null), '{}'::json) as scores,
+             coalesce(json_object_agg(exercise_id, late) filter (where best is not null), '{}'::json) as late,
+             json_object_agg(exercise_id, attempts) as attempts
+      from per_exercise group by user_id
+    )
+    select
+      (select coalesce(json_agg(json_build_object('id', e.id, 'title', e.title, 'maxScore', e.max_score,
+                                                  'publishedAt', e.published_at)
+                                order by l.position, l.created_at, e.created_at, e.id), '[]'::json)
+         from exercises e join lessons l on l.id = e.lesson_id where e.course_id = $1) as exercises,
+      (select coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'email', u.email,
+                                                  'scores', coalesce(p.scores, '{}'::json),
+                                                  'late', coalesce(p.late, '{}'::json),
+                                                  'attempts', coalesce(p.attempts, '{}'::json))
+                                order by lower(u.name), lower(u.email), u.id), '[]'::json)
+         from course_members m join users u on u.id = m.user_id left join per_user p on p.user_id = m.user_id
+        where m.course_id = $1 and m.role = 'student') as students`,
+    [courseId],
+  );
+  const data = rows[0]!;
+  const exercises = data.exercises.map((e) => ({
+    id: e.id,
+    title: e.title,
+    maxScore: Number(e.maxScore),
+    publishedAt: e.publishedAt === null ? null : new Date(e.publishedAt).toISOString(),
+  }));
+  return {
+    exercises,
+    rows: data.students.map((s) => {
+      const scores: Record<string, number | null> = {};
+      const late: Record<string, boolean> = {};
+      const attempts: Record<string, number> = {};
+      let total = 0;
+      for (const e of exercises) {
+        const best = s.scores[e.id];
+        scores[e.id] = best === undefined ? null : Number(best);
+        late[e.id] = s.late[e.id] === true;
+        attempts[e.id] = s.attempts[e.id] ?? 0;
+        total += best === undefined ? 0 : Number(best);
+      }
+      return {
+        user: { id: s.id, name: s.name, email: s.email },
+        scores,
+        late,
+        attempts,
+        total: round2(total),
+      };
+    }),
+  };
+}
+
+/** A spreadsheet runs a cell starting with = + - @ (or tab/CR) as a formula (OWASP "CSV injection"). */
+const defuse = (cell: string) => (/^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell);
+
 /** The CSV as the JSON gradebook renders through csv-stringify: what the SQL-rendered export must equal. */
-function referenceCsv(gradebook: ReturnType<typeof presentGradebook>): string {
+function referenceCsv(gradebook: Gradebook): string {
   const header = [
     'name',
     'email',
@@ -211,6 +293,8 @@ describe('GET /courses/:courseId/gradebook?format=csv', () => {
       [w.course.id],
     );
     const json = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    expect(json).toEqual(await referenceGradebook(w.course.id));
+    expect(json.rows.map((r: { user: { name: string } }) => r.user.name)).toContain('two\nlines');
     const csv = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
     expect(csv.statusCode).toBe(200);
     expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
@@ -264,15 +348,25 @@ describe('GET /courses/:courseId/gradebook?format=csv', () => {
     );
     // Fractions binary floating point cannot hold exactly, several attempts each, some students with none.
     await pool.query(
-      `insert into submissions (course_id, exercise_id, user_id, code, status, score, body_hash)
+      `insert into submissions (course_id, exercise_id, user_id, code, status, score, late, counts_as_attempt, body_hash)
        select $1, e.id, m.user_id, 'x', 'failed',
-              (abs(hashtext(m.user_id::text || e.id::text || a)) % 1001) / 100.0 + 0.005 * a, 'h'
+              case when a = 1 and abs(hashtext(e.id::text || m.user_id::text)) % 9 = 0 then null
+                   else (abs(hashtext(m.user_id::text || e.id::text || a)) % 1001) / 100.0 + 0.005 * a end,
+              a = 2 and abs(hashtext(m.user_id::text || e.id::text)) % 3 = 0,
+              a <> 0 or abs(hashtext(m.user_id::text)) % 2 = 0, 'h'
        from course_members m, exercises e, generate_series(0, 2) a
        where m.course_id = $1 and m.role = 'student' and e.course_id = $1
          and abs(hashtext(m.user_id::text)) % 5 <> 0 and abs(hashtext(e.id::text || m.user_id::text)) % 4 <> 0`,
       [w.course.id],
     );
-    const json = (await w.ta.req('GET', `/courses/${w.course.id}/gradebook`)).json();
+    const jsonRes = await w.ta.req('GET', `/courses/${w.course.id}/gradebook`);
+    expect(jsonRes.statusCode, jsonRes.body.slice(0, 500)).toBe(200);
+    const json = jsonRes.json();
+    // Streamed in batches of students, it is still the one document the reference builds.
+    expect(json).toEqual(await referenceGradebook(w.course.id));
+    expect(json.rows).toHaveLength(1201);
+    expect(json.rows.some((r: Gradebook['rows'][number]) => Object.values(r.late).includes(true))).toBe(true);
+    heavyPoolIsIdle();
     const csv = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
     expect(csv.statusCode, csv.body.slice(0, 500)).toBe(200);
     const lines = csv.body.split('\n');
@@ -289,18 +383,21 @@ describe('GET /courses/:courseId/gradebook?format=csv', () => {
   it('answers the API error shape when the database fails before the first byte', async () => {
     const w = await buildWorld(ctx.app, 'Busy');
     // The heavy pool's only connection is taken: the export waits for it, then gives up.
-    const held = await ctx.database.heavyPool.connect();
-    try {
-      const res = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
-      expect(res.statusCode).toBe(503);
-      expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.json().error.code).toBe('unavailable');
-    } finally {
-      held.release();
+    for (const format of ['csv', 'json']) {
+      const url = `/courses/${w.course.id}/gradebook?format=${format}`;
+      const held = await ctx.database.heavyPool.connect();
+      try {
+        const res = await w.ta.req('GET', url);
+        expect(res.statusCode).toBe(503);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(res.json().error.code).toBe('unavailable');
+      } finally {
+        held.release();
+      }
+      const res = await w.ta.req('GET', url);
+      expect(res.statusCode).toBe(200);
+      heavyPoolIsIdle();
     }
-    const res = await w.ta.req('GET', `/courses/${w.course.id}/gradebook?format=csv`);
-    expect(res.statusCode).toBe(200);
-    heavyPoolIsIdle();
   });
 });
 

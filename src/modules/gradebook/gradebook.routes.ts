@@ -8,32 +8,14 @@ import { errors } from '../../http/schemas.ts';
 import { authorize, can, isStaff } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
 import { prepareSelectRole, selectMembership } from '../courses/membership.queries.ts';
-import { presentGradebook, presentProgress } from './gradebook.presenter.ts';
-import { gradebookCsvChunks, selectGradebook, selectProgress } from './gradebook.queries.ts';
-
-const Score = Type.Union([Type.Number(), Type.Null()]);
-
-const GradebookResponse = Type.Object({
-  exercises: Type.Array(
-    Type.Object({
-      id: Type.String(),
-      title: Type.String(),
-      maxScore: Type.Number(),
-      publishedAt: Type.Union([Type.String(), Type.Null()]),
-    }),
-  ),
-  rows: Type.Array(
-    Type.Object({
-      user: Type.Object({ id: Type.String(), name: Type.String(), email: Type.String() }),
-      scores: Type.Record(Type.String(), Score),
-      /** v1.1: the best submission was late. */
-      late: Type.Record(Type.String(), Type.Boolean()),
-      /** v1.1: attempts used. */
-      attempts: Type.Record(Type.String(), Type.Integer()),
-      total: Type.Number(),
-    }),
-  ),
-});
+import { presentProgress } from './gradebook.presenter.ts';
+import {
+  GRADEBOOK_JSON_END,
+  gradebookCsvChunks,
+  gradebookJsonChunks,
+  selectProgress,
+} from './gradebook.queries.ts';
+import { type Gradebook, GradebookResponse, Score } from './gradebook.schemas.ts';
 
 const ProgressResponse = Type.Object({
   exercises: Type.Array(
@@ -52,6 +34,37 @@ const ProgressResponse = Type.Object({
   total: Type.Number(),
   maxTotal: Type.Number(),
 });
+
+/**
+ * A readable of the chunks (the first already taken, then one per read: the socket's backpressure paces
+ * the cursor), then `ending`. Destroyed early (the client went away), it stops the generator, whose
+ * cleanup ends the transaction.
+ */
+function streamOf(chunks: AsyncGenerator<string>, first: IteratorResult<string>, ending: string | null) {
+  const body = new Readable({
+    read() {
+      chunks.next().then(
+        (next) => {
+          if (!next.done) return this.push(next.value);
+          if (ending !== null) this.push(ending);
+          this.push(null);
+        },
+        (err: Error) => this.destroy(err),
+      );
+    },
+    destroy(err, callback) {
+      chunks.return(undefined).then(
+        () => callback(err),
+        (cleanupErr: Error) => callback(err ?? cleanupErr),
+      );
+    },
+  });
+  if (first.done) {
+    if (ending !== null) body.push(ending);
+    body.push(null);
+  } else body.push(first.value);
+  return body;
+}
 
 export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
   const { reads } = database;
@@ -79,49 +92,29 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       const caller = await requireCaller(request);
       const { courseId } = request.params;
       const lsn = caller.writeLsn ?? null;
-      if (request.query.format !== 'csv') {
-        authorize(await reads.run(lsn, (rdb) => roleOf(rdb)(courseId, caller.id)), can.seeStaffData);
-        return presentGradebook(
-          await reads.run(lsn, (rdb) => selectGradebook(rdb, courseId), { heavy: true }),
-        );
-      }
-      // The title names the file; it comes with the caller's role.
+      const csv = request.query.format === 'csv';
+      // The title names the CSV file; it comes with the caller's role.
       const { role, title } = await reads.run(lsn, (rdb) => selectMembership(rdb, courseId, caller.id));
       authorize(role, can.seeStaffData);
-      // Postgres renders the lines and a cursor hands them over a batch at a time, so a big course never
-      // holds the event loop for long. The first batch is awaited before replying: a failure up to then
-      // still gets the API error shape instead of a truncated 200.
-      const chunks = gradebookCsvChunks(() => reads.connect(lsn, { heavy: true }), courseId);
+      // Postgres renders the document and a cursor hands it over a batch of students at a time, so a big
+      // course never holds the event loop (nor memory) for long. The first batch is awaited before
+      // replying: a failure up to then still gets the API error shape instead of a truncated 200.
+      const connect = () => reads.connect(lsn, { heavy: true });
+      const chunks = csv ? gradebookCsvChunks(connect, courseId) : gradebookJsonChunks(connect, courseId);
       const first = await chunks.next();
       if (reply.sent) {
         // Answered meanwhile (the request timeout): nobody will read the rest, so free the connection.
         await chunks.return(undefined);
         return reply;
       }
-      const body = new Readable({
-        // Called again only once the previous chunk is taken: the socket's backpressure paces the cursor.
-        read() {
-          chunks.next().then(
-            (next) => this.push(next.done ? null : next.value),
-            (err: Error) => this.destroy(err),
-          );
-        },
-        // Also when the client goes away mid-download: the generator's cleanup ends the transaction.
-        destroy(err, callback) {
-          chunks.return(undefined).then(
-            () => callback(err),
-            (cleanupErr: Error) => callback(err ?? cleanupErr),
-          );
-        },
-      });
-      body.push(first.done ? null : first.value);
-      return (
+      const body = streamOf(chunks, first, csv ? null : GRADEBOOK_JSON_END);
+      if (csv)
         reply
           .type('text/csv; charset=utf-8')
-          .header('content-disposition', attachment(downloadName(title, 'gradebook', 'csv', new Date())))
-          // A stream is sent as is; the JSON response schema does not apply to it.
-          .send(body as unknown as ReturnType<typeof presentGradebook>)
-      );
+          .header('content-disposition', attachment(downloadName(title, 'gradebook', 'csv', new Date())));
+      else reply.type('application/json; charset=utf-8');
+      // A stream is sent as is; the response schema documents the JSON shape but does not apply to it.
+      return reply.send(body as unknown as Gradebook);
     },
   );
 

@@ -10,10 +10,8 @@ import type {
 } from '../../../src/modules/courses/course.schemas.ts';
 import type { ExceptionSchema } from '../../../src/modules/exceptions/exception.schemas.ts';
 import type { ExerciseSchema } from '../../../src/modules/exercises/exercise.schemas.ts';
-import type {
-  presentGradebook,
-  presentProgress,
-} from '../../../src/modules/gradebook/gradebook.presenter.ts';
+import type { presentProgress } from '../../../src/modules/gradebook/gradebook.presenter.ts';
+import type { Gradebook } from '../../../src/modules/gradebook/gradebook.schemas.ts';
 import type { ExerciseSummarySchema, LessonSchema } from '../../../src/modules/lessons/lesson.schemas.ts';
 import type { RunSchema } from '../../../src/modules/runs/run.schemas.ts';
 import type {
@@ -49,7 +47,7 @@ export type Submission = Static<typeof SubmissionSchema>;
 export type SubmissionStatus = Submission['status'];
 export type TestResult = Static<typeof TestResultSchema>;
 
-export type Gradebook = ReturnType<typeof presentGradebook>;
+export type { Gradebook };
 export type Progress = ReturnType<typeof presentProgress>;
 
 export type Run = Static<typeof RunSchema>;
