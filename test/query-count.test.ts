@@ -53,6 +53,7 @@ async function statements(
   actor: Actor,
   url: string,
   caller: 'cached' | 'looked up' = 'cached',
+  send: { method: string; body?: unknown; status: number } = { method: 'GET', status: 200 },
 ): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     if (caller === 'looked up') ctx.app.callerCache.clear();
@@ -62,8 +63,8 @@ async function statements(
     heavyCount = 0;
     counting = true;
     try {
-      const res = await actor.req('GET', url);
-      expect(res.statusCode, res.body).toBe(200);
+      const res = await actor.req(send.method, url, send.body);
+      expect(res.statusCode, res.body).toBe(send.status);
     } finally {
       counting = false;
     }
@@ -153,6 +154,12 @@ describe('statements per request do not grow with the course', () => {
     expect(heavyCount).toBe(4);
     await statements(big.student, `/courses/${big.course.id}`);
     expect(heavyCount).toBe(0);
+  });
+
+  it('a submit is six statements: begin, access + lock, the limits, submission, job + notify, commit', async () => {
+    const url = `/exercises/${big.exercise.id}/submissions`;
+    const submit = { method: 'POST', body: { code: 'function f() { return 1; }' }, status: 202 };
+    expect(await statements(big.student, url, 'cached', submit)).toBe(6);
   });
 
   it('the big world really is big', async () => {

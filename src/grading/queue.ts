@@ -4,7 +4,6 @@ import { EVENTS_CHANNEL, JOBS_CHANNEL } from '../contracts/channels.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { Col, rowsOf, selectRows } from '../db/rows.ts';
-import { gradingJobs } from '../db/schema/index.ts';
 import { backoffDelay } from '../lib/backoff.ts';
 import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types.ts';
 
@@ -35,8 +34,16 @@ export async function enqueueGrading(
   tx: Tx,
   job: ({ submissionId: string } | { runId: string }) & { courseId: string; userId: string },
 ) {
-  await tx.insert(gradingJobs).values({ ...job, priority: PRIORITY.submission });
-  await tx.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
+  // One round trip: the job and the wake-up of an idle grader (delivered at commit).
+  const submissionId = 'submissionId' in job ? job.submissionId : null;
+  const runId = 'runId' in job ? job.runId : null;
+  await tx.execute(sql`
+    with job as (
+      insert into grading_jobs (submission_id, run_id, course_id, user_id, priority)
+      values (${submissionId}, ${runId}, ${job.courseId}, ${job.userId}, ${PRIORITY.submission})
+      returning id
+    )
+    select pg_notify(${JOBS_CHANNEL}, '') from job`);
 }
 
 const countRows = rowsOf(Type.Object({ n: Col.int }), 'grading queue count');

@@ -1,4 +1,4 @@
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Tx } from '../../db/client.ts';

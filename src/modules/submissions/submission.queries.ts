@@ -43,13 +43,11 @@ export const submissionColumns = {
 
 /**
  * Serialises submits of one user to one exercise until the transaction ends, so the attempt count
- * and the idempotency lookup cannot race with a parallel submit.
+ * and the idempotency lookup cannot race with a parallel submit. An expression, taken by the
+ * statement that loads the exercise access (requireExerciseAccess's `lock`).
  */
-export async function lockSubmitter(tx: Tx, userId: string, exerciseId: string) {
-  await tx.execute(
-    sql`select pg_advisory_xact_lock(hashtextextended(${`submit:${userId}:${exerciseId}`}, 0))`,
-  );
-}
+export const submitterLock = (userId: string, exerciseId: string) =>
+  sql`pg_advisory_xact_lock(hashtextextended(${`submit:${userId}:${exerciseId}`}, 0))`;
 
 export async function selectOptionalSubmissionByKey(
   tx: Tx,
@@ -72,42 +70,37 @@ export async function selectOptionalSubmissionByKey(
 }
 
 /**
- * Submissions the user made (to any exercise) in the last `seconds`, and when the oldest of them
- * leaves that window: the submit rate limit.
+ * What the submit limits count, in one statement (run after the submitter lock, so no parallel submit
+ * of this user and exercise is missing from it): the submissions the user made to any exercise in the
+ * last `seconds` and when the oldest of them leaves that window (the rate limit), and the attempts
+ * used at this exercise.
  */
-export async function recentSubmissions(
+export async function submitterCounts(
   tx: Tx,
   userId: string,
+  exerciseId: string,
   seconds: number,
-): Promise<{ count: number; retryAfterSeconds: number }> {
+): Promise<{ recent: number; retryAfterSeconds: number; attempts: number }> {
   const [row] = await tx
     .select({
-      count: sql<number>`count(*)::int`,
+      recent: sql<number>`count(*) filter (where ${submissions.createdAt} > now() - make_interval(secs => ${seconds}))::int`,
       retryAfterSeconds: sql<number>`coalesce(ceil(extract(epoch from min(${submissions.createdAt})
+        filter (where ${submissions.createdAt} > now() - make_interval(secs => ${seconds}))
         + make_interval(secs => ${seconds}) - now())), 1)::int`,
+      attempts: sql<number>`count(*) filter (where ${submissions.exerciseId} = ${exerciseId} and ${submissions.countsAsAttempt})::int`,
     })
     .from(submissions)
     .where(
       and(
         eq(submissions.userId, userId),
-        sql`${submissions.createdAt} > now() - make_interval(secs => ${seconds})`,
+        sql`(${submissions.createdAt} > now() - make_interval(secs => ${seconds}) or ${submissions.exerciseId} = ${exerciseId})`,
       ),
     );
-  return { count: row?.count ?? 0, retryAfterSeconds: Math.max(1, row?.retryAfterSeconds ?? 1) };
-}
-
-export async function countAttempts(tx: Tx, userId: string, exerciseId: string): Promise<number> {
-  const [row] = await tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(submissions)
-    .where(
-      and(
-        eq(submissions.userId, userId),
-        eq(submissions.exerciseId, exerciseId),
-        eq(submissions.countsAsAttempt, true),
-      ),
-    );
-  return row?.n ?? 0;
+  return {
+    recent: row?.recent ?? 0,
+    retryAfterSeconds: Math.max(1, row?.retryAfterSeconds ?? 1),
+    attempts: row?.attempts ?? 0,
+  };
 }
 
 export async function insertSubmission(

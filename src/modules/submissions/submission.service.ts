@@ -57,9 +57,14 @@ async function submitOnce(
   limits: SubmitLimits,
 ): Promise<SubmitResult> {
   return db.transaction(async (tx) => {
-    const access = await requireExerciseAccess(tx, input.exerciseId, input.userId, can.view);
+    const access = await requireExerciseAccess(
+      tx,
+      input.exerciseId,
+      input.userId,
+      can.view,
+      q.submitterLock(input.userId, input.exerciseId),
+    );
     const staff = isStaff(access.role);
-    await q.lockSubmitter(tx, input.userId, input.exerciseId);
     if (key !== null) {
       const existing = await q.selectOptionalSubmissionByKey(tx, input.userId, input.exerciseId, key);
       if (existing) {
@@ -78,24 +83,21 @@ async function submitOnce(
     assertNotArchived(access.archived);
     // Counted from the submissions themselves (no separate counter to drift), after the replay
     // check: a client retrying with its Idempotency-Key is not the flood this stops.
-    const recent = await q.recentSubmissions(tx, input.userId, 60);
-    if (recent.count >= limits.perMinute)
+    const counts = await q.submitterCounts(tx, input.userId, input.exerciseId, 60);
+    if (counts.recent >= limits.perMinute)
       throw new AppError(
         429,
         'rate_limited',
         `At most ${limits.perMinute} submissions a minute; wait a little before submitting again.`,
         undefined,
-        { 'retry-after': String(recent.retryAfterSeconds) },
+        { 'retry-after': String(counts.retryAfterSeconds) },
       );
-    if (access.allowedAttempts !== null) {
-      const used = await q.countAttempts(tx, input.userId, input.exerciseId);
-      if (used >= access.allowedAttempts)
-        throw new AppError(
-          409,
-          'attempts_exhausted',
-          `All ${access.allowedAttempts} attempts at this exercise are used.`,
-        );
-    }
+    if (access.allowedAttempts !== null && counts.attempts >= access.allowedAttempts)
+      throw new AppError(
+        409,
+        'attempts_exhausted',
+        `All ${access.allowedAttempts} attempts at this exercise are used.`,
+      );
     const row = await q.insertSubmission(tx, {
       courseId: access.courseId,
       exerciseId: input.exerciseId,
