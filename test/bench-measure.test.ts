@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuAccounts, procTreeCpuMs } from '../bench/lib/cpu-account.ts';
 import { dueAt, runOpenLoad } from '../bench/lib/open-load.ts';
 import { Recorder } from '../bench/lib/stats.ts';
+import { capacitySentence, classroomCapacity } from '../bench/report/capacity.ts';
 
 // The benchmark's own measuring pieces: the open-model generator's coordinated-omission handling,
 // percentiles, and the CPU accounts that must see a process's children.
@@ -105,4 +106,47 @@ describe('CPU accounts', () => {
       accounts.close();
     }
   }, 60_000);
+});
+
+describe('classroom CPU arithmetic', () => {
+  const step = (students: number, holds: boolean, api: number, pg: number, gen: number) => ({
+    students,
+    holds,
+    wallS: 40,
+    coresBy: {
+      'lab-api-1': api / 2,
+      'lab-api-2': api / 2,
+      'lab-grader-1': 0.05,
+      postgres: pg,
+      generators: gen,
+    },
+  });
+
+  it('takes the marginal cost between the smallest and largest held steps; failed steps do not count', () => {
+    const cap = classroomCapacity(
+      [step(400, true, 0.2, 0.1, 0.05), step(800, true, 0.4, 0.2, 0.09), step(1600, false, 0.5, 0.3, 0.1)],
+      5000,
+      2,
+    )!;
+    expect(cap.method).toBe('marginal');
+    expect(cap.from).toEqual([400, 800]);
+    // API: (0.4 - 0.2) × 40 s / 400 students = 20 ms; Postgres 10 ms; grader 0; generator 4 ms.
+    expect(cap.msPerStudent.api).toBeCloseTo(20);
+    expect(cap.msPerStudent.postgres).toBeCloseTo(10);
+    expect(cap.msPerStudent.grader).toBeCloseTo(0);
+    expect(cap.labMsPerStudent).toBeCloseTo(30);
+    // Fixed: the grader's 2 CPU-s, API and Postgres extrapolate to 0.
+    expect(cap.fixedLabS).toBeCloseTo(2);
+    expect(cap.labCoresAtTarget).toBeCloseTo((2 + 0.03 * 5000) / 40);
+    expect(cap.maxNAtFullMachine).toBe(Math.floor((2 * 40 - 2 - 0.4) / 0.034));
+    expect(capacitySentence(cap)).toContain('beyond this machine by CPU alone');
+  });
+
+  it('uses one held step as an upper bound, and says nothing without one', () => {
+    const cap = classroomCapacity([step(200, true, 0.1, 0.05, 0.02), step(400, false, 1, 1, 1)], 300, 2)!;
+    expect(cap.method).toBe('average');
+    expect(cap.msPerStudent.api).toBeCloseTo(20);
+    expect(capacitySentence(cap)).toContain('it fits by CPU');
+    expect(classroomCapacity([step(400, false, 1, 1, 1)], 5000, 2)).toBeNull();
+  });
 });

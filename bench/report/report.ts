@@ -10,6 +10,7 @@ import type { readScenario } from '../scenarios/read.ts';
 import type { replicasScenario } from '../scenarios/replicas.ts';
 import type { sandboxLayersScenario } from '../scenarios/sandbox-layers.ts';
 import type { scalingScenario } from '../scenarios/scaling.ts';
+import { capacitySentence, classroomCapacity } from './capacity.ts';
 import { classroomChart, latencyChart, renderSvg, scalingChart } from './charts.ts';
 
 /*
@@ -723,6 +724,16 @@ export async function writeReport(resultsDir: string): Promise<string> {
       );
       out.push('![Classroom N vs p99](charts/classroom-n-vs-p99.svg)');
       out.push('');
+      // Runs before the steps recorded their CPU have no arithmetic.
+      if (s.steps.some((x) => (x as { wallS?: number }).wallS)) {
+        const cap = classroomCapacity(s.steps, cls.value.target.students, m.cores);
+        out.push(
+          cap
+            ? capacitySentence(cap)
+            : '**CPU arithmetic**: no step held in this run, so there is no per-student cost to compute it from.',
+        );
+        out.push('');
+      }
     }
   }
 

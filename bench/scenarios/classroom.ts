@@ -106,6 +106,9 @@ export async function classroomScenario(ctx: Ctx) {
     stepP99: Record<string, number>;
     /** The step's three costliest statements (pg_stat_statements). */
     statements: Step['statements'];
+    /** The step's window and each process's cores over it: the report's CPU arithmetic. */
+    wallS: number;
+    coresBy: Record<string, number>;
   }[] = [];
   const record = (r: Step) => {
     steps.push({
@@ -124,6 +127,8 @@ export async function classroomScenario(ctx: Ctx) {
       generatorBottleneck: r.generator.bottleneck,
       stepP99: Object.fromEntries(Object.entries(r.steps).map(([k, v]) => [k, v.p99])),
       statements: r.statements.slice(0, 3),
+      wallS: r.wallS,
+      coresBy: r.coresBy,
     });
     return verdict(r);
   };

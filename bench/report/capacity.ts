@@ -1,0 +1,140 @@
+/*
+ * The classroom's CPU arithmetic, from the steps that held: what one more student costs each process,
+ * how long a step lasts, and so how many cores a classroom of N needs on this machine's clock. A step's
+ * length hardly depends on N when Lab keeps up (arrivals over a fixed window, then think times), so the
+ * cores a step keeps busy grow with N until the machine has none left: past that no latency target can
+ * hold, however the code is tuned, except by costing less per student.
+ */
+
+export interface CapacityStep {
+  students: number;
+  holds: boolean;
+  /** The step's measured window, s (older results lack it). */
+  wallS?: number;
+  /** Cores busy per process over the window (lab-api-*, lab-grader-*, postgres, generators, …). */
+  coresBy?: Record<string, number>;
+}
+
+type Role = 'api' | 'grader' | 'postgres' | 'generator';
+
+const roleOf = (name: string): Role | null =>
+  name.startsWith('lab-api')
+    ? 'api'
+    : name.startsWith('lab-grader')
+      ? 'grader'
+      : name === 'postgres'
+        ? 'postgres'
+        : name === 'generators'
+          ? 'generator'
+          : null;
+
+/** CPU-seconds used by each role over a step. */
+function coreSeconds(step: Required<CapacityStep>): Record<Role, number> {
+  const out: Record<Role, number> = { api: 0, grader: 0, postgres: 0, generator: 0 };
+  for (const [name, cores] of Object.entries(step.coresBy)) {
+    const role = roleOf(name);
+    if (role) out[role] += cores * step.wallS;
+  }
+  return out;
+}
+
+export interface Capacity {
+  /** 'marginal': the cost between the smallest and the largest held step; 'average': one held step's cost per student (fixed costs included, so an upper bound). */
+  method: 'marginal' | 'average';
+  from: number[];
+  /** CPU ms per student, by role. */
+  msPerStudent: Record<Role, number>;
+  labMsPerStudent: number;
+  /** Fixed CPU-seconds of a step (start-up, instructors, samplers) for Lab and for the generator. */
+  fixedLabS: number;
+  fixedGeneratorS: number;
+  /** Length of the largest held step, s. */
+  windowS: number;
+  targetN: number;
+  /** Cores a step of targetN students keeps busy: Lab's and the generator's. */
+  labCoresAtTarget: number;
+  generatorCoresAtTarget: number;
+  machineCores: number;
+  /** The largest N the machine's cores could serve at 100 % busy (no headroom for latency). */
+  maxNAtFullMachine: number;
+  /** Lab's CPU per student at which targetN would fit the machine at 100 % busy (the generator as measured). */
+  labMsPerStudentForTarget: number;
+}
+
+const ROLES: Role[] = ['api', 'grader', 'postgres', 'generator'];
+const LAB_ROLES: Role[] = ['api', 'grader', 'postgres'];
+
+export function classroomCapacity(
+  steps: CapacityStep[],
+  targetN: number,
+  machineCores: number,
+): Capacity | null {
+  const held = steps
+    .filter((s): s is Required<CapacityStep> => s.holds && !!s.wallS && !!s.coresBy)
+    .sort((a, b) => a.students - b.students);
+  const hi = held.at(-1);
+  if (!hi) return null;
+  const lo = held[0]!;
+  const hiS = coreSeconds(hi);
+  const loS = coreSeconds(lo);
+  const lab = (x: Record<Role, number>) => LAB_ROLES.reduce((a, r) => a + x[r], 0);
+  let method: Capacity['method'] = 'average';
+  const per = {} as Record<Role, number>;
+  const fixed = { api: 0, grader: 0, postgres: 0, generator: 0 } as Record<Role, number>;
+  // Two held steps far enough apart give the marginal cost; a noisy, non-positive slope falls back.
+  if (hi.students >= lo.students * 1.5 && lab(hiS) > lab(loS) && hiS.generator > loS.generator) {
+    method = 'marginal';
+    for (const r of ROLES) {
+      per[r] = Math.max(0, (hiS[r] - loS[r]) / (hi.students - lo.students));
+      fixed[r] = Math.max(0, hiS[r] - per[r] * hi.students);
+    }
+  } else for (const r of ROLES) per[r] = hiS[r] / hi.students;
+  const labPer = lab(per);
+  const fixedLab = lab(fixed);
+  const window = hi.wallS;
+  const labCores = (fixedLab + labPer * targetN) / window;
+  const genCores = (fixed.generator + per.generator * targetN) / window;
+  const budget = machineCores * window - fixedLab - fixed.generator;
+  return {
+    method,
+    from: method === 'marginal' ? [lo.students, hi.students] : [hi.students],
+    msPerStudent: Object.fromEntries(ROLES.map((r) => [r, per[r] * 1000])) as Record<Role, number>,
+    labMsPerStudent: labPer * 1000,
+    fixedLabS: fixedLab,
+    fixedGeneratorS: fixed.generator,
+    windowS: window,
+    targetN,
+    labCoresAtTarget: labCores,
+    generatorCoresAtTarget: genCores,
+    machineCores,
+    maxNAtFullMachine: Math.max(0, Math.floor(budget / (labPer + per.generator))),
+    labMsPerStudentForTarget: Math.max(0, ((budget - per.generator * targetN) / targetN) * 1000),
+  };
+}
+
+const f1 = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+const f2 = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2, minimumFractionDigits: 2 });
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** The arithmetic as the report's paragraph; every figure from `c`. */
+export function capacitySentence(c: Capacity): string {
+  const how =
+    c.method === 'marginal'
+      ? `between the held steps N = ${int(c.from[0]!)} and N = ${int(c.from[1]!)}, one more student cost`
+      : `at the held step N = ${int(c.from[0]!)} (the only one: fixed costs included, so an upper bound), a student cost`;
+  const need = c.labCoresAtTarget + c.generatorCoresAtTarget;
+  const fits = need <= c.machineCores;
+  return (
+    `**CPU arithmetic** (computed from the held steps' per-process CPU): ${how} ${f1(c.labMsPerStudent)} ms of Lab's CPU ` +
+    `(API ${f1(c.msPerStudent.api)}, Postgres ${f1(c.msPerStudent.postgres)}, grader ${f1(c.msPerStudent.grader)}) and ` +
+    `${f1(c.msPerStudent.generator)} ms of the generator's; a step that keeps up lasts ≈ ${int(c.windowS)} s whatever N ` +
+    `(arrivals over a fixed window, then think times), with ${f1(c.fixedLabS)} CPU-s of fixed cost (start-up, instructors). ` +
+    `So N = ${int(c.targetN)} keeps ≈ ${f2(need)} cores busy (Lab ${f2(c.labCoresAtTarget)}, generator ${f2(c.generatorCoresAtTarget)}) ` +
+    `on this ${c.machineCores}-core machine: ${
+      fits
+        ? 'it fits by CPU; what fails it is latency, not capacity.'
+        : `**beyond this machine by CPU alone**, before any latency target: at 100 % of ${c.machineCores} cores the same costs allow N ≈ ${int(c.maxNAtFullMachine)}, ` +
+          `and N = ${int(c.targetN)} would need Lab at ≤ ${f1(c.labMsPerStudentForTarget)} ms of CPU per student.`
+    }`
+  );
+}
