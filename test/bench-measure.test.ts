@@ -109,9 +109,9 @@ describe('CPU accounts', () => {
 });
 
 describe('classroom CPU arithmetic', () => {
-  const step = (students: number, holds: boolean, api: number, pg: number, gen: number) => ({
+  const step = (students: number, complete: boolean, api: number, pg: number, gen: number) => ({
     students,
-    holds,
+    errors: complete ? 0 : 12,
     wallS: 40,
     coresBy: {
       'lab-api-1': api / 2,
@@ -122,7 +122,7 @@ describe('classroom CPU arithmetic', () => {
     },
   });
 
-  it('takes the marginal cost between the smallest and largest held steps; failed steps do not count', () => {
+  it('takes the marginal cost between the smallest and largest complete steps; steps with errors do not count', () => {
     const cap = classroomCapacity(
       [step(400, true, 0.2, 0.1, 0.05), step(800, true, 0.4, 0.2, 0.09), step(1600, false, 0.5, 0.3, 0.1)],
       5000,
@@ -142,7 +142,7 @@ describe('classroom CPU arithmetic', () => {
     expect(capacitySentence(cap)).toContain('beyond this machine by CPU alone');
   });
 
-  it('uses one held step as an upper bound, and says nothing without one', () => {
+  it('uses one complete step as an upper bound, and says nothing without one', () => {
     const cap = classroomCapacity([step(200, true, 0.1, 0.05, 0.02), step(400, false, 1, 1, 1)], 300, 2)!;
     expect(cap.method).toBe('average');
     expect(cap.msPerStudent.api).toBeCloseTo(20);

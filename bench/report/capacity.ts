@@ -1,5 +1,6 @@
 /*
- * The classroom's CPU arithmetic, from the steps that held: what one more student costs each process,
+ * The classroom's CPU arithmetic, from the steps that did all their work (0 errors, whether or not their
+ * latencies held): what one more student costs each process,
  * how long a step lasts, and so how many cores a classroom of N needs on this machine's clock. A step's
  * length hardly depends on N when Lab keeps up (arrivals over a fixed window, then think times), so the
  * cores a step keeps busy grow with N until the machine has none left: past that no latency target can
@@ -8,7 +9,8 @@
 
 export interface CapacityStep {
   students: number;
-  holds: boolean;
+  /** Lab did all of the step's work: no error, every student finished (a step with errors did less). */
+  errors: number;
   /** The step's measured window, s (older results lack it). */
   wallS?: number;
   /** Cores busy per process over the window (lab-api-*, lab-grader-*, postgres, generators, …). */
@@ -39,7 +41,7 @@ function coreSeconds(step: Required<CapacityStep>): Record<Role, number> {
 }
 
 export interface Capacity {
-  /** 'marginal': the cost between the smallest and the largest held step; 'average': one held step's cost per student (fixed costs included, so an upper bound). */
+  /** 'marginal': the cost between the smallest and the largest complete step; 'average': one complete step's cost per student (fixed costs included, so an upper bound). */
   method: 'marginal' | 'average';
   from: number[];
   /** CPU ms per student, by role. */
@@ -48,7 +50,7 @@ export interface Capacity {
   /** Fixed CPU-seconds of a step (start-up, instructors, samplers) for Lab and for the generator. */
   fixedLabS: number;
   fixedGeneratorS: number;
-  /** Length of the largest held step, s. */
+  /** Length of the largest complete step, s. */
   windowS: number;
   targetN: number;
   /** Cores a step of targetN students keeps busy: Lab's and the generator's. */
@@ -70,7 +72,7 @@ export function classroomCapacity(
   machineCores: number,
 ): Capacity | null {
   const held = steps
-    .filter((s): s is Required<CapacityStep> => s.holds && !!s.wallS && !!s.coresBy)
+    .filter((s): s is Required<CapacityStep> => s.errors === 0 && !!s.wallS && !!s.coresBy)
     .sort((a, b) => a.students - b.students);
   const hi = held.at(-1);
   if (!hi) return null;
@@ -81,7 +83,7 @@ export function classroomCapacity(
   let method: Capacity['method'] = 'average';
   const per = {} as Record<Role, number>;
   const fixed = { api: 0, grader: 0, postgres: 0, generator: 0 } as Record<Role, number>;
-  // Two held steps far enough apart give the marginal cost; a noisy, non-positive slope falls back.
+  // Two complete steps far enough apart give the marginal cost; a noisy, non-positive slope falls back.
   if (hi.students >= lo.students * 1.5 && lab(hiS) > lab(loS) && hiS.generator > loS.generator) {
     method = 'marginal';
     for (const r of ROLES) {
@@ -120,15 +122,15 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 export function capacitySentence(c: Capacity): string {
   const how =
     c.method === 'marginal'
-      ? `between the held steps N = ${int(c.from[0]!)} and N = ${int(c.from[1]!)}, one more student cost`
-      : `at the held step N = ${int(c.from[0]!)} (the only one: fixed costs included, so an upper bound), a student cost`;
+      ? `between the steps N = ${int(c.from[0]!)} and N = ${int(c.from[1]!)}, one more student cost`
+      : `at the step N = ${int(c.from[0]!)} (the only one: fixed costs included, so an upper bound), a student cost`;
   const need = c.labCoresAtTarget + c.generatorCoresAtTarget;
   const fits = need <= c.machineCores;
   return (
-    `**CPU arithmetic** (computed from the held steps' per-process CPU): ${how} ${f1(c.labMsPerStudent)} ms of Lab's CPU ` +
+    `**CPU arithmetic** (computed from the per-process CPU of the steps that did all their work, 0 errors): ${how} ${f1(c.labMsPerStudent)} ms of Lab's CPU ` +
     `(API ${f1(c.msPerStudent.api)}, Postgres ${f1(c.msPerStudent.postgres)}, grader ${f1(c.msPerStudent.grader)}) and ` +
-    `${f1(c.msPerStudent.generator)} ms of the generator's; a step that keeps up lasts ≈ ${int(c.windowS)} s whatever N ` +
-    `(arrivals over a fixed window, then think times), with ${f1(c.fixedLabS)} CPU-s of fixed cost (start-up, instructors). ` +
+    `${f1(c.msPerStudent.generator)} ms of the generator's; a step lasts ≈ ${int(c.windowS)} s whatever N ` +
+    `when it keeps up (arrivals over a fixed window, then think times), with ${f1(c.fixedLabS)} CPU-s of fixed cost (start-up, instructors). ` +
     `So N = ${int(c.targetN)} keeps ≈ ${f2(need)} cores busy (Lab ${f2(c.labCoresAtTarget)}, generator ${f2(c.generatorCoresAtTarget)}) ` +
     `on this ${c.machineCores}-core machine: ${
       fits

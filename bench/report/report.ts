@@ -612,7 +612,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
       `${c.students.toLocaleString('en-US')} virtual students against ${c.instances} API instances (spread round-robin, as a load balancer would) and ` +
         `${c.graders} grader, driven by **${c.generator.processes} load-generator processes** (each its own Node process with a share of the students, ` +
         'on one common arrival schedule): each student opens the course, a lesson and an exercise with think time between steps, opens `GET /events` (SSE), ' +
-        'submits code (30 % wrong), waits for its result over SSE, and 30 % resubmit; 3 instructors read the gradebook every 3–5 s. ' +
+        "submits code (30 % wrong), waits for its result over SSE, and 30 % resubmit; the course has exactly the step's N students, and 3 instructors keep its live gradebook open (a reload 3–5 s apart, or ten times the last load when longer, as the web app does). " +
         `${c.loggedInWithPassword} students sign in with email + password (argon2id); the other ${c.usedSqlTokens} use bearer tokens made with SQL (what \`POST /auth/tokens\` stores). ` +
         `Criterion: ${cls.value.target.criterion}; a failed step where a generator process used ≥ ${GENERATOR_CPU_LIMIT} of a core or its event-loop delay p99 reached ${GENERATOR_LOOP_DELAY_LIMIT_MS} ms ` +
         "is generator-bound (inconclusive, not counted as Lab's limit) when the generator could explain the failure: no wrong-status answer from Lab, and read p99 and submit→result p50 within their limits once the generator's loop delay p99 is taken off.",
@@ -730,7 +730,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
         out.push(
           cap
             ? capacitySentence(cap)
-            : '**CPU arithmetic**: no step held in this run, so there is no per-student cost to compute it from.',
+            : '**CPU arithmetic**: no step of this run did all its work (0 errors), so there is no per-student cost to compute it from.',
         );
         out.push('');
       }

@@ -1,5 +1,5 @@
 import { type Ctx, resetStatements, statementStats } from '../lib/context.ts';
-import { clearSubmissions } from '../lib/seed.ts';
+import { clearSubmissions, seedCourse } from '../lib/seed.ts';
 import { type ClassConfig, type ClassResult, runClass, withFleet } from '../lib/students.ts';
 
 export const CLASS_INSTANCES = 2;
@@ -45,13 +45,28 @@ function targetOf(main: ClassResult) {
 /** A step's result, with where Postgres spent its time during the step (Lab's statements, by total time). */
 type Step = ClassResult & { statements: Awaited<ReturnType<typeof statementStats>> };
 
+/**
+ * One step: a classroom of N is a course of N students, seeded for the step (what the instructors'
+ * gradebook reads costs grows with the course's members, not with the students active: a search
+ * whose every step shared an 8,000-member course measured the big course's gradebook at every N).
+ */
 async function once(ctx: Ctx, students: number): Promise<Step> {
-  await clearSubmissions(ctx.env.admin, ctx.course.courseId).catch(() => {});
+  const course = await seedCourse(ctx.env.admin, {
+    tag: `cls${students}x${Date.now() % 1e6}`, // no "-": seedCourse splits emails on it
+    students,
+    lessons: 4,
+    exercisesPerLesson: 3,
+  });
   await resetStatements(ctx);
-  const result = await withFleet(ctx, CLASS_INSTANCES, CLASS_GRADERS, (urls, procs) =>
-    runClass(ctx, config(ctx, students), urls, procs),
-  );
-  return { ...result, statements: await statementStats(ctx, ctx.env.labRole, 10) };
+  try {
+    const result = await withFleet(ctx, CLASS_INSTANCES, CLASS_GRADERS, (urls, procs) =>
+      runClass({ ...ctx, course }, config(ctx, students), urls, procs),
+    );
+    return { ...result, statements: await statementStats(ctx, ctx.env.labRole, 10) };
+  } finally {
+    // The next step starts from the same table sizes: no submissions, events or dead rows of this one.
+    await clearSubmissions(ctx.env.admin, course.courseId).catch(() => {});
+  }
 }
 
 /** Lab held this N: read p99 < 200 ms, submit→result p50 < 300 ms, 0 errors (whatever the generator did). */

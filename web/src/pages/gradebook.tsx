@@ -149,29 +149,37 @@ export default function GradebookPage({ courseId }: { courseId: string }) {
   useTitle('Gradebook');
   const state = useLoad(
     async (signal) => {
+      const started = performance.now();
       const [c, gradebook] = await Promise.all([
         loadCourse(courseId, signal),
         api<Gradebook>('GET', `/courses/${encodeURIComponent(courseId)}/gradebook`, undefined, { signal }),
       ]);
-      return { ...c, gradebook, at: new Date() };
+      return { ...c, gradebook, at: new Date(), tookMs: performance.now() - started };
     },
     [courseId],
   );
   const stream = useStreamState();
-  // Live: a graded submission of one of this course's exercises reloads the table, at most once in 2 s
-  // (the gradebook is a heavy read; during a deadline burst events come many a second).
+  // Live: a graded submission of one of this course's exercises reloads the table, at most once in 2 s,
+  // or in ten times the last load's duration when that is longer: the gradebook is a heavy read (an
+  // 8,000-student course is ~14 MB), during a deadline burst events come many a second, and an open tab
+  // should not keep the server (or itself) loading more than a tenth of the time.
   const exerciseIds = useRef(new Set<string>());
   exerciseIds.current = new Set(state.data?.gradebook.exercises.map((e) => e.id) ?? []);
+  const lastLoadMs = useRef(0);
+  lastLoadMs.current = state.data?.tookMs ?? 0;
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const { reload } = state;
   const onEvent = useCallback(
     (s: Submission) => {
       if (s.status === 'queued' || s.status === 'running' || !exerciseIds.current.has(s.exerciseId)) return;
       if (timer.current) return;
-      timer.current = setTimeout(() => {
-        timer.current = undefined;
-        reload();
-      }, 2000);
+      timer.current = setTimeout(
+        () => {
+          timer.current = undefined;
+          reload();
+        },
+        Math.max(2000, 10 * lastLoadMs.current),
+      );
     },
     [reload],
   );
