@@ -312,6 +312,20 @@ export async function writeReport(resultsDir: string): Promise<string> {
         '–',
         '–',
       );
+    const cap =
+      s && s.steps.some((x) => (x as { wallS?: number }).wallS)
+        ? classroomCapacity(s.steps, cls.value.target.students, m.cores)
+        : null;
+    if (cap) {
+      const need = cap.labCoresAtTarget + cap.generatorCoresAtTarget;
+      row(
+        cls.run,
+        `Classroom: cores N=${cap.targetN} keeps busy (CPU per student × N ÷ step length)`,
+        `${num(need, 2)} (Lab ${num(cap.labCoresAtTarget, 2)} at ${num(cap.labMsPerStudent, 1)} ms per student, generator ${num(cap.generatorCoresAtTarget, 2)}); the ${m.cores} cores allow N ≈ ${cap.maxNAtFullMachine.toLocaleString('en-US')} at 100 %`,
+        `≤ ${m.cores} cores`,
+        mark(need <= m.cores),
+      );
+    }
   }
   if (burst) {
     const b = burst.value;
