@@ -2,7 +2,8 @@
 // bare node:http + pg servers — bench/baseline/bare-server.ts (caller lookup + lesson: 2 statements, as
 // bench/ measures) and bench/baseline/bare-server.ts with BARE_CALLER_CACHE=1 (the caller kept in a Map, then Lab's one
 // statement) — loaded in turn (Lab, bare-1, bare-2, Lab, …) so a noisy neighbour hits segments, not a
-// configuration. Then each server once under --cpu-prof. Prints per-round figures, median ratios and
+// configuration; and bench/baseline/fastify-server.ts (bare-1's work served by Fastify with its defaults).
+// Then each server once under --cpu-prof. Prints per-round figures, median ratios and
 // the profiles grouped by where the time goes. Uses bench/lib read-only; writes nothing in the repo.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -95,10 +96,17 @@ try {
   const lab = await env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0' });
   const bare2 = await startBare(ctx);
   const bare1 = await startBareOne(env, await freePort());
-  const runs: Record<string, HttpMeasure[]> = { lab: [], bare1: [], bare2: [] };
+  const fastifyPort = await freePort();
+  const fastify = await env.spawnNode(
+    'fastify-bare',
+    ['--import', 'tsx', 'bench/baseline/fastify-server.ts'],
+    { DATABASE_URL: env.bareDatabaseUrl, PORT: String(fastifyPort), POOL_MAX: '4' },
+    { port: fastifyPort, path: '/readyz' },
+  );
+  const runs: Record<string, HttpMeasure[]> = { lab: [], bare1: [], bare2: [], fastify: [] };
   await env.admin.query('select pg_stat_statements_reset()').catch(() => {});
   for (let r = 0; r < rounds; r++) {
-    for (const [name, proc] of [['lab', lab], ['bare1', bare1], ['bare2', bare2]] as const) {
+    for (const [name, proc] of [['lab', lab], ['bare1', bare1], ['bare2', bare2], ['fastify', fastify]] as const) {
       runs[name]!.push(
         await measureHttp(ctx, `${name} round ${r + 1}`, [proc.url!], [proc], lessonPath, headers, connections, {
           warmS: r === 0 ? 1 : 0,
@@ -116,7 +124,7 @@ try {
         )
       ).rows
     : [];
-  await Promise.all([lab.stop(), bare1.stop(), bare2.stop()]);
+  await Promise.all([lab.stop(), bare1.stop(), bare2.stop(), fastify.stop()]);
   const perRound = (a: string, b: string, f: (m: HttpMeasure) => number | null, invert = false) =>
     runs[a]!.map((m, i) => {
       const x = f(m);
@@ -135,6 +143,11 @@ try {
       cpuLabVsBare1: fmt(perRound('lab', 'bare1', (m) => m.appCpuMsPerRequest, true)),
       rpsLabVsBare2: fmt(perRound('lab', 'bare2', (m) => m.rps)),
       cpuLabVsBare2: fmt(perRound('lab', 'bare2', (m) => m.appCpuMsPerRequest, true)),
+      // Fastify itself, doing bare-1's work: the part of the gap that is the prescribed framework.
+      rpsFastifyVsBare1: fmt(perRound('fastify', 'bare1', (m) => m.rps)),
+      cpuFastifyVsBare1: fmt(perRound('fastify', 'bare1', (m) => m.appCpuMsPerRequest, true)),
+      rpsLabVsFastify: fmt(perRound('lab', 'fastify', (m) => m.rps)),
+      cpuLabVsFastify: fmt(perRound('lab', 'fastify', (m) => m.appCpuMsPerRequest, true)),
     },
     statements,
   };
