@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { perDb } from '../../db/replicas.ts';
 import type { AppDeps, TypedApp } from '../../http/app-deps.ts';
 import { requireCaller } from '../../http/auth.ts';
+import { chunkStream } from '../../http/chunk-stream.ts';
 import { attachment, downloadName } from '../../http/download-name.ts';
 import { errors } from '../../http/schemas.ts';
 import { authorize, can, isStaff } from '../courses/course.policy.ts';
@@ -35,37 +35,6 @@ const ProgressResponse = Type.Object({
   maxTotal: Type.Number(),
 });
 
-/**
- * A readable of the chunks (the first already taken, then one per read: the socket's backpressure paces
- * the cursor), then `ending`. Destroyed early (the client went away), it stops the generator, whose
- * cleanup ends the transaction.
- */
-function streamOf(chunks: AsyncGenerator<string>, first: IteratorResult<string>, ending: string | null) {
-  const body = new Readable({
-    read() {
-      chunks.next().then(
-        (next) => {
-          if (!next.done) return this.push(next.value);
-          if (ending !== null) this.push(ending);
-          this.push(null);
-        },
-        (err: Error) => this.destroy(err),
-      );
-    },
-    destroy(err, callback) {
-      chunks.return(undefined).then(
-        () => callback(err),
-        (cleanupErr: Error) => callback(err ?? cleanupErr),
-      );
-    },
-  });
-  if (first.done) {
-    if (ending !== null) body.push(ending);
-    body.push(null);
-  } else body.push(first.value);
-  return body;
-}
-
 export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
   const { reads } = database;
   // Gradebook, CSV and progress tolerate a few ms of lag: on a replica when configured, unless it has
@@ -97,7 +66,8 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       const { role, title } = await reads.run(lsn, (rdb) => selectMembership(rdb, courseId, caller.id));
       authorize(role, can.seeStaffData);
       // Postgres renders the document and a cursor hands it over a batch of students at a time, so a big
-      // course never holds the event loop (nor memory) for long. The first batch is awaited before
+      // course never holds the event loop for long; the stream reads ahead (http/chunk-stream.ts), so
+      // the heavy connection is held for Postgres's time, not for a slow client's download. The first batch is awaited before
       // replying: a failure up to then still gets the API error shape instead of a truncated 200.
       const connect = () => reads.connect(lsn, { heavy: true });
       const chunks = csv ? gradebookCsvChunks(connect, courseId) : gradebookJsonChunks(connect, courseId);
@@ -107,7 +77,7 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
         await chunks.return(undefined);
         return reply;
       }
-      const body = streamOf(chunks, first, csv ? null : GRADEBOOK_JSON_END);
+      const body = chunkStream(chunks, first, csv ? null : GRADEBOOK_JSON_END);
       if (csv)
         reply
           .type('text/csv; charset=utf-8')
