@@ -19,16 +19,14 @@ export interface CapacityStep {
 
 type Role = 'api' | 'grader' | 'postgres' | 'generator';
 
-const roleOf = (name: string): Role | null =>
-  name.startsWith('lab-api')
-    ? 'api'
-    : name.startsWith('lab-grader')
-      ? 'grader'
-      : name === 'postgres'
-        ? 'postgres'
-        : name === 'generators'
-          ? 'generator'
-          : null;
+/** Process names (lab-api-1, lab-grader-1, postgres, generators) by prefix. */
+const ROLE_PREFIXES: [string, Role][] = [
+  ['lab-api', 'api'],
+  ['lab-grader', 'grader'],
+  ['postgres', 'postgres'],
+  ['generators', 'generator'],
+];
+const roleOf = (name: string): Role | null => ROLE_PREFIXES.find(([p]) => name.startsWith(p))?.[1] ?? null;
 
 /** CPU-seconds used by each role over a step. */
 function coreSeconds(step: Required<CapacityStep>): Record<Role, number> {

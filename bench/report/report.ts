@@ -312,10 +312,8 @@ export async function writeReport(resultsDir: string): Promise<string> {
         '–',
         '–',
       );
-    const cap =
-      s && s.steps.some((x) => (x as { wallS?: number }).wallS)
-        ? classroomCapacity(s.steps, cls.value.target.students, m.cores)
-        : null;
+    // Null for runs whose steps did not record their CPU, or where no step did all its work.
+    const cap = s ? classroomCapacity(s.steps, cls.value.target.students, m.cores) : null;
     if (cap) {
       const need = cap.labCoresAtTarget + cap.generatorCoresAtTarget;
       row(

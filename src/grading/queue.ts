@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { EVENTS_CHANNEL, JOBS_CHANNEL } from '../contracts/channels.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
+import { isoUtc } from '../db/iso-text.ts';
 import { Col, rowsOf, selectRows } from '../db/rows.ts';
 import { backoffDelay } from '../lib/backoff.ts';
 import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types.ts';
@@ -416,10 +417,6 @@ async function recordRun(db: Db, target: RecordTarget, verdict: GradeOutcome & {
   if (!row) return null;
   return { eventId: Number(row.eventId), gradedAt: new Date(row.gradedAt) };
 }
-
-/** A timestamptz column as the API writes it (Date.toISOString: UTC, milliseconds, Z). */
-const isoUtc = (column: string) =>
-  sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 
 // Postgres text and jsonb cannot hold U+0000 (nor lone surrogates), and a student program can print them.
 const storableText = (s: string) => s.replaceAll('\u0000', '\uFFFD').toWellFormed();

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Tx } from '../../db/client.ts';
+import { isoUtcSql } from '../../db/iso-text.ts';
 import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { attemptsLeft, effectiveDue, isPublished } from '../exercises/exercise-rules.ts';
 
@@ -183,9 +184,6 @@ export const GRADEBOOK_CSV = `
   ) t
   order by k, lname, lemail, id`;
 
-/** SQL for a timestamptz as JavaScript's toISOString prints it (milliseconds, Z). */
-const isoText = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
 /**
  * The JSON gradebook (docs/api.md) rendered by Postgres as text, so a big course costs the API process
  * no parsing, mapping or serializing: an 8,000-student gradebook is ~14 MB of JSON, and built in the
@@ -203,7 +201,7 @@ export const GRADEBOOK_JSON = `
            '{"exercises":['
              || coalesce((select string_agg('{"id":"' || id || '","title":' || to_json(title)::text
                                             || ',"maxScore":' || max_score::text || ',"publishedAt":'
-                                            || coalesce('"' || ${isoText('published_at')} || '"', 'null') || '}',
+                                            || coalesce('"' || ${isoUtcSql('published_at')} || '"', 'null') || '}',
                                             ',' order by n) from ex), '')
              || '],"rows":[' as line
     union all

@@ -67,8 +67,8 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       authorize(role, can.seeStaffData);
       // Postgres renders the document and a cursor hands it over a batch of students at a time, so a big
       // course never holds the event loop for long; the stream reads ahead (http/chunk-stream.ts), so
-      // the heavy connection is held for Postgres's time, not for a slow client's download. The first batch is awaited before
-      // replying: a failure up to then still gets the API error shape instead of a truncated 200.
+      // the heavy connection is held for Postgres's time, not for a slow client's download. The first
+      // batch is awaited before replying: a failure up to then still gets the API error shape.
       const connect = () => reads.connect(lsn, { heavy: true });
       const chunks = csv ? gradebookCsvChunks(connect, courseId) : gradebookJsonChunks(connect, courseId);
       const first = await chunks.next();

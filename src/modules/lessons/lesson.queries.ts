@@ -1,6 +1,7 @@
-import { and, eq, type SQL, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Db, Tx } from '../../db/client.ts';
+import { isoUtc } from '../../db/iso-text.ts';
 import { courseMembers, courses, lessons } from '../../db/schema/index.ts';
 import type { Role } from '../courses/course.policy.ts';
 import { isPublished } from '../exercises/exercise-rules.ts';
@@ -76,9 +77,6 @@ export async function deleteLesson(tx: Tx, lessonId: string) {
   await tx.delete(lessons).where(eq(lessons.id, lessonId));
 }
 
-/** An ISO-8601 UTC text with milliseconds, exactly as Date#toISOString writes it (null stays null). */
-const isoText = (ts: SQL) => sql`to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
 export interface LessonPageRow {
   role: Role | null;
   visible: boolean;
@@ -112,11 +110,11 @@ export function prepareLessonPage(db: Db) {
       title: lessons.title,
       body: lessons.body,
       position: lessons.position,
-      publishedAt: isoText(sql`${lessons.publishedAt}`),
+      publishedAt: isoUtc('lessons.published_at'),
       exercises: sql<string>`(
         select coalesce(json_agg(json_build_object(
           'id', e.id, 'title', e.title, 'language', e.language, 'maxScore', e.max_score,
-          'dueAt', ${isoText(sql`e.due_at`)}, 'publishedAt', ${isoText(sql`e.published_at`)}
+          'dueAt', ${isoUtc('e.due_at')}, 'publishedAt', ${isoUtc('e.published_at')}
         ) order by e.created_at, e.id), '[]'::json)
         from exercises e
         where e.lesson_id = ${lessons.id}

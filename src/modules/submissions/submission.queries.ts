@@ -81,21 +81,18 @@ export async function submitterCounts(
   exerciseId: string,
   seconds: number,
 ): Promise<{ recent: number; retryAfterSeconds: number; attempts: number }> {
+  const window = sql`make_interval(secs => ${seconds})`;
+  const recent = sql`${submissions.createdAt} > now() - ${window}`;
+  const here = sql`${submissions.exerciseId} = ${exerciseId}`;
   const [row] = await tx
     .select({
-      recent: sql<number>`count(*) filter (where ${submissions.createdAt} > now() - make_interval(secs => ${seconds}))::int`,
-      retryAfterSeconds: sql<number>`coalesce(ceil(extract(epoch from min(${submissions.createdAt})
-        filter (where ${submissions.createdAt} > now() - make_interval(secs => ${seconds}))
-        + make_interval(secs => ${seconds}) - now())), 1)::int`,
-      attempts: sql<number>`count(*) filter (where ${submissions.exerciseId} = ${exerciseId} and ${submissions.countsAsAttempt})::int`,
+      recent: sql<number>`count(*) filter (where ${recent})::int`,
+      retryAfterSeconds: sql<number>`coalesce(ceil(extract(epoch from
+        min(${submissions.createdAt}) filter (where ${recent}) + ${window} - now())), 1)::int`,
+      attempts: sql<number>`count(*) filter (where ${here} and ${submissions.countsAsAttempt})::int`,
     })
     .from(submissions)
-    .where(
-      and(
-        eq(submissions.userId, userId),
-        sql`(${submissions.createdAt} > now() - make_interval(secs => ${seconds}) or ${submissions.exerciseId} = ${exerciseId})`,
-      ),
-    );
+    .where(and(eq(submissions.userId, userId), sql`(${recent} or ${here})`));
   return {
     recent: row?.recent ?? 0,
     retryAfterSeconds: Math.max(1, row?.retryAfterSeconds ?? 1),
