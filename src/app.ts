@@ -7,16 +7,17 @@ import type { Database } from './db/client.ts';
 import { registerQueueMetrics } from './grading/queue-metrics.ts';
 import type { AppDeps, TypedApp } from './http/app-deps.ts';
 import { registerAuth } from './http/auth.ts';
-import { registerCsrf } from './http/csrf.ts';
+import { csrfCheck } from './http/csrf.ts';
 import { registerDbRetry } from './http/db-retry.ts';
-import { clientErrorHandler, registerErrorHandler } from './http/error-handler.ts';
+import { bodyLengthLimit, clientErrorHandler, registerErrorHandler } from './http/error-handler.ts';
 import { type Lifecycle, registerHealth } from './http/health.ts';
 import { registerHeavyLimiter } from './http/heavy.ts';
-import { registerLifecycle } from './http/lifecycle.ts';
-import { createMetrics, registerMetrics } from './http/metrics.ts';
+import { lifecycleHeaders } from './http/lifecycle.ts';
+import { createMetrics, observeDuration, registerMetrics } from './http/metrics.ts';
 import { registerOverload } from './http/overload.ts';
 import { createIpLimits } from './http/rate-limits.ts';
 import { registerReadYourWrites } from './http/read-your-writes.ts';
+import { registerRequestSteps } from './http/request-steps.ts';
 import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';
 import { firstUnstorableField } from './http/storable-text.ts';
@@ -108,17 +109,19 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   // Querystrings and path parameters are checked by the validator (http/validation.ts). Per-request
   // hooks are in callback style: no promise per hook per request (docs/perf/lesson-read-profile.md).
 
-  registerLifecycle(app, deps);
-
-  registerCsrf(app, config);
   const callers = registerAuth(app, database.db, database.reads.enabled, metrics.registry);
   registerReadYourWrites(app, database);
   registerHealth(app, database, lifecycle);
   registerMetrics(app, metrics);
   registerQueueMetrics(metrics.registry, database.db);
   const eventHub = await startEventHub(app, deps, callers.tap);
-  await registerOverload(app, deps);
+  const overload = await registerOverload(app, deps);
   registerHeavyLimiter(app, deps);
+  // Every request's own steps, in this order, as one hook each way (http/request-steps.ts).
+  registerRequestSteps(app, {
+    onRequest: [lifecycleHeaders(lifecycle), bodyLengthLimit(app), csrfCheck(config), overload.onRequest],
+    onResponse: [observeDuration(metrics), overload.onResponse],
+  });
 
   await app.register(swagger, {
     openapi: {

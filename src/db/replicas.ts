@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
-import client from 'prom-client';
+import type client from 'prom-client';
+import { type Tally, talliedCounter } from '../lib/tallied-counter.ts';
 import { isDatabaseUnavailable, isRecoveryConflict } from './errors.ts';
 import type { BoundedPool } from './pool.ts';
 import * as schema from './schema/index.ts';
@@ -42,20 +43,21 @@ export class ReadReplicas {
   private replayed = new WeakMap<pg.PoolClient, bigint>();
   private dbs = new WeakMap<pg.PoolClient, Db>();
   private pausedUntil = 0;
-  // Counter children by label pair: labels are hashed once, not on every read.
-  private counted = new Map<string, client.Counter.Internal>();
+  private counted = new Map<string, Tally>();
+  private readonly readsTally: ReturnType<typeof talliedCounter<'target' | 'reason'>>;
   readonly reads: client.Counter<'target' | 'reason'>;
 
   constructor(
     private primary: { db: Db; heavyDb: Db; pool: BoundedPool; heavyPool: BoundedPool },
     readonly replica: ReadPools | null,
   ) {
-    this.reads = new client.Counter({
+    this.readsTally = talliedCounter({
       name: 'lab_db_reads_total',
       help: 'Replica-eligible reads by where they ran and why',
       labelNames: ['target', 'reason'] as const,
       registers: [],
     });
+    this.reads = this.readsTally.counter;
   }
 
   get enabled() {
@@ -66,17 +68,19 @@ export class ReadReplicas {
    * Runs `read` on a replica that has replayed `writeLsn` (the caller's last write; null = none known),
    * else on the primary. `read` must only read: it may run twice (replica failed, then primary).
    */
-  async run<T>(
+  run<T>(writeLsn: string | null, read: (db: Db) => Promise<T>, opts: { heavy?: boolean } = {}): Promise<T> {
+    if (this.replica) return this.runOnReplica(writeLsn, read, opts);
+    // Without replicas, the read's own promise: no async wrapper, no extra await on the hot read path.
+    this.count('primary', 'no_replica');
+    return read(opts.heavy ? this.primary.heavyDb : this.primary.db);
+  }
+
+  private async runOnReplica<T>(
     writeLsn: string | null,
     read: (db: Db) => Promise<T>,
-    opts: { heavy?: boolean } = {},
+    opts: { heavy?: boolean },
   ): Promise<T> {
     const onPrimary = () => read(opts.heavy ? this.primary.heavyDb : this.primary.db);
-    if (!this.replica) {
-      // Without replicas, no extra await on the hot read path.
-      this.count('primary', 'no_replica');
-      return onPrimary();
-    }
     const replica = await this.replicaClient(writeLsn, opts.heavy);
     if (!replica) return onPrimary();
     try {
@@ -109,7 +113,7 @@ export class ReadReplicas {
     const key = `${target} ${reason}`;
     let child = this.counted.get(key);
     if (child === undefined) {
-      child = this.reads.labels({ target, reason });
+      child = this.readsTally.tally({ target, reason });
       this.counted.set(key, child);
     }
     child.inc();

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import client from 'prom-client';
+import type client from 'prom-client';
 import { CREDENTIALS_CHANNEL } from '../contracts/channels.ts';
 import type { ListenerTap } from '../db/listener.ts';
+import { type Tally, talliedCounter } from '../lib/tallied-counter.ts';
 import type { Caller, CallerRow } from './caller.queries.ts';
 
 export interface CallerCacheOptions {
@@ -17,6 +18,8 @@ export interface CallerCacheOptions {
 
 interface Entry {
   caller: Caller;
+  /** The caller as a settled promise, made once: a hit allocates no promise and no async frame. */
+  resolved: Promise<Caller>;
   /** performance.now() after which the entry is not used (TTL, or the session's expiry). */
   until: number;
 }
@@ -64,7 +67,7 @@ export class CallerCache {
   /** One ping at a time: a stalled connection must not pile up queries. */
   private pinging = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly lookups: client.Counter<'result'> | null;
+  private readonly counted: Record<'hit' | 'miss' | 'untrusted', Tally>;
   /** This instance's own ping channel (LISTEN is per channel: no other instance receives its pings). */
   readonly pingChannel = `lab_callers_${randomBytes(8).toString('hex')}`;
 
@@ -74,14 +77,16 @@ export class CallerCache {
     this.pingMs = opts.pingMs ?? 200;
     this.ttlMs = opts.ttlMs ?? 30_000;
     this.maxEntries = opts.maxEntries ?? 20_000;
-    this.lookups = opts.registry
-      ? new client.Counter({
+    const lookups = opts.registry
+      ? talliedCounter({
           name: 'lab_caller_lookups_total',
           help: 'Callers resolved: hit (cache), miss (Postgres), untrusted (Postgres: the revocation path is not proven live)',
           labelNames: ['result'] as const,
           registers: [opts.registry],
         })
       : null;
+    const counter = (result: string) => lookups?.tally({ result }) ?? { inc() {} };
+    this.counted = { hit: counter('hit'), miss: counter('miss'), untrusted: counter('untrusted') };
   }
 
   /** The channels and connection events this cache needs from the instance's LISTEN connection. */
@@ -123,28 +128,32 @@ export class CallerCache {
   }
 
   /** The caller for this credential key: from the cache when trusted, else from `load` (Postgres). */
-  async resolve(key: string, load: () => Promise<CallerRow | null>): Promise<Caller | null> {
-    if (!this.enabled) return (await load())?.caller ?? null;
+  resolve(key: string, load: () => Promise<CallerRow | null>): Promise<Caller | null> {
+    if (!this.enabled) return this.load(key, load, false);
     const now = performance.now();
     this.usedAt = now;
     if (this.trusted(now)) {
       const hit = this.entries.get(key);
       if (hit !== undefined) {
         if (hit.until > now) {
-          this.lookups?.inc({ result: 'hit' });
-          return hit.caller;
+          this.counted.hit.inc();
+          return hit.resolved;
         }
         this.drop(key, hit.caller.credentialId);
       }
-      this.lookups?.inc({ result: 'miss' });
+      this.counted.miss.inc();
     } else {
-      this.lookups?.inc({ result: 'untrusted' });
+      this.counted.untrusted.inc();
       // Coming back from idle: prove the path again at once rather than at the next tick.
       if (now - this.lastPingAt > this.pingMs) this.ping();
     }
+    return this.load(key, load, true);
+  }
+
+  private async load(key: string, load: () => Promise<CallerRow | null>, keep: boolean) {
     const generation = this.generation;
     const row = await load();
-    if (row && generation === this.generation) this.store(key, row);
+    if (keep && row && generation === this.generation) this.store(key, row);
     return row?.caller ?? null;
   }
 
@@ -174,7 +183,7 @@ export class CallerCache {
     }
     const previous = this.entries.get(key);
     if (previous) this.drop(key, previous.caller.credentialId);
-    this.entries.set(key, { caller: row.caller, until: now + life });
+    this.entries.set(key, { caller: row.caller, resolved: Promise.resolve(row.caller), until: now + life });
     this.keys.set(row.caller.credentialId, key);
   }
 

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable, isStatementTimeout } from '../db/errors.ts';
 import { AppError, overloaded, unavailable } from '../shared/errors.ts';
+import type { OnRequestStep } from './request-steps.ts';
 import { detailsFrom } from './validation.ts';
 
 function send(reply: import('fastify').FastifyReply, err: AppError) {
@@ -60,26 +61,27 @@ export function toAppError(err: unknown): AppError {
 
 const mebibytes = (bytes: number) => `${+(bytes / 1024 / 1024).toFixed(2)} MiB`;
 
-export function registerErrorHandler(app: FastifyInstance) {
-  // Fastify enforces bodyLimit only where it parses a body, so a GET (or any method it does not
-  // parse) with a huge declared body would be served; API.md wants 413 on every route, unread.
+/**
+ * Fastify enforces bodyLimit only where it parses a body, so a GET (or any method it does not parse)
+ * with a huge declared body would be served; API.md wants 413 on every route, unread.
+ */
+export function bodyLengthLimit(app: FastifyInstance): OnRequestStep {
   const appLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
-  app.addHook('onRequest', (request, _reply, done) => {
+  return (request) => {
     const header = request.headers['content-length'];
-    if (header === undefined) return done();
-    const length = Number(header);
+    if (header === undefined) return undefined;
     // A route may accept more (the course import).
     const limit = request.routeOptions.bodyLimit ?? appLimit;
-    if (length > limit)
-      return done(
-        new AppError(
-          413,
-          'payload_too_large',
-          `The request body is larger than ${mebibytes(limit)} (this route's limit).`,
-        ),
-      );
-    done();
-  });
+    if (Number(header) <= limit) return undefined;
+    return new AppError(
+      413,
+      'payload_too_large',
+      `The request body is larger than ${mebibytes(limit)} (this route's limit).`,
+    );
+  };
+}
+
+export function registerErrorHandler(app: FastifyInstance) {
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
     if (appErr.statusCode >= 500 && appErr.statusCode !== 503)

@@ -39,15 +39,16 @@ describe('HTTP conventions', () => {
     expect(plain.statusCode).toBe(415);
   });
 
-  it('a body over 1 MiB is 413 payload_too_large', async () => {
+  it('a body over 1 MiB is 413 payload_too_large, with the request id like every response', async () => {
     const res = await ctx.app.inject({
       method: 'POST',
       url: '/api/v1/auth/login',
       payload: JSON.stringify({ email: 'a'.repeat(1024 * 1024 + 10) }),
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-request-id': 'big-1' },
     });
     expect(res.statusCode).toBe(413);
     expect(res.json().error.code).toBe('payload_too_large');
+    expect(res.headers['x-request-id']).toBe('big-1');
   });
 
   it('echoes a sane X-Request-Id and makes one otherwise', async () => {

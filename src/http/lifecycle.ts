@@ -1,20 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from './app-deps.ts';
+import type { Lifecycle } from './health.ts';
+import type { OnRequestStep } from './request-steps.ts';
 
 /**
  * Headers every response carries, set when the request arrives (a header set then survives to the
- * error handler; an onSend hook would cost a hook run per response):
+ * error handler; an onSend hook would cost a hook run per response). The first step of every request:
  * - `X-Request-Id`: the id the logs carry (the caller's own when it gave a sane one);
  * - while draining, `Connection: close`, so a load balancer's kept-alive connection to this instance is
  *   not reused: its next request opens a new connection, which goes to an instance that is still ready.
  */
-export function registerLifecycle(app: FastifyInstance, deps: AppDeps) {
-  const { lifecycle } = deps;
-  app.addHook('onRequest', (request, reply, done) => {
+export function lifecycleHeaders(lifecycle: Lifecycle): OnRequestStep {
+  return (request, reply) => {
     reply.header('x-request-id', request.id);
     if (lifecycle.draining) reply.header('connection', 'close');
-    done();
-  });
+    return undefined;
+  };
 }
 
 export interface DrainOptions {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Database } from '../db/client.ts';
+import type { OnResponseStep } from './request-steps.ts';
 
 export interface Metrics {
   registry: client.Registry;
@@ -46,11 +47,12 @@ export function createMetrics(database: Database): Metrics {
   return { registry, httpDuration };
 }
 
-export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
+/** The request-duration histogram's observation, a step run after every response. */
+export function observeDuration(metrics: Metrics): OnResponseStep {
   // One histogram child per method, route and status, looked up by a string key: prom-client would
   // otherwise validate and hash the label object on every observation.
   const children = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
-  app.addHook('onResponse', (request, reply, done) => {
+  return (request, reply) => {
     // The route pattern, never the raw URL, so ids do not explode the label set.
     const route = request.routeOptions.url ?? 'unmatched';
     const key = `${request.method} ${reply.statusCode} ${route}`;
@@ -64,8 +66,10 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
       children.set(key, child);
     }
     child.observe(reply.elapsedTime / 1000);
-    done();
-  });
+  };
+}
+
+export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -1,23 +1,27 @@
 import underPressure from '@fastify/under-pressure';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import client from 'prom-client';
 import { overloaded } from '../shared/errors.ts';
 import type { AppDeps } from './app-deps.ts';
+import type { OnRequestStep, OnResponseStep } from './request-steps.ts';
 
-// Operations endpoints must answer even when the instance sheds load: the load balancer and Prometheus
-// need them most exactly then.
 const EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * Load shedding and bounded request time:
+ * Load shedding and bounded request time, as two per-request steps (http/request-steps.ts):
  * - @fastify/under-pressure samples event-loop delay and heap every 200 ms; past MAX_EVENT_LOOP_DELAY_MS
- *   or MAX_HEAP_USED_BYTES a request is answered 503 `overloaded` at once (onRequest, before any body
- *   parsing or database work), which is what keeps the 503s fast under 5× load.
+ *   or MAX_HEAP_USED_BYTES a request is answered 503 `overloaded` at once (when it arrives, before any
+ *   body parsing or database work), which is what keeps the 503s fast under 5× load. The plugin only
+ *   samples: the decision is read from its samples on a timer of the same period, so a request reads one
+ *   variable instead of running the plugin's own hook.
  * - A request still unanswered after REQUEST_TIMEOUT_MS gets 503 instead of hanging (the handler's late
  *   result is dropped).
  * The signals are exported as Prometheus gauges.
  */
-export async function registerOverload(app: FastifyInstance, deps: AppDeps) {
+export async function registerOverload(
+  app: FastifyInstance,
+  deps: AppDeps,
+): Promise<{ onRequest: OnRequestStep; onResponse: OnResponseStep }> {
   const { config, metrics } = deps;
   const shed = new client.Counter({
     name: 'lab_shed_requests_total',
@@ -31,26 +35,15 @@ export async function registerOverload(app: FastifyInstance, deps: AppDeps) {
     registers: [metrics.registry],
   });
 
-  await app.register(underPressure, {
-    maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
-    maxHeapUsedBytes: config.MAX_HEAP_USED_BYTES,
-    sampleInterval: 200,
-    pressureHandler: (
-      request: FastifyRequest,
-      _reply: FastifyReply,
-      type: string,
-      value: number | undefined,
-    ) => {
-      if (EXEMPT.has(request.url.split('?')[0]!)) return undefined;
-      // A sample with no event-loop measurement (the loop was busy loading modules for the whole
-      // interval) reads as Infinity: that is start-up, not load, and must not refuse the first requests.
-      if (type === 'eventLoopDelay' && !Number.isFinite(value)) return undefined;
-      shed.inc({ reason: type });
-      return Promise.reject(overloaded('The server is overloaded; retry shortly.'));
-    },
-  });
+  // No thresholds given to the plugin: it samples and adds no hook of its own.
+  await app.register(underPressure, { sampleInterval: SAMPLE_MS });
+  const usage = () => (app as unknown as { memoryUsage(): Usage }).memoryUsage();
+  const pressure = { reason: null as PressureReason | null };
+  const sampler = setInterval(() => {
+    pressure.reason = pressureReason(usage(), config.MAX_EVENT_LOOP_DELAY_MS, config.MAX_HEAP_USED_BYTES);
+  }, SAMPLE_MS);
+  sampler.unref();
 
-  const usage = () => (app as unknown as { memoryUsage(): Record<string, number> }).memoryUsage();
   const gauge = (name: string, help: string, read: () => number) =>
     new client.Gauge({
       name,
@@ -70,9 +63,7 @@ export async function registerOverload(app: FastifyInstance, deps: AppDeps) {
   );
   gauge('lab_heap_used_bytes', 'V8 heap in use (shedding signal)', () => finite(usage().heapUsed));
   gauge('lab_rss_bytes', 'Resident set size', () => finite(usage().rssBytes));
-  gauge('lab_under_pressure', '1 while this instance sheds load', () =>
-    (app as unknown as { isUnderPressure(): boolean }).isUnderPressure() ? 1 : 0,
-  );
+  gauge('lab_under_pressure', '1 while this instance sheds load', () => (pressure.reason === null ? 0 : 1));
   gauge('lab_overload_max_event_loop_delay_ms', 'Configured shedding threshold (0 = off)', () =>
     Number(config.MAX_EVENT_LOOP_DELAY_MS),
   );
@@ -99,16 +90,43 @@ export async function registerOverload(app: FastifyInstance, deps: AppDeps) {
   sweep.unref();
   app.addHook('onClose', (_app, done) => {
     clearInterval(sweep);
+    clearInterval(sampler);
     done();
   });
-  app.addHook('onRequest', (_request, reply, done) => {
-    inFlight.set(reply, Date.now() + limitMs);
-    done();
-  });
-  app.addHook('onResponse', (_request, reply, done) => {
-    inFlight.delete(reply);
-    done();
-  });
+  return {
+    onRequest: (request, reply) => {
+      const reason = pressure.reason;
+      // Operations endpoints answer even while shedding: the load balancer and Prometheus need them most then.
+      if (reason !== null && !EXEMPT.has(request.url.split('?')[0]!)) {
+        shed.inc({ reason });
+        return overloaded('The server is overloaded; retry shortly.');
+      }
+      inFlight.set(reply, Date.now() + limitMs);
+      return undefined;
+    },
+    onResponse: (_request, reply) => {
+      inFlight.delete(reply);
+    },
+  };
+}
+
+type PressureReason = 'eventLoopDelay' | 'heapUsedBytes';
+interface Usage {
+  eventLoopDelay: number;
+  eventLoopUtilized: number;
+  heapUsed: number;
+  rssBytes: number;
+}
+const SAMPLE_MS = 200;
+
+/** Why this instance sheds now (a 0 threshold is off), from under-pressure's last sample; null = it does not. */
+export function pressureReason(u: Usage, maxDelayMs: number, maxHeapBytes: number): PressureReason | null {
+  // A sample with no event-loop measurement (the loop was busy loading modules for the whole interval)
+  // reads as Infinity: that is start-up, not load, and must not refuse the first requests.
+  if (maxDelayMs > 0 && Number.isFinite(u.eventLoopDelay) && u.eventLoopDelay > maxDelayMs)
+    return 'eventLoopDelay';
+  if (maxHeapBytes > 0 && u.heapUsed > maxHeapBytes) return 'heapUsedBytes';
+  return null;
 }
 
 const finite = (n: number | undefined) => (Number.isFinite(n) ? (n as number) : 0);
