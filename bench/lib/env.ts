@@ -312,18 +312,36 @@ export class BenchEnv {
     return proc;
   }
 
-  /** A grader process (`node bin/lab.mjs grader`). */
+  /**
+   * A grader process (`node bin/lab.mjs grader`), returned once it claims jobs: a grader opens its
+   * LISTEN connection (named after INSTANCE_NAME) after warming its sandboxes and starts claiming as soon
+   * as that connection is up, so that backend, seen in pg_stat_activity, is the readiness signal.
+   */
   async startGrader(index: number, extra: Record<string, string> = {}): Promise<Proc> {
+    const name = `bench-grader-${index}`;
     const proc = await this.spawnNode(`lab-grader-${index}`, ['bin/lab.mjs', 'grader'], {
       DATABASE_URL: this.databaseUrl,
       LOG_LEVEL: 'warn',
-      INSTANCE_NAME: `bench-grader-${index}`,
+      INSTANCE_NAME: name,
       LAB_RUNTIME: this.labRuntime,
       ...extra,
     });
-    await sleep(1500);
-    if (proc.child.exitCode !== null) throw new Error(`grader exited:\n${proc.stderrTail()}`);
-    return proc;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (proc.child.exitCode !== null) throw new Error(`grader exited:\n${proc.stderrTail()}`);
+      const { rows } = await this.admin.query(
+        // The listener's last statement once connected (src/db/listener.ts): right before claims start.
+        `select count(*)::int as n from pg_stat_activity
+          where application_name = $1 and query ilike 'select pg_backend_pid()%'`,
+        [`lab:${name}`],
+      );
+      if (rows[0].n > 0) return proc;
+      if (Date.now() > deadline) {
+        await proc.stop();
+        throw new Error(`grader ${name} did not connect within 60 s:\n${proc.stderrTail()}`);
+      }
+      await sleep(50);
+    }
   }
 
   async stopAll() {
