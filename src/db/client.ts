@@ -38,6 +38,7 @@ export function connectDatabase(
     max: config.DB_HEAVY_POOL_MAX,
     // Heavy queries (a big gradebook) legitimately run longer than light ones.
     statementTimeoutMs: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 30_000),
+    namedStatements: false,
     applicationName: `lab:${name}:heavy`,
   });
   const db = drizzle(pool, { schema });
@@ -58,6 +59,7 @@ export function connectDatabase(
           acquireTimeoutMs: Math.min(config.DB_POOL_ACQUIRE_TIMEOUT_MS, 1000),
           max: config.DB_HEAVY_POOL_MAX,
           statementTimeoutMs: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 30_000),
+          namedStatements: false,
           applicationName: `lab:${name}:read-heavy`,
         }),
       }

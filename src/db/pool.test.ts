@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/db.ts';
 import { isDatabaseUnavailable, isOutcomeUnknown } from './errors.ts';
-import { BoundedPool, statementKind } from './pool.ts';
+import { BoundedPool, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
 
 let url: string;
 let drop: () => Promise<void>;
@@ -197,5 +197,105 @@ describe('a connection lost on BEGIN', () => {
       await small.end();
       proxy.close();
     }
+  });
+});
+
+describe('statements prepared by name', () => {
+  it('a parameterised Drizzle query is prepared once per connection and then only executed', async () => {
+    const one = new BoundedPool({
+      connectionString: url,
+      max: 1,
+      acquireTimeoutMs: 2000,
+      maxWaiting: 10,
+      statementTimeoutMs: 5000,
+      applicationName: 'lab:pool-test-named',
+    });
+    try {
+      const db = drizzle(one);
+      const marker = `named-${Date.now()}`;
+      for (let i = 0; i < 3; i++) {
+        const r = await db.execute(sql`select ${marker}::text as m, ${i}::int as i`);
+        expect(r.rows[0]).toEqual({ m: marker, i });
+      }
+      // The same backend (pool of 1) holds exactly one prepared statement with that text.
+      const prepared = await db.execute(
+        sql`select name from pg_prepared_statements where statement like ${'select $1::text as m%'}`,
+      );
+      expect(prepared.rows).toHaveLength(1);
+      expect(String(prepared.rows[0]!.name)).toMatch(/^lab_\d+$/);
+      // Without parameters (BEGIN, SET, scripts of several commands) nothing is prepared.
+      await db.execute(sql.raw('select 1; select 2'));
+      const client = await one.connect();
+      try {
+        await client.query('begin');
+        await client.query({ text: 'select $1::int as n', values: [5], name: 'own_name' });
+        await client.query('commit');
+      } finally {
+        client.release();
+      }
+      const names = await db.execute(
+        sql`select name from pg_prepared_statements where ${1} = 1 order by name`,
+      );
+      expect(names.rows.map((r) => r.name)).toContain('own_name');
+      expect(names.rows.every((r) => /^(lab_\d+|own_name)$/.test(String(r.name)))).toBe(true);
+    } finally {
+      await one.end();
+    }
+  });
+
+  it('a pool with namedStatements off (the heavy pools) prepares nothing', async () => {
+    const heavy = new BoundedPool({
+      connectionString: url,
+      max: 1,
+      acquireTimeoutMs: 2000,
+      maxWaiting: 10,
+      statementTimeoutMs: 5000,
+      applicationName: 'lab:pool-test-heavy',
+      namedStatements: false,
+    });
+    try {
+      const db = drizzle(heavy);
+      for (let i = 0; i < 2; i++) await db.execute(sql`select ${i}::int as i`);
+      const prepared = await db.execute(
+        sql`select count(*)::int as n from pg_prepared_statements where ${1} = 1`,
+      );
+      expect(prepared.rows[0]).toEqual({ n: 0 });
+    } finally {
+      await heavy.end();
+    }
+  });
+
+  it('names by text: a query with a name, without parameters or that is not a config runs as given', () => {
+    const a = withStatementName({ text: 'select $1 as x' }, [1]) as { name: string };
+    const b = withStatementName({ text: 'select $1 as x', rowMode: 'array' }, [2]) as {
+      name: string;
+      rowMode: string;
+    };
+    expect(a.name).toMatch(/^lab_\d+$/);
+    expect(b.name).toBe(a.name);
+    expect(b.rowMode).toBe('array');
+    expect(withStatementName({ text: 'select $1 as y' }, [1])).not.toEqual(
+      expect.objectContaining({ name: a.name }),
+    );
+    expect(withStatementName({ text: 'select $1', values: [1] }, undefined)).toEqual(
+      expect.objectContaining({ name: expect.stringMatching(/^lab_\d+$/) }),
+    );
+    expect(withStatementName({ text: 'select $1', name: 'mine' }, [1])).toBeNull();
+    expect(withStatementName({ text: 'begin' }, undefined)).toBeNull();
+    expect(withStatementName({ text: 'select 1' }, [])).toBeNull();
+    expect(withStatementName('select $1', [1])).toBeNull();
+    expect(withStatementName(null, [1])).toBeNull();
+  });
+
+  // Last in this file: it fills the process's table of names.
+  it('past MAX_NAMED_STATEMENTS distinct texts a new text runs unnamed; known texts keep their names', () => {
+    const known = withStatementName({ text: 'select $1 as known' }, [1]) as { name: string };
+    let i = 0;
+    while (withStatementName({ text: `select $1 as c${i}` }, [1]) !== null) i++;
+    expect(i).toBeLessThanOrEqual(MAX_NAMED_STATEMENTS);
+    expect(withStatementName({ text: 'select $1 as brand_new' }, [1])).toBeNull();
+    expect(withStatementName({ text: 'select $1 as known' }, [2])).toEqual(
+      expect.objectContaining({ name: known.name }),
+    );
   });
 });
