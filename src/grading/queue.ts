@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { EVENTS_CHANNEL, JOBS_CHANNEL } from '../contracts/channels.ts';
 import type { Db, Tx } from '../db/client.ts';
 import { isUniqueViolation } from '../db/errors.ts';
@@ -46,6 +46,20 @@ export async function enqueueGrading(
     )
     select pg_notify(${JOBS_CHANNEL}, '') from job`);
 }
+
+/**
+ * For a submit's single statement (src/modules/submissions/submission.queries.ts): the body of a CTE
+ * that queues a grading job for each row of `source` (a CTE of new submissions with id, course_id,
+ * user_id), returning the jobs' ids; select `wakeGraders(cte)` from it to wake an idle grader at commit.
+ */
+export function queueJobsFor(source: SQL): SQL {
+  return sql`insert into grading_jobs (submission_id, run_id, course_id, user_id, priority)
+    select id, null, course_id, user_id, ${PRIORITY.submission} from ${source} returning id`;
+}
+
+/** The jobs of a job CTE, counted, with a NOTIFY each: delivered to the graders' LISTEN connections at commit. */
+export const wakeGraders = (jobs: SQL) =>
+  sql<number>`(select count(*) from (select pg_notify(${JOBS_CHANNEL}, '') from ${jobs}) n)::int`;
 
 const countRows = rowsOf(Type.Object({ n: Col.int }), 'grading queue count');
 const statsRows = rowsOf(

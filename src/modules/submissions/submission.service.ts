@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
-import { enqueueGrading, requeueExercise } from '../../grading/queue.ts';
+import { requeueExercise } from '../../grading/queue.ts';
 import { parseCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
 import { AppError, validationFailed } from '../../shared/errors.ts';
@@ -98,7 +98,7 @@ async function submitOnce(
         'attempts_exhausted',
         `All ${access.allowedAttempts} attempts at this exercise are used.`,
       );
-    const row = await q.insertSubmission(tx, {
+    const row = await q.insertQueuedSubmission(tx, {
       courseId: access.courseId,
       exerciseId: input.exerciseId,
       userId: input.userId,
@@ -108,7 +108,6 @@ async function submitOnce(
       idempotencyKey: key,
       bodyHash: hash,
     });
-    await enqueueGrading(tx, { submissionId: row.id, courseId: row.courseId, userId: input.userId });
     return {
       created: true,
       submission: presentSubmission(row, { staff, visibleTests: access.visibleTests }),
