@@ -175,14 +175,7 @@ async function cuttingProxy(target: URL) {
 describe('a connection lost on BEGIN', () => {
   it('does not leak the pool slot (Drizzle 0.45 releases nothing when BEGIN fails)', async () => {
     const proxy = await cuttingProxy(new URL(url));
-    const small = new BoundedPool({
-      connectionString: proxy.url,
-      max: 1,
-      acquireTimeoutMs: 1000,
-      maxWaiting: 10,
-      statementTimeoutMs: 5000,
-      applicationName: 'lab:pool-test-begin',
-    });
+    const small = onePool('begin', { connectionString: proxy.url, acquireTimeoutMs: 1000 });
     try {
       const db = drizzle(small);
       await small.query('select 1');
@@ -200,16 +193,24 @@ describe('a connection lost on BEGIN', () => {
   });
 });
 
+/** A pool of one connection (one backend, so its prepared statements can be listed). */
+const onePool = (
+  name: string,
+  extra: { connectionString?: string; acquireTimeoutMs?: number; namedStatements?: boolean } = {},
+) =>
+  new BoundedPool({
+    connectionString: url,
+    max: 1,
+    acquireTimeoutMs: 2000,
+    maxWaiting: 10,
+    statementTimeoutMs: 5000,
+    applicationName: `lab:pool-test-${name}`,
+    ...extra,
+  });
+
 describe('statements prepared by name', () => {
   it('a parameterised Drizzle query is prepared once per connection and then only executed', async () => {
-    const one = new BoundedPool({
-      connectionString: url,
-      max: 1,
-      acquireTimeoutMs: 2000,
-      maxWaiting: 10,
-      statementTimeoutMs: 5000,
-      applicationName: 'lab:pool-test-named',
-    });
+    const one = onePool('named');
     try {
       const db = drizzle(one);
       const marker = `named-${Date.now()}`;
@@ -244,15 +245,7 @@ describe('statements prepared by name', () => {
   });
 
   it('a pool with namedStatements off (the heavy pools) prepares nothing', async () => {
-    const heavy = new BoundedPool({
-      connectionString: url,
-      max: 1,
-      acquireTimeoutMs: 2000,
-      maxWaiting: 10,
-      statementTimeoutMs: 5000,
-      applicationName: 'lab:pool-test-heavy',
-      namedStatements: false,
-    });
+    const heavy = onePool('heavy', { namedStatements: false });
     try {
       const db = drizzle(heavy);
       for (let i = 0; i < 2; i++) await db.execute(sql`select ${i}::int as i`);
