@@ -470,6 +470,32 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
   it('a user reads their own write even from a replica that stopped replaying; others read from the replica', async () => {
     const replicas = (await cluster.members()).filter((m) => m.role !== 'leader').map((m) => m.name);
     const onEach = (sql: string) => Promise.all(replicas.map((n) => cluster.query(cluster.adminUrl(n), sql)));
+    // Every write so far — the student's own included, whose position their reads wait for — replayed
+    // on both replicas before the pause: a replica paused while still behind would send the student's
+    // read to the primary as 'lagging' (one CI dry run failed that way), which is not what this tests.
+    const { lsn } = (await cluster.query(cluster.adminUrl(), 'select pg_current_wal_lsn()::text as lsn'))
+      .rows[0] as { lsn: string };
+    await until(
+      'replicas replayed every write so far',
+      async () =>
+        (
+          await Promise.all(
+            replicas.map(
+              async (n) =>
+                (
+                  (
+                    await cluster.query(
+                      cluster.adminUrl(n),
+                      `select pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn as done`,
+                    )
+                  ).rows[0] as { done: boolean }
+                ).done,
+            ),
+          )
+        ).every(Boolean),
+      20_000,
+      50,
+    );
     await onEach('select pg_wal_replay_pause()');
     try {
       // A pause takes effect at the next WAL record a replica reads: write one, then wait until both
@@ -512,6 +538,16 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       ).toBe(title);
       // Anyone else reads from a replica, which has not replayed the write: proof the reads go there.
       const other = JSON.parse((await api('GET', `/lessons/${lessonId}`, tokens.student)).body).lesson.title;
+      if (other !== before)
+        console.log(
+          '[ha] the other user read the new title; reads on the primary by reason:',
+          await metricSum('lab_db_reads_total', 'target="primary"'),
+          {
+            lagging: await metricSum('lab_db_reads_total', 'reason="lagging"'),
+            down: await metricSum('lab_db_reads_total', 'reason="replica_down"'),
+            failed: await metricSum('lab_db_reads_total', 'reason="replica_failed"'),
+          },
+        );
       expect(other).toBe(before);
     } finally {
       await onEach('select pg_wal_replay_resume()');
