@@ -36,25 +36,24 @@ export async function enqueueGrading(
   job: ({ submissionId: string } | { runId: string }) & { courseId: string; userId: string },
 ) {
   // One round trip: the job and the wake-up of an idle grader (delivered at commit).
-  const submissionId = 'submissionId' in job ? job.submissionId : null;
-  const runId = 'runId' in job ? job.runId : null;
+  const [kind, id] =
+    'submissionId' in job ? (['submission', job.submissionId] as const) : (['run', job.runId] as const);
   await tx.execute(sql`
-    with job as (
-      insert into grading_jobs (submission_id, run_id, course_id, user_id, priority)
-      values (${submissionId}, ${runId}, ${job.courseId}, ${job.userId}, ${PRIORITY.submission})
-      returning id
-    )
-    select pg_notify(${JOBS_CHANNEL}, '') from job`);
+    with target (id, course_id, user_id) as (values (${id}::uuid, ${job.courseId}::uuid, ${job.userId}::uuid)),
+         job as (${queueJobsFor(sql`target`, kind)})
+    select ${wakeGraders(sql`job`)}`);
 }
 
 /**
- * For a submit's single statement (src/modules/submissions/submission.queries.ts): the body of a CTE
- * that queues a grading job for each row of `source` (a CTE of new submissions with id, course_id,
- * user_id), returning the jobs' ids; select `wakeGraders(cte)` from it to wake an idle grader at commit.
+ * The body of a CTE that queues a grading job for each row of `source` (a CTE of new submissions, or
+ * runs, with id, course_id, user_id), returning the jobs' ids; select `wakeGraders(cte)` to wake an
+ * idle grader at commit. A submit inserts its submission and job in one statement with it
+ * (src/modules/submissions/submission.queries.ts).
  */
-export function queueJobsFor(source: SQL): SQL {
-  return sql`insert into grading_jobs (submission_id, run_id, course_id, user_id, priority)
-    select id, null, course_id, user_id, ${PRIORITY.submission} from ${source} returning id`;
+export function queueJobsFor(source: SQL, kind: 'submission' | 'run' = 'submission'): SQL {
+  const column = sql.raw(kind === 'submission' ? 'submission_id' : 'run_id');
+  return sql`insert into grading_jobs (${column}, course_id, user_id, priority)
+    select id, course_id, user_id, ${PRIORITY[kind]} from ${source} returning id`;
 }
 
 /** The jobs of a job CTE, counted, with a NOTIFY each: delivered to the graders' LISTEN connections at commit. */

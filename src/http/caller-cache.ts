@@ -17,7 +17,8 @@ export interface CallerCacheOptions {
 }
 
 interface Entry {
-  caller: Caller;
+  /** The session's or token's id, as a revocation names it. */
+  credentialId: string;
   /** The caller as a settled promise, made once: a hit allocates no promise and no async frame. */
   resolved: Promise<Caller>;
   /** performance.now() after which the entry is not used (TTL, or the session's expiry). */
@@ -139,7 +140,7 @@ export class CallerCache {
           this.counted.hit.inc();
           return hit.resolved;
         }
-        this.drop(key, hit.caller.credentialId);
+        this.drop(key, hit.credentialId);
       }
       this.counted.miss.inc();
     } else {
@@ -179,11 +180,15 @@ export class CallerCache {
     if (this.entries.size >= this.maxEntries) {
       // The oldest insertion goes first (Map keeps insertion order).
       const [oldKey, old] = this.entries.entries().next().value!;
-      this.drop(oldKey, old.caller.credentialId);
+      this.drop(oldKey, old.credentialId);
     }
     const previous = this.entries.get(key);
-    if (previous) this.drop(key, previous.caller.credentialId);
-    this.entries.set(key, { caller: row.caller, resolved: Promise.resolve(row.caller), until: now + life });
+    if (previous) this.drop(key, previous.credentialId);
+    this.entries.set(key, {
+      credentialId: row.caller.credentialId,
+      resolved: Promise.resolve(row.caller),
+      until: now + life,
+    });
     this.keys.set(row.caller.credentialId, key);
   }
 

@@ -125,29 +125,14 @@ export async function insertQueuedSubmission(
       .returning({ ...submissionColumns, courseId: submissions.courseId }),
   );
   const jobs = tx.$with('job', { id: sql<number>`id` }).as(queueJobsFor(sql`sub`));
+  // The submission's row, once its job is queued (the condition is evaluated once, NOTIFY included).
   const [row] = await tx
     .with(inserted, jobs)
-    .select({
-      id: inserted.id,
-      exerciseId: inserted.exerciseId,
-      userId: inserted.userId,
-      code: inserted.code,
-      status: inserted.status,
-      score: inserted.score,
-      rawScore: inserted.rawScore,
-      credit: inserted.credit,
-      message: inserted.message,
-      late: inserted.late,
-      createdAt: inserted.createdAt,
-      gradedAt: inserted.gradedAt,
-      results: inserted.results,
-      courseId: inserted.courseId,
-      queued: wakeGraders(sql`job`),
-    })
-    .from(inserted);
-  if (row?.queued !== 1) throw new Error('the submission was not queued for grading');
-  const { queued: _, ...submission } = row;
-  return submission;
+    .select()
+    .from(inserted)
+    .where(sql`${wakeGraders(sql`job`)} = 1`);
+  if (!row) throw new Error('the submission was not queued for grading');
+  return row;
 }
 
 /** A submission with the caller's role in its course; null when there is no such submission. */
