@@ -123,6 +123,40 @@ describe('per-user limits', () => {
       202,
     );
   });
+
+  it('a burst of parallel submits or runs by one student holds no database connection: others are served meanwhile', async () => {
+    const student = await createActor(ctx.app, 'Burster');
+    await student.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    // One submit and one run of theirs in progress: their transactions hold the student's locks.
+    const held = await ctx.database.pool.connect();
+    try {
+      await held.query('begin');
+      await held.query(
+        'select pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock(hashtextextended($2, 0))',
+        [`submit:${student.id}:${ex.id}`, `lab:runs:${student.id}`],
+      );
+      // Far more parallel requests than the instance has connections (DB_POOL_MAX, 4 here; one is held
+      // above). Waiting for the locks, they held every connection until the transaction above ended, and
+      // the other student's read below timed out waiting for one (503).
+      const burst = Array.from({ length: 24 }, (_, i) =>
+        i % 2
+          ? student.req('POST', `/exercises/${ex.id}/submissions`, { code: `burst ${i}` })
+          : student.req('POST', `/exercises/${ex.id}/runs`, { code: `burst ${i}` }),
+      );
+      const other = await w.student.req('GET', `/exercises/${ex.id}`);
+      expect(other.statusCode).toBe(200);
+      const answers = await Promise.all(burst);
+      expect(answers.map((r) => r.statusCode)).toEqual(answers.map(() => 429));
+      expect(answers.every((r) => r.headers['retry-after'] === '1')).toBe(true);
+      await held.query('commit');
+    } finally {
+      held.release();
+    }
+    expect((await student.req('POST', `/exercises/${ex.id}/submissions`, { code: 'after' })).statusCode).toBe(
+      202,
+    );
+  });
 });
 
 describe('text Postgres cannot store', () => {

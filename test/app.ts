@@ -115,3 +115,23 @@ export const apiUrl = (url: string) => (url.startsWith('/api/') ? url : `/api/v1
 export function anon(app: FastifyInstance, method: InjectOptions['method'], url: string, body?: unknown) {
   return app.inject({ method, url: apiUrl(url), ...(body === undefined ? {} : { payload: body as object }) });
 }
+
+/**
+ * Sends a request again, as a client honouring Retry-After would, while it is refused because another
+ * submit or run of the same user is being recorded at that moment (429 with Retry-After: 1; the
+ * try-locks in submission.queries.ts and run.queries.ts). Bounded; each retry waits for the next turn
+ * of the event loop rather than a second, so racing tests stay fast.
+ */
+export async function whileBusy<
+  R extends { statusCode: number; headers: Record<string, unknown>; json(): unknown },
+>(send: () => Promise<R>): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await send();
+    const busy =
+      res.statusCode === 429 &&
+      res.headers['retry-after'] === '1' &&
+      /being (recorded|started)/.test((res.json() as { error?: { message?: string } }).error?.message ?? '');
+    if (!busy || attempt >= 500) return res;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}

@@ -414,6 +414,36 @@ export class Cluster {
     await until(`postmaster of ${node} stopped`, async () => !isAlive(pm), 15_000);
   }
 
+  /**
+   * Patroni's maintenance mode on or off; resolves once every member reports it. While it is on, Patroni
+   * leaves Postgres alone: notably, on PostgreSQL 14+ it otherwise resumes a replica's paused WAL replay
+   * on its next HA cycle (meant for a pause caused by a parameter change), undoing a pause made by hand.
+   */
+  async setMaintenance(on: boolean, timeoutMs = 15_000): Promise<void> {
+    const members = await this.members();
+    const via = members.find((m) => m.role === 'leader')?.name ?? members[0]?.name ?? NODE_NAMES[0]!;
+    const res = await this.rest(via, '/config', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pause: on }),
+    });
+    if (!res.ok) throw new Error(`maintenance ${on ? 'on' : 'off'}: ${res.status} ${await res.text()}`);
+    await until(
+      `maintenance ${on ? 'on' : 'off'} on every member`,
+      async () => {
+        const states = await Promise.all(
+          members.map(async (m) => {
+            const status = (await (await this.rest(m.name, '/patroni')).json()) as { pause?: boolean };
+            return status.pause === true;
+          }),
+        );
+        return states.every((paused) => paused === on);
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
   /** A planned switchover through Patroni's REST API; resolves once `candidate` is the writable primary. */
   async switchover(candidate?: string, timeoutMs = 30_000): Promise<string> {
     const leader = await this.leader();

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { overloaded } from '../shared/errors.ts';
+import { isDatabaseUnavailable } from './errors.ts';
 
 type Kind = 'begin' | 'commit' | 'rollback' | 'read' | 'write';
 
@@ -27,12 +28,17 @@ export class LabClient extends pg.Client {
   private commitFailed = false;
   /** Set by BoundedPool while the client is checked out: its (idempotent) release. */
   checkedOut: ((err?: Error) => void) | null = null;
+  /** The database was unreachable or refused for now (isDatabaseUnavailable) since this checkout. */
+  failedSinceCheckout = false;
   /** Parameterised queries are prepared by name (withStatementName); off for the heavy pools. */
   private readonly named: boolean;
+  /** The pool's record of what its connections last saw (null for a client outside a BoundedPool). */
+  private readonly health: PoolHealth | null;
 
-  constructor(config?: string | (pg.ClientConfig & { namedStatements?: boolean })) {
+  constructor(config?: string | (pg.ClientConfig & { namedStatements?: boolean; health?: PoolHealth })) {
     super(config);
     this.named = typeof config === 'object' && config.namedStatements === true;
+    this.health = (typeof config === 'object' && config.health) || null;
     // A client checked out when its connection dies goes back to the pool (which discards it) even if
     // its holder never releases it: Drizzle 0.45's transaction() releases nothing when BEGIN fails, so a
     // failover hitting BEGIN would leak the slot for good (a grader's pool of 1 then stalls).
@@ -42,6 +48,28 @@ export class LabClient extends pg.Client {
     };
     this.on('error', dead);
     this.on('end', () => dead(new Error('Connection terminated')));
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+  override connect(...args: any[]): any {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
+    const connect = super.connect as (...a: any[]) => any;
+    const callback = args[0];
+    if (typeof callback === 'function')
+      return connect.call(this, (err: unknown, ...rest: unknown[]) => {
+        if (err) this.sawFailure(err);
+        callback(err, ...rest);
+      });
+    return connect.call(this).catch((err: unknown) => {
+      this.sawFailure(err);
+      throw err;
+    });
+  }
+
+  private sawFailure(err: unknown) {
+    if (!this.health || !isDatabaseUnavailable(err)) return;
+    this.failedSinceCheckout = true;
+    this.health.failed();
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
@@ -78,6 +106,7 @@ export class LabClient extends pg.Client {
 
   private classify(err: unknown, kind: Kind, inTransaction: boolean) {
     if (!err || typeof err !== 'object') return;
+    this.sawFailure(err);
     const e = err as { code?: string; message?: string; outcomeUnknown?: boolean };
     // Refused before it was sent: the connection had already failed.
     const notSent = /is not queryable/.test(e.message ?? '');
@@ -140,15 +169,52 @@ export interface PoolOptions {
 }
 
 /**
+ * What a pool's own traffic last showed about its database: when a checkout last ended without the
+ * database failing, and when a connection or statement last found it unavailable (refused, terminated,
+ * read-only, shutting down). /readyz trusts this over a probe that would queue behind that traffic.
+ */
+export class PoolHealth {
+  okAt = 0;
+  failedAt = 0;
+  private waiters: (() => void)[] = [];
+
+  ok() {
+    this.okAt = Date.now();
+    if (this.waiters.length > 0) for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  failed() {
+    this.failedAt = Date.now();
+  }
+
+  /** True at the next ok() within `timeoutMs`, else false. */
+  nextOk(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(wake);
+    });
+  }
+}
+
+/**
  * A pg.Pool whose wait queue is bounded in length (maxWaiting) and in time (acquireTimeoutMs):
  * past either bound the caller gets 503 at once instead of joining an ever-growing queue
  * (DESIGN.md: small pools + a bounded wait queue beat big pools).
  */
 export class BoundedPool extends pg.Pool {
   readonly maxWaiting: number;
+  readonly health: PoolHealth;
 
   constructor(opts: PoolOptions) {
-    const config: pg.PoolConfig & { namedStatements: boolean } = {
+    const health = new PoolHealth();
+    const config: pg.PoolConfig & { namedStatements: boolean; health: PoolHealth } = {
       connectionString: opts.connectionString,
       max: opts.max,
       connectionTimeoutMillis: opts.acquireTimeoutMs,
@@ -160,9 +226,11 @@ export class BoundedPool extends pg.Pool {
       Client: LabClient,
       // Handed to each LabClient by pg-pool (it constructs clients with the pool's options).
       namedStatements: opts.namedStatements ?? true,
+      health,
       ...sslFor(opts.connectionString),
     };
     super(config);
+    this.health = health;
     this.maxWaiting = opts.maxWaiting;
     // An idle client that loses its server (Postgres restart, failover) emits 'error' on the pool; without
     // a listener that would crash the process. The pool drops the client and reconnects on demand.
@@ -178,13 +246,13 @@ export class BoundedPool extends pg.Pool {
       // pg-pool's own query() checks out with a callback and releases with client.release(err).
       const cb = args[0];
       return connect((err: Error | undefined, client: PooledLabClient | undefined, done: unknown) =>
-        cb(err, client && guard(client), client ? client.release : done),
+        cb(err, client && guard(client, this.health), client ? client.release : done),
       );
     }
     if (this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
       return Promise.reject(overloaded('Too many requests are waiting for the database; retry shortly.'));
     }
-    return connect().then(guard);
+    return connect().then((client: PooledLabClient) => guard(client, this.health));
   }
 }
 
@@ -194,13 +262,15 @@ export class BoundedPool extends pg.Pool {
  */
 type PooledLabClient = LabClient & pg.PoolClient;
 
-function guard(client: PooledLabClient): PooledLabClient {
+function guard(client: PooledLabClient, health: PoolHealth): PooledLabClient {
   const release = client.release;
   let released = false;
+  client.failedSinceCheckout = false;
   const once = (err?: Error | boolean) => {
     if (released) return;
     released = true;
     client.checkedOut = null;
+    if (!err && !client.failedSinceCheckout) health.ok();
     release(err);
   };
   client.release = once;

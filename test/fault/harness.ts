@@ -217,7 +217,8 @@ export const staleSocketRetries = { count: 0 };
 /**
  * One HTTP request. Like browsers and undici, a GET whose kept-alive connection turns out to have been
  * closed by the other side (a race every keep-alive client has; HAProxy closes the connection after
- * the 503 it generates itself) is sent again once on a fresh connection; those are counted.
+ * the 503 it generates itself) is sent again once on a fresh connection; those are counted. So is a
+ * write that carries an Idempotency-Key: API.md has clients resend those, and the server deduplicates.
  */
 export async function request(
   method: string,
@@ -229,7 +230,9 @@ export async function request(
   try {
     return await requestOnce(method, url, body, headers, timeoutMs);
   } catch (err) {
-    if (method !== 'GET' || !(err as { reusedSocket?: boolean }).reusedSocket) throw err;
+    const resendable =
+      method === 'GET' || Object.keys(headers).some((h) => h.toLowerCase() === 'idempotency-key');
+    if (!resendable || !(err as { reusedSocket?: boolean }).reusedSocket) throw err;
     staleSocketRetries.count += 1;
     return requestOnce(method, url, body, headers, timeoutMs);
   }
@@ -334,8 +337,9 @@ export function emptyStats(): LoadStats {
 
 /**
  * Closed-loop load: `concurrency` clients, each sending one request at a time, until durationMs or
- * maxRequests. A submission that fails (connection error or 5xx) is retried by the client with the
- * same Idempotency-Key, as API.md tells clients to; each such retry is counted.
+ * maxRequests. A submission that fails (connection error or 5xx) or is refused for now (429: the same
+ * user's previous submit still being recorded) is retried by the client with the same Idempotency-Key,
+ * as API.md tells clients to; each such retry is counted.
  */
 export async function runLoad(opts: LoadOptions, stats = emptyStats()): Promise<LoadStats> {
   const deadline = Date.now() + opts.durationMs;
@@ -386,6 +390,10 @@ export async function runLoad(opts: LoadOptions, stats = emptyStats()): Promise<
             if (before && before !== id) note(`key ${key} gave ${before} then ${id}`);
             stats.accepted.set(key, id);
             done = true;
+          } else if (res.status === 429) {
+            // Another submit of this user to this exercise was being recorded (one at a time): come
+            // back when Retry-After says, as API.md tells clients to.
+            await sleep(1000 * Number(res.headers['retry-after'] ?? 1));
           } else if (res.status < 500) {
             note(`POST ${res.status} ${res.body.slice(0, 200)}`);
             break;

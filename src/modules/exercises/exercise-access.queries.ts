@@ -8,6 +8,8 @@ import { allowedAttempts, creditAt, effectiveDue, isPublished } from './exercise
 /** What submitting to (or running) an exercise needs to know about it and the caller, in one round trip. */
 export interface ExerciseAccess {
   courseId: string;
+  /** The statement's `lock` was taken (always true without one, or with a lock function that waits). */
+  lockTaken: boolean;
   role: Role | null;
   /** The exercise and its lesson are published (students may see it). */
   visible: boolean;
@@ -30,9 +32,10 @@ export const visibleTestNames = sql<string[]>`coalesce((
    where not coalesce((t->>'hidden')::boolean, false)), '{}')`;
 
 /**
- * Null = no such exercise. `lock`, a lock function (e.g. pg_advisory_xact_lock), is taken by the same
- * statement once the exercise is found: one round trip less for a caller that needs both (the lock
- * holds until its transaction ends; statements after this one see what was committed before it).
+ * Null = no such exercise. `lock`, a lock function (e.g. pg_try_advisory_xact_lock), is taken by the
+ * same statement once the exercise is found: one round trip less for a caller that needs both (the
+ * lock holds until its transaction ends; statements after this one see what was committed before it).
+ * `lockTaken` is false only when a try-lock function returned false.
  */
 export async function selectOptionalExerciseAccess(
   tx: Tx,
@@ -57,7 +60,7 @@ export async function selectOptionalExerciseAccess(
       visibleTests: visibleTestNames,
       testCount: sql<number>`jsonb_array_length(${exercises.tests})`,
       timeMs: sql<number>`(${exercises.limits}->>'timeMs')::int`,
-      // A lock function returns void; as text it is ''.
+      // A waiting lock function returns void (as text ''), a try-lock one a boolean ('true'/'false').
       ...(lock ? { locked: sql<string>`(${lock})::text` } : {}),
     })
     .from(exercises)
@@ -74,8 +77,8 @@ export async function selectOptionalExerciseAccess(
     .where(eq(exercises.id, exerciseId))
     .limit(1);
   if (!row) return null;
-  const { locked: _, ...access } = row as typeof row & { locked?: string };
-  return access;
+  const { locked, ...access } = row as typeof row & { locked?: string };
+  return { ...access, lockTaken: locked !== 'false' };
 }
 
 /**

@@ -48,15 +48,21 @@ export async function selectOwnRun(tx: Tx, runId: string, userId: string): Promi
   return row ?? null;
 }
 
-/** Runs the user started in the last `seconds`, and when the oldest of them leaves that window. */
+/**
+ * Runs the user started in the last `seconds`, and when the oldest of them leaves that window; null
+ * when another run of theirs is being started right now. One at a time per user until the transaction
+ * ends, so a burst cannot all count the same 19 rows and pass together; a try-lock, so a parallel one
+ * is refused at once instead of holding a pooled connection while it waits (submitterLock, likewise).
+ */
 export async function recentRuns(
   tx: Tx,
   userId: string,
   seconds: number,
-): Promise<{ count: number; retryAfterSeconds: number }> {
-  // Concurrent runs of one user take turns here until their transaction ends, so a burst cannot all
-  // count the same 19 rows and pass together.
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`lab:runs:${userId}`}, 0))`);
+): Promise<{ count: number; retryAfterSeconds: number } | null> {
+  const taken = await tx.execute<{ taken: boolean }>(
+    sql`select pg_try_advisory_xact_lock(hashtextextended(${`lab:runs:${userId}`}, 0)) as taken`,
+  );
+  if (taken.rows[0]?.taken !== true) return null;
   const [row] = await tx
     .select({
       count: sql<number>`count(*)::int`,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anon, createActor, withTestApp } from '../../../test/app.ts';
+import { anon, createActor, whileBusy, withTestApp } from '../../../test/app.ts';
 import { buildWorld, createExercise, type World } from '../../../test/factories.ts';
 import { closeTestSandboxes, testSandboxes } from '../../../test/grading.ts';
 import { startGrader } from '../../grading/grader.ts';
@@ -177,10 +177,31 @@ describe('POST /exercises/:id/runs', () => {
       [w.course.id, w.exercise.id, burst.id],
     );
     const codes = await Promise.all(
-      Array.from({ length: 6 }, async () => (await run(burst, w.exercise.id, { code: ADD })).statusCode),
+      Array.from(
+        { length: 6 },
+        async () => (await whileBusy(() => run(burst, w.exercise.id, { code: ADD }))).statusCode,
+      ),
     );
     expect(codes.filter((c) => c === 429)).toHaveLength(4);
     expect(codes.filter((c) => c === 200 || c === 202)).toHaveLength(2);
+  });
+
+  it('refuses a run at once while another of the same user is being started, holding no connection', async () => {
+    const busy = await createActor(ctx.app, 'Busy');
+    await busy.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+    const held = await ctx.database.pool.connect();
+    try {
+      await held.query('begin');
+      await held.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`lab:runs:${busy.id}`]);
+      const refused = await run(busy, w.exercise.id, { code: ADD });
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json().error.code).toBe('rate_limited');
+      expect(refused.headers['retry-after']).toBe('1');
+      await held.query('commit');
+    } finally {
+      held.release();
+    }
+    expect((await run(busy, w.exercise.id, { code: ADD })).statusCode).toBe(200);
   });
 
   it('is 409 course_archived in an archived course', async () => {

@@ -38,6 +38,14 @@ export async function startRun(
     const access = await requireExerciseAccess(tx, input.exerciseId, caller.id, can.view);
     assertNotArchived(access.archived);
     const recent = await q.recentRuns(tx, caller.id, 60);
+    if (recent === null)
+      throw new AppError(
+        429,
+        'rate_limited',
+        'Another run of yours is being started; retry in a moment.',
+        undefined,
+        { 'retry-after': '1' },
+      );
     if (recent.count >= RUNS_PER_MINUTE)
       throw new AppError(
         429,

@@ -43,12 +43,15 @@ export const submissionColumns = {
 };
 
 /**
- * Serialises submits of one user to one exercise until the transaction ends, so the attempt count
- * and the idempotency lookup cannot race with a parallel submit. An expression, taken by the
- * statement that loads the exercise access (requireExerciseAccess's `lock`).
+ * One submit of a user to an exercise at a time, until its transaction ends, so the attempt count and
+ * the idempotency lookup cannot race with a parallel submit. A try-lock: a parallel submit is refused
+ * at once (ALREADY_SUBMITTING) instead of waiting, because a waiting submit holds a pooled connection,
+ * and one student's burst of parallel submits held every connection of an instance, starving other
+ * users (and after a failover, a single student's retries queued here for seconds). An expression,
+ * taken by the statement that loads the exercise access (requireExerciseAccess's `lock`).
  */
 export const submitterLock = (userId: string, exerciseId: string) =>
-  sql`pg_advisory_xact_lock(hashtextextended(${`submit:${userId}:${exerciseId}`}, 0))`;
+  sql`pg_try_advisory_xact_lock(hashtextextended(${`submit:${userId}:${exerciseId}`}, 0))`;
 
 export async function selectOptionalSubmissionByKey(
   tx: Tx,

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { anon, createActor, withTestApp } from '../../../test/app.ts';
+import { anon, createActor, whileBusy, withTestApp } from '../../../test/app.ts';
 import { buildWorld, createExercise, type World } from '../../../test/factories.ts';
 
 // Load shedding off: the shared test machine's event-loop delay is not what these tests are about.
@@ -100,7 +100,9 @@ describe('POST /exercises/:id/submissions', () => {
 
   it('turns parallel duplicates with one key into exactly one submission', async () => {
     const results = await Promise.all(
-      Array.from({ length: 12 }, () => submit(w.student, w.exercise.id, 'parallel', 'key-par')),
+      Array.from({ length: 12 }, () =>
+        whileBusy(() => submit(w.student, w.exercise.id, 'parallel', 'key-par')),
+      ),
     );
     const codes = results.map((r) => r.statusCode).sort();
     expect(codes.filter((c) => c === 202)).toHaveLength(1);
@@ -114,7 +116,7 @@ describe('POST /exercises/:id/submissions', () => {
   it('enforces maxAttempts race-safely, replays keys after exhaustion, ignores infrastructure errors', async () => {
     const ex = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 2 });
     const racers = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => submit(w.student, ex.id, `try ${i}`, `race-${i}`)),
+      Array.from({ length: 6 }, (_, i) => whileBusy(() => submit(w.student, ex.id, `try ${i}`, `race-${i}`))),
     );
     expect(racers.filter((r) => r.statusCode === 202)).toHaveLength(2);
     const refused = racers.filter((r) => r.statusCode === 409);
@@ -131,6 +133,32 @@ describe('POST /exercises/:id/submissions', () => {
     );
     expect((await submit(w.student, ex.id, 'after infra error')).statusCode).toBe(202);
     expect((await submit(w.student, ex.id, 'one too many')).statusCode).toBe(409);
+  });
+
+  it('refuses a submit at once while another of the same user to the same exercise is being recorded', async () => {
+    const ex = await createExercise(w.instructor, w.lesson.id, {});
+    // A submit in progress: its transaction holds the submitter's lock.
+    const held = await ctx.database.pool.connect();
+    try {
+      await held.query('begin');
+      await held.query(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+        `submit:${w.student.id}:${ex.id}`,
+      ]);
+      const refused = await submit(w.student, ex.id, 'meanwhile', 'busy-key');
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json().error.code).toBe('rate_limited');
+      expect(refused.headers['retry-after']).toBe('1');
+      // Nothing of it was recorded, and the same student's other exercises are not held up.
+      expect(
+        await countRows('select count(*)::int as n from submissions where exercise_id = $1', [ex.id]),
+      ).toBe(0);
+      expect((await submit(w.student, w.exercise.id, 'elsewhere')).statusCode).toBe(202);
+      await held.query('commit');
+    } finally {
+      held.release();
+    }
+    const retried = await submit(w.student, ex.id, 'meanwhile', 'busy-key');
+    expect(retried.statusCode).toBe(202);
   });
 
   it('accepts late submissions and marks them', async () => {

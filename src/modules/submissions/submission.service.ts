@@ -41,7 +41,7 @@ export async function submit(
   try {
     return await submitOnce(db, input, key ?? null, hash, limits);
   } catch (err) {
-    // The advisory lock serialises submits of one user and exercise, so this is a belt-and-braces
+    // The try-lock refuses a parallel submit of one user and exercise, so this is a belt-and-braces
     // path: a parallel duplicate committed first, and the retry returns it as a replay.
     if (key !== undefined && isUniqueViolation(err, 'submissions_idempotency_idx'))
       return submitOnce(db, input, key, hash, limits);
@@ -64,6 +64,14 @@ async function submitOnce(
       can.view,
       q.submitterLock(input.userId, input.exerciseId),
     );
+    if (!access.lockTaken)
+      throw new AppError(
+        429,
+        'rate_limited',
+        'Another submission of yours to this exercise is being recorded; retry in a moment.',
+        undefined,
+        { 'retry-after': '1' },
+      );
     const staff = isStaff(access.role);
     if (key !== null) {
       const existing = await q.selectOptionalSubmissionByKey(tx, input.userId, input.exerciseId, key);
