@@ -303,6 +303,8 @@ export interface LoadStats {
   succeeded: number;
   failed: number;
   retried: number;
+  /** Submits refused for now because the same user's previous one was being recorded (429), then resent. */
+  busy: number;
   getsFailed: number;
   postsFailed: number;
   byStatus: Record<string, number>;
@@ -323,6 +325,7 @@ export function emptyStats(): LoadStats {
     succeeded: 0,
     failed: 0,
     retried: 0,
+    busy: 0,
     getsFailed: 0,
     postsFailed: 0,
     byStatus: {},
@@ -337,9 +340,10 @@ export function emptyStats(): LoadStats {
 
 /**
  * Closed-loop load: `concurrency` clients, each sending one request at a time, until durationMs or
- * maxRequests. A submission that fails (connection error or 5xx) or is refused for now (429: the same
- * user's previous submit still being recorded) is retried by the client with the same Idempotency-Key,
- * as API.md tells clients to; each such retry is counted.
+ * maxRequests. A submission that fails (connection error or 5xx) is retried by the client with the
+ * same Idempotency-Key, as API.md tells clients to; each such retry is counted. One refused for now
+ * (429: the same user's previous submit still being recorded) is resent after Retry-After, counted as
+ * `busy`.
  */
 export async function runLoad(opts: LoadOptions, stats = emptyStats()): Promise<LoadStats> {
   const deadline = Date.now() + opts.durationMs;
@@ -363,11 +367,14 @@ export async function runLoad(opts: LoadOptions, stats = emptyStats()): Promise<
         const key = randomUUID();
         const body = { code: opts.code ?? 'function add(a, b) { return a + b; }' };
         let done = false;
+        let refusedBusy = false;
         for (let attempt = 0; attempt < 20 && !done; attempt++) {
-          if (attempt > 0) {
+          if (refusedBusy) stats.busy += 1;
+          else if (attempt > 0) {
             stats.retried += 1;
             await sleep(100 * attempt);
           }
+          refusedBusy = false;
           const res = await request(
             'POST',
             `${opts.baseUrl}/api/v1/exercises/${opts.exerciseId}/submissions`,
@@ -392,7 +399,8 @@ export async function runLoad(opts: LoadOptions, stats = emptyStats()): Promise<
             done = true;
           } else if (res.status === 429) {
             // Another submit of this user to this exercise was being recorded (one at a time): come
-            // back when Retry-After says, as API.md tells clients to.
+            // back when Retry-After says, as API.md tells clients to. Not a failure, not a retry.
+            refusedBusy = true;
             await sleep(1000 * Number(res.headers['retry-after'] ?? 1));
           } else if (res.status < 500) {
             note(`POST ${res.status} ${res.body.slice(0, 200)}`);

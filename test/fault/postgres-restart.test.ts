@@ -106,6 +106,7 @@ describe('fault test: Postgres restarts under load', () => {
       succeeded: stats.succeeded,
       failed: stats.failed,
       retried: stats.retried,
+      busy: stats.busy,
       staleKeepAliveResends: staleSocketRetries.count,
       lost: 0,
       byStatus: stats.byStatus,
