@@ -564,9 +564,9 @@ export async function writeReport(resultsDir: string): Promise<string> {
     );
     out.push('');
     out.push(
-      `Light p99 with heavy / without = **${times(h.p99Ratio)}**, ${h.failures} failed (target ≤ 2×, 0 failed: ${mark(h.target.met)}).` +
-        (h.heavyPgMs != null && h.heavyNodeMs != null
-          ? ` A heavy request alone took ${ms(h.heavyAlone.p50)} (p50), of which its costliest statement ran ${ms(h.heavyPgMs)} in Postgres (mean, pg_stat_statements) and ≈ ${ms(h.heavyNodeMs)} elsewhere.`
+      `Light p99 with heavy / without = **${times(h.p99Ratio)}**${h.rounds > 1 ? `, the median of ${h.rounds} alternating rounds (each round's: ${h.roundRatios.map((x) => times(x)).join(', ')}; the table shows the median round)` : ''}, ${h.failures} failed in all rounds (target ≤ 2×, 0 failed: ${mark(h.target.met)}).` +
+        (h.heavyPgMsPerRequest != null && h.heavyNodeMs != null
+          ? ` A heavy request alone took ${ms(h.heavyAlone.p50)} (p50), of which Postgres ran its ${h.heavyStatementsPerRequest} statements (a cursor's DECLARE, the FETCHes of 500 rows that do the work, the access checks) for ${ms(h.heavyPgMsPerRequest)} (pg_stat_statements, total ÷ requests) and ≈ ${ms(h.heavyNodeMs)} went elsewhere (Lab, network, the client).`
           : ''),
     );
     out.push('');
