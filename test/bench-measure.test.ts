@@ -142,6 +142,22 @@ describe('classroom CPU arithmetic', () => {
     expect(capacitySentence(cap)).toContain('beyond this machine by CPU alone');
   });
 
+  it('fits a line through every complete step, a repeated N included', () => {
+    // API CPU-s over 40 s: 400 → 8, 800 → 14, 800 again → 18: the line through all three has the slope
+    // of the 400 → mean-of-the-800s pair, 20 ms per student (the extremes alone would give 15 or 25).
+    const cap = classroomCapacity(
+      [step(400, true, 0.2, 0.1, 0.05), step(800, true, 0.35, 0.2, 0.09), step(800, true, 0.45, 0.2, 0.09)],
+      5000,
+      2,
+    )!;
+    expect(cap.method).toBe('marginal');
+    expect(cap.from).toEqual([400, 800, 800]);
+    expect(cap.msPerStudent.api).toBeCloseTo(20);
+    expect(cap.msPerStudent.postgres).toBeCloseTo(10);
+    expect(cap.msPerStudent.generator).toBeCloseTo(4);
+    expect(capacitySentence(cap)).toContain('fitted through the complete steps N = 400, 800, 800');
+  });
+
   it('uses one complete step as an upper bound, and says nothing without one', () => {
     const cap = classroomCapacity([step(200, true, 0.1, 0.05, 0.02), step(400, false, 1, 1, 1)], 300, 2)!;
     expect(cap.method).toBe('average');

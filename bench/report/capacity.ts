@@ -39,7 +39,7 @@ function coreSeconds(step: Required<CapacityStep>): Record<Role, number> {
 }
 
 export interface Capacity {
-  /** 'marginal': the cost between the smallest and the largest complete step; 'average': one complete step's cost per student (fixed costs included, so an upper bound). */
+  /** 'marginal': the slope of a least-squares line through every complete step (N, CPU-s), by role; 'average': one complete step's cost per student (fixed costs included, so an upper bound). */
   method: 'marginal' | 'average';
   from: number[];
   /** CPU ms per student, by role. */
@@ -76,17 +76,32 @@ export function classroomCapacity(
   if (!hi) return null;
   const lo = held[0]!;
   const hiS = coreSeconds(hi);
-  const loS = coreSeconds(lo);
   const lab = (x: Record<Role, number>) => LAB_ROLES.reduce((a, r) => a + x[r], 0);
   let method: Capacity['method'] = 'average';
   const per = {} as Record<Role, number>;
   const fixed = { api: 0, grader: 0, postgres: 0, generator: 0 } as Record<Role, number>;
-  // Two complete steps far enough apart give the marginal cost; a noisy, non-positive slope falls back.
-  if (hi.students >= lo.students * 1.5 && lab(hiS) > lab(loS) && hiS.generator > loS.generator) {
+  // Complete steps far enough apart give the marginal cost: a least-squares line through all of them
+  // (a step repeated at one N counts each time; two points give the line through them). Repeated steps
+  // of the same code differ a lot here, so every complete step is used, not just the extremes; a
+  // noisy, non-positive slope falls back to the average.
+  const lineOf = (role: Role | 'lab') => {
+    const xs = held.map((st) => st.students);
+    const ys = held.map((st) => {
+      const secs = coreSeconds(st);
+      return role === 'lab' ? lab(secs) : secs[role];
+    });
+    const mx = xs.reduce((a, x) => a + x, 0) / xs.length;
+    const my = ys.reduce((a, y) => a + y, 0) / ys.length;
+    const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+    const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx;
+    return { slope, intercept: my - slope * mx };
+  };
+  if (hi.students >= lo.students * 1.5 && lineOf('lab').slope > 0 && lineOf('generator').slope > 0) {
     method = 'marginal';
     for (const r of ROLES) {
-      per[r] = Math.max(0, (hiS[r] - loS[r]) / (hi.students - lo.students));
-      fixed[r] = Math.max(0, hiS[r] - per[r] * hi.students);
+      const line = lineOf(r);
+      per[r] = Math.max(0, line.slope);
+      fixed[r] = Math.max(0, line.intercept);
     }
   } else for (const r of ROLES) per[r] = hiS[r] / hi.students;
   const labPer = lab(per);
@@ -97,7 +112,7 @@ export function classroomCapacity(
   const budget = machineCores * window - fixedLab - fixed.generator;
   return {
     method,
-    from: method === 'marginal' ? [lo.students, hi.students] : [hi.students],
+    from: method === 'marginal' ? held.map((st) => st.students) : [hi.students],
     msPerStudent: Object.fromEntries(ROLES.map((r) => [r, per[r] * 1000])) as Record<Role, number>,
     labMsPerStudent: labPer * 1000,
     fixedLabS: fixedLab,
@@ -120,7 +135,9 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 export function capacitySentence(c: Capacity): string {
   const how =
     c.method === 'marginal'
-      ? `between the steps N = ${int(c.from[0]!)} and N = ${int(c.from[1]!)}, one more student cost`
+      ? c.from.length === 2
+        ? `between the steps N = ${int(c.from[0]!)} and N = ${int(c.from[1]!)}, one more student cost`
+        : `fitted through the complete steps N = ${c.from.map(int).join(', ')} (least squares), one more student cost`
       : `at the step N = ${int(c.from[0]!)} (the only one: fixed costs included, so an upper bound), a student cost`;
   const need = c.labCoresAtTarget + c.generatorCoresAtTarget;
   const fits = need <= c.machineCores;
