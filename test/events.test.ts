@@ -208,6 +208,45 @@ describe('GET /events', () => {
     await s.waitFor((x) => updatesOf(x, id).length === 1);
   });
 
+  it('delivers on catch-up an event that committed after a later one was delivered, its NOTIFY lost (a failover)', async () => {
+    let s = await stream(urlA, auth(w.student));
+    for (const deadline = Date.now() + 5000; s.status === 503 && Date.now() < deadline; ) {
+      s.close();
+      await new Promise((r) => setImmediate(r));
+      s = await stream(urlA, auth(w.student));
+    }
+    expect(s.status).toBe(200);
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const submit = async (code: string) =>
+      (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code })).json().submission
+        .id as string;
+    const early = await submit('early');
+    const later = await submit('later');
+    // The early result's transaction takes its event id first...
+    const { rows } = await ctx.database.pool.query<{ id: string }>(
+      `select nextval(pg_get_serial_sequence('events', 'id'))::text as id`,
+    );
+    const lateId = rows[0]!.id;
+    // ...a later event commits and is delivered...
+    await gradeByHand(later, 'x');
+    await s.waitFor((x) => updatesOf(x, later).some((e) => e.data.includes('"failed"')));
+    // ...and then the early one commits on a primary whose NOTIFY no listener gets (inserted here
+    // without one), before the listener reconnects.
+    await ctx.database.pool.query(
+      `insert into events (id, course_id, user_id, type, payload)
+       select $1::bigint, course_id, user_id, type, jsonb_set(payload, '{submission,id}', to_jsonb($2::text))
+         from events where type = 'submission.updated' and payload->'submission'->>'id' = $3
+        order by id desc limit 1`,
+      [lateId, early, later],
+    );
+    await ctx.database.pool.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and application_name like 'lab:%:listen'`,
+    );
+    await s.waitFor((x) => x.events.some((e) => e.id === lateId));
+    expect(updatesOf(s, early).some((e) => e.id === lateId)).toBe(true);
+  });
+
   it('ends open streams with a retry hint when the app closes', async () => {
     const databaseC = connectDatabase(ctx.config, ctx.url, 'test-c');
     const appC = await buildApp(ctx.config, databaseC, { logger: false });

@@ -11,6 +11,14 @@ import * as q from './events.queries.ts';
 /** Tells a client how long to wait before reconnecting (EventSource honours `retry:`). */
 export const RECONNECT_MS = 1000;
 const CATCH_UP_LIMIT = 1000;
+/**
+ * Ids skipped while advancing are remembered this long, at most this many: an event whose transaction
+ * took its id before a later one's but committed after it — a commit held up by a failover, or committed
+ * just as the old primary went down, whose NOTIFY no listener received — is still read on catch-up,
+ * though catch-up otherwise reads only ids above the highest handled.
+ */
+const HOLE_MS = 60_000;
+const MAX_HOLES = 2000;
 // A client this far behind on reading is dropped rather than buffered without bound; it resumes
 // with Last-Event-ID.
 const MAX_BUFFERED_BYTES = 1 << 20;
@@ -147,6 +155,8 @@ export class EventHub {
   private listener: Listener | null = null;
   /** Highest event id handled; null until known (the database may be down at start). */
   private lastId: number | null = null;
+  /** Ids below lastId not handled yet (HOLE_MS), with when they were skipped. */
+  private holes = new Map<number, number>();
   private connectedOnce = false;
   private closed = false;
   private readonly closing = new AbortController();
@@ -288,7 +298,13 @@ export class EventHub {
         this.lastId = await q.selectMaxEventId(this.db);
         return;
       }
-      const events = await q.selectEventsAfter(this.db, this.lastId, CATCH_UP_LIMIT);
+      this.forgetOldHoles();
+      const late = [...this.holes.keys()];
+      const [after, filled] = await Promise.all([
+        q.selectEventsAfter(this.db, this.lastId, CATCH_UP_LIMIT),
+        late.length > 0 ? q.selectEventsByIds(this.db, late) : Promise.resolve([]),
+      ]);
+      const events = [...filled, ...after].sort((a, b) => a.id - b.id);
       await this.beforeDeliver(events);
       this.dispatch(events);
       this.advance(events.map((e) => e.id));
@@ -313,7 +329,26 @@ export class EventHub {
   }
 
   private advance(ids: number[]) {
-    if (ids.length) this.lastId = Math.max(this.lastId ?? 0, ...ids);
+    if (ids.length === 0) return;
+    for (const id of ids) this.holes.delete(id);
+    const top = Math.max(...ids);
+    if (this.lastId !== null && top > this.lastId + 1) {
+      const handled = new Set(ids);
+      const now = Date.now();
+      for (let id = Math.max(this.lastId + 1, top - MAX_HOLES); id < top; id++)
+        if (!handled.has(id)) this.holes.set(id, now);
+      this.forgetOldHoles();
+    }
+    this.lastId = Math.max(this.lastId ?? 0, top);
+  }
+
+  private forgetOldHoles() {
+    const before = Date.now() - HOLE_MS;
+    for (const [id, since] of this.holes) {
+      // Insertion order is skip order: the oldest come first.
+      if (since >= before && this.holes.size <= MAX_HOLES) break;
+      this.holes.delete(id);
+    }
   }
 
   private dispatch(events: q.EventRow[]) {
