@@ -32,6 +32,20 @@ async function stream(base: string, headers: Record<string, string>) {
   open.push(s);
   return s;
 }
+/**
+ * The student's stream on instance A. Earlier tests' streams leave the hub once the server sees their
+ * sockets close; until then MAX_SSE_STREAMS answers 503, so this asks again until it is let in.
+ */
+async function studentStreamOnA() {
+  let s = await stream(urlA, auth(w.student));
+  for (const deadline = Date.now() + 5000; s.status === 503 && Date.now() < deadline; ) {
+    s.close();
+    await new Promise((r) => setImmediate(r));
+    s = await stream(urlA, auth(w.student));
+  }
+  expect(s.status).toBe(200);
+  return s;
+}
 const updatesOf = (s: TestStream, id: string) =>
   s.events.filter((e) => e.event === 'submission.updated' && JSON.parse(e.data).submission.id === id);
 
@@ -187,15 +201,7 @@ describe('GET /events', () => {
   });
 
   it('keeps delivering after Postgres drops the LISTEN connection, catching up on what it missed', async () => {
-    // The previous test's streams leave the hub once the server sees their sockets close; until then
-    // MAX_SSE_STREAMS answers 503.
-    let s = await stream(urlA, auth(w.student));
-    for (const deadline = Date.now() + 5000; s.status === 503 && Date.now() < deadline; ) {
-      s.close();
-      await new Promise((r) => setImmediate(r));
-      s = await stream(urlA, auth(w.student));
-    }
-    expect(s.status).toBe(200);
+    const s = await studentStreamOnA();
     const ex = await createExercise(w.instructor, w.lesson.id);
     const id = (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code: 'c' })).json()
       .submission.id;
@@ -209,13 +215,7 @@ describe('GET /events', () => {
   });
 
   it('delivers on catch-up an event that committed after a later one was delivered, its NOTIFY lost (a failover)', async () => {
-    let s = await stream(urlA, auth(w.student));
-    for (const deadline = Date.now() + 5000; s.status === 503 && Date.now() < deadline; ) {
-      s.close();
-      await new Promise((r) => setImmediate(r));
-      s = await stream(urlA, auth(w.student));
-    }
-    expect(s.status).toBe(200);
+    const s = await studentStreamOnA();
     const ex = await createExercise(w.instructor, w.lesson.id);
     const submit = async (code: string) =>
       (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code })).json().submission
