@@ -133,7 +133,7 @@ export async function isolationScenario(ctx: Ctx) {
         Math.floor(rounds.length / 2)
       ]!;
       const { baseline, withHeavy, heavy } = rounds[median]!;
-      const allFailures = rounds.reduce(
+      const failures = rounds.reduce(
         (sum, r) => sum + r.baseline.failed + r.withHeavy.failed + r.heavy.failed,
         0,
       );
@@ -153,7 +153,6 @@ export async function isolationScenario(ctx: Ctx) {
           `${heavy.scheduled} heavy, ${heavy.non2xx} non-2xx; failures light ${baseline.failed} + ${withHeavy.failed}, heavy ${heavy.failed}`,
       );
       const p99Ratio = ratio(withHeavy.latency.p99, baseline.latency.p99);
-      const failures = allFailures;
       return {
         lightRate,
         heavyRate: round(heavyRate, 2),

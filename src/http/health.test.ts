@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../../test/db.ts';
 import { BoundedPool } from '../db/pool.ts';
 import { DatabaseReadiness } from './health.ts';
@@ -76,6 +77,26 @@ describe('readiness: the database judged by traffic first, a probe otherwise', (
     const refused = poolFor(await refusedUrl());
     expect(await new DatabaseReadiness(refused).check()).toBe(false);
     expect(await new DatabaseReadiness(refused).check()).toBe(false);
+  });
+
+  it('a probe that fails for another reason than an unreachable database does not stick: the next check probes anew', async () => {
+    const adminUrl = inject('pgAdminUrl');
+    const name = `lab_t_ready_${Date.now()}`;
+    const missing = new URL(adminUrl);
+    missing.pathname = `/${name}`;
+    const pool = poolFor(missing.toString());
+    const readiness = new DatabaseReadiness(pool);
+    // "database does not exist": the server answered, so the probe tells nothing; nothing else proves it.
+    expect(await readiness.check()).toBe(false);
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`create database ${name}`);
+      expect(await readiness.check()).toBe(true);
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
   });
 
   it('ready after a failure once the database answers again', async () => {

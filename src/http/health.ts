@@ -22,7 +22,7 @@ export const PROBE_WAIT_MS = 250;
  * answered "No instance is ready" for seconds after the database was back (test/fault/ha.test.ts).
  */
 export class DatabaseReadiness {
-  private probing: Promise<boolean> | null = null;
+  private probing: Promise<boolean | null> | null = null;
 
   constructor(private readonly pool: BoundedPool) {}
 
@@ -33,17 +33,22 @@ export class DatabaseReadiness {
       // Every connection is busy and the last of them to finish succeeded: a probe would only wait.
       if (this.pool.idleCount === 0 && this.pool.totalCount >= (this.pool.options.max ?? 0)) return true;
     }
-    // The probe, or any request of the pool's own that succeeds meanwhile.
-    return Promise.race([this.probe(), health.nextOk(PROBE_WAIT_MS)]);
+    // The probe, or any request of the pool's own that succeeds meanwhile; a probe that could not tell
+    // leaves the answer to that wait.
+    const verdict = this.probe().then((known) => known ?? new Promise<boolean>(() => {}));
+    return Promise.race([verdict, health.nextOk(PROBE_WAIT_MS)]);
   }
 
-  /** One `select 1` at a time; false only when the database itself failed (not a full queue). */
-  private probe(): Promise<boolean> {
+  /**
+   * One `select 1` at a time: true, false when the database itself failed, null when it failed for
+   * another reason (it tells nothing about reachability). Always settles, so the next check probes anew.
+   */
+  private probe(): Promise<boolean | null> {
     this.probing ??= this.pool
       .query('select 1')
       .then(
         () => true,
-        (err: unknown) => (isDatabaseUnavailable(err) ? false : new Promise<boolean>(() => {})),
+        (err: unknown) => (isDatabaseUnavailable(err) ? false : null),
       )
       .finally(() => {
         this.probing = null;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.ts';
-import { AppError } from '../shared/errors.ts';
+import { rateLimited } from '../shared/errors.ts';
 
 /*
  * Per-IP limits on what an anonymous or fresh account can repeat cheaply: registering accounts and
@@ -33,15 +33,7 @@ function limiter(pool: pg.Pool, keyPrefix: string, points: number, seconds: numb
     duration: seconds,
   });
   const refuse = (res: RateLimiterRes) =>
-    new AppError(
-      429,
-      'rate_limited',
-      `Too many ${what} from this address; wait before trying again.`,
-      undefined,
-      {
-        'retry-after': String(Math.max(1, Math.ceil(res.msBeforeNext / 1000))),
-      },
-    );
+    rateLimited(`Too many ${what} from this address; wait before trying again.`, res.msBeforeNext / 1000);
   return {
     async consume(ip) {
       try {

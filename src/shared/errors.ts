@@ -27,6 +27,14 @@ export const unavailable = (message = 'The database is unavailable; retry shortl
 export const validationFailed = (field: string, message: string) =>
   new AppError(400, 'validation_failed', `${field} ${message}`, [{ field, message }]);
 /**
+ * 429 `rate_limited` + Retry-After (whole seconds, at least 1): a limit on how often, or how many at
+ * once, one user or address may do something. The one way to build it.
+ */
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  new AppError(429, 'rate_limited', message, undefined, {
+    'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  });
+/**
  * 503 `overloaded` + Retry-After: this instance or the database is too busy for the request now
  * (load shedding, a full wait queue, a statement timeout, too many streams). The one way to build it.
  */

@@ -1,7 +1,7 @@
 import type { Db } from '../../db/client.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { hashPassword, verifyPassword } from '../../lib/passwords.ts';
-import { AppError, notFound } from '../../shared/errors.ts';
+import { AppError, notFound, rateLimited } from '../../shared/errors.ts';
 import * as q from './auth.queries.ts';
 import { newToken } from './tokens.ts';
 
@@ -47,9 +47,10 @@ export async function register(
   }
 }
 
-function retryAfter(oldest: Date | null): string {
+/** Seconds until the oldest failure leaves the window. */
+function secondsUntilWindowEnds(oldest: Date | null): number {
   const until = (oldest?.getTime() ?? Date.now()) + LOGIN_WINDOW_SECONDS * 1000;
-  return String(Math.max(1, Math.ceil((until - Date.now()) / 1000)));
+  return (until - Date.now()) / 1000;
 }
 
 export async function login(
@@ -68,14 +69,9 @@ export async function login(
           ? failures.ip
           : null;
   if (limited) {
-    throw new AppError(
-      429,
-      'rate_limited',
+    throw rateLimited(
       'Too many failed sign-ins; wait before trying again.',
-      undefined,
-      {
-        'retry-after': retryAfter(limited.oldest),
-      },
+      secondsUntilWindowEnds(limited.oldest),
     );
   }
   const user = await q.selectOptionalUserByEmail(db, email);

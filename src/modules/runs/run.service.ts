@@ -1,7 +1,7 @@
 import type { Db } from '../../db/client.ts';
 import { enqueueGrading } from '../../grading/queue.ts';
 import type { EventHub } from '../../realtime/event-hub.ts';
-import { AppError, notFound, validationFailed } from '../../shared/errors.ts';
+import { notFound, rateLimited, validationFailed } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
 import { assertNotArchived, can, isStaff } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';
@@ -38,21 +38,11 @@ export async function startRun(
     const access = await requireExerciseAccess(tx, input.exerciseId, caller.id, can.view);
     assertNotArchived(access.archived);
     const recent = await q.recentRuns(tx, caller.id, 60);
-    if (recent === null)
-      throw new AppError(
-        429,
-        'rate_limited',
-        'Another run of yours is being started; retry in a moment.',
-        undefined,
-        { 'retry-after': '1' },
-      );
+    if (recent === null) throw rateLimited('Another run of yours is being started; retry in a moment.', 1);
     if (recent.count >= RUNS_PER_MINUTE)
-      throw new AppError(
-        429,
-        'rate_limited',
+      throw rateLimited(
         `At most ${RUNS_PER_MINUTE} runs a minute; wait a little before running again.`,
-        undefined,
-        { 'retry-after': String(recent.retryAfterSeconds) },
+        recent.retryAfterSeconds,
       );
     const staff = isStaff(access.role);
     const row = await q.insertRun(tx, {

@@ -45,7 +45,7 @@ export const submissionColumns = {
 /**
  * One submit of a user to an exercise at a time, until its transaction ends, so the attempt count and
  * the idempotency lookup cannot race with a parallel submit. A try-lock: a parallel submit is refused
- * at once (ALREADY_SUBMITTING) instead of waiting, because a waiting submit holds a pooled connection,
+ * at once (429, Retry-After: 1) instead of waiting, because a waiting submit holds a pooled connection,
  * and one student's burst of parallel submits held every connection of an instance, starving other
  * users (and after a failover, a single student's retries queued here for seconds). An expression,
  * taken by the statement that loads the exercise access (requireExerciseAccess's `lock`).

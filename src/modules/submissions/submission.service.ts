@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import { requeueExercise } from '../../grading/queue.ts';
 import { parseCursor, toPage } from '../../http/pagination.ts';
 import { isUuid } from '../../http/schemas.ts';
-import { AppError, validationFailed } from '../../shared/errors.ts';
+import { AppError, rateLimited, validationFailed } from '../../shared/errors.ts';
 import { assertNotArchived, can, isStaff, requireVisible } from '../courses/course.policy.ts';
 import { requireExerciseAccess } from '../exercises/exercise-access.queries.ts';
 import { presentSubmission } from './submission.presenter.ts';
@@ -65,12 +65,9 @@ async function submitOnce(
       q.submitterLock(input.userId, input.exerciseId),
     );
     if (!access.lockTaken)
-      throw new AppError(
-        429,
-        'rate_limited',
+      throw rateLimited(
         'Another submission of yours to this exercise is being recorded; retry in a moment.',
-        undefined,
-        { 'retry-after': '1' },
+        1,
       );
     const staff = isStaff(access.role);
     if (key !== null) {
@@ -93,12 +90,9 @@ async function submitOnce(
     // check: a client retrying with its Idempotency-Key is not the flood this stops.
     const counts = await q.submitterCounts(tx, input.userId, input.exerciseId, 60);
     if (counts.recent >= limits.perMinute)
-      throw new AppError(
-        429,
-        'rate_limited',
+      throw rateLimited(
         `At most ${limits.perMinute} submissions a minute; wait a little before submitting again.`,
-        undefined,
-        { 'retry-after': String(counts.retryAfterSeconds) },
+        counts.retryAfterSeconds,
       );
     if (access.allowedAttempts !== null && counts.attempts >= access.allowedAttempts)
       throw new AppError(
