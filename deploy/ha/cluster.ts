@@ -525,6 +525,40 @@ export class Cluster {
     }
   }
 
+  /**
+   * Whether `node`'s Postgres itself accepts writes, asked directly rather than through HAProxy. Patroni's
+   * `/primary` (and so HAProxy) answers 200 as soon as the node holds the leader key, before Postgres has
+   * finished promoting.
+   */
+  async nodeWritable(node: string): Promise<boolean> {
+    try {
+      const r = await this.query(this.adminUrl(node, 'postgres'), 'select not pg_is_in_recovery() as w');
+      return (r.rows[0] as { w: boolean }).w;
+    } catch {
+      return false;
+    }
+  }
+
+  /** `node`'s Patroni and Postgres log lines stamped at or after `sinceMs` (epoch ms), for a test's report. */
+  async logSince(node: string, sinceMs: number): Promise<string[]> {
+    const files = [
+      path.join(this.dir, 'log', node, 'patroni.log'),
+      path.join(this.dir, 'log', `patroni-${node}.out`),
+    ];
+    const lines: { at: number; line: string }[] = [];
+    for (const file of files) {
+      const text = await fs.readFile(file, 'utf8').catch(() => '');
+      let at = 0;
+      for (const line of text.split('\n')) {
+        // Both logs start a line with "YYYY-MM-DD HH:MM:SS[.,]mmm" in UTC; continuation lines keep the last stamp.
+        const stamp = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)[.,](\d{3})/.exec(line);
+        if (stamp) at = Date.parse(`${stamp[1]}T${stamp[2]}.${stamp[3]}Z`);
+        if (at >= sinceMs && line.trim()) lines.push({ at, line: `${node} ${path.basename(file)}: ${line}` });
+      }
+    }
+    return lines.sort((a, b) => a.at - b.at).map((l) => l.line);
+  }
+
   /** The role and database Lab connects with (not a superuser; pg_monitor lets `lab doctor` see replication). */
   async ensureLabDatabase() {
     const admin = this.adminUrl(undefined, 'postgres');

