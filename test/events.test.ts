@@ -5,6 +5,7 @@ import { buildApp } from '../src/app.ts';
 import { connectDatabase, type Database } from '../src/db/client.ts';
 import { startGrader } from '../src/grading/grader.ts';
 import { recordOutcome } from '../src/grading/queue.ts';
+import { parseCursor } from '../src/realtime/event-cursor.ts';
 import { createActor, withTestApp } from './app.ts';
 import { buildWorld, createExercise, type World } from './factories.ts';
 import { claimSubmissionJob } from './grading.ts';
@@ -48,6 +49,8 @@ async function studentStreamOnA() {
 }
 const updatesOf = (s: TestStream, id: string) =>
   s.events.filter((e) => e.event === 'submission.updated' && JSON.parse(e.data).submission.id === id);
+/** The cursor's `after` written with a submission's last update on a stream. */
+const laterEventId = (s: TestStream, id: string) => parseCursor(updatesOf(s, id).at(-1)!.id)!.after;
 
 /** Grades a submission by hand through the queue (as a grader would), to control the outcome. */
 async function gradeByHand(submissionId: string, hiddenMessage: string) {
@@ -172,7 +175,7 @@ describe('GET /events', () => {
     const resumed = await stream(urlA, auth(w.student, { 'last-event-id': String(first!.eventId - 1) }));
     await resumed.waitFor((s) => updatesOf(s, a).length === 1);
     expect(updatesOf(resumed, b)).toHaveLength(0);
-    expect(resumed.events.every((e) => Number(e.id) >= first!.eventId)).toBe(true);
+    expect(resumed.events.every((e) => parseCursor(e.id)!.after >= first!.eventId)).toBe(true);
     expect(JSON.parse(updatesOf(resumed, a)[0]!.data).submission.results[1].message).toBeNull();
 
     const staff = await stream(urlB, auth(w.instructor, { 'last-event-id': String(first!.eventId - 1) }));
@@ -243,8 +246,51 @@ describe('GET /events', () => {
       `select pg_terminate_backend(pid) from pg_stat_activity
         where datname = current_database() and application_name like 'lab:%:listen'`,
     );
-    await s.waitFor((x) => x.events.some((e) => e.id === lateId));
-    expect(updatesOf(s, early).some((e) => e.id === lateId)).toBe(true);
+    await s.waitFor((x) => updatesOf(x, early).some((e) => e.data.includes('"failed"')));
+    // Sent after the later one, it leaves the stream's cursor at the later id, with nothing open below.
+    const last = s.events.at(-1)!;
+    expect(JSON.parse(last.data).submission.id).toBe(early);
+    expect(parseCursor(last.id)).toEqual({ after: Number(laterEventId(s, later)), open: [] });
+  });
+
+  it('a stream resumed with its last id receives an event that committed below it after the client left', async () => {
+    const s = await studentStreamOnA();
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const submit = async (code: string) =>
+      (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code })).json().submission
+        .id as string;
+    const early = await submit('early');
+    const later = await submit('later');
+    // The early result's transaction takes its event id, then a later event commits and is sent...
+    const { rows } = await ctx.database.pool.query<{ id: string }>(
+      `select nextval(pg_get_serial_sequence('events', 'id'))::text as id`,
+    );
+    const lateId = Number(rows[0]!.id);
+    await gradeByHand(later, 'x');
+    await s.waitFor((x) => updatesOf(x, later).some((e) => e.data.includes('"failed"')));
+    // ...its id line carries the id still open below it...
+    const cursor = s.events.at(-1)!.id!;
+    expect(parseCursor(cursor)!.open).toContain(lateId);
+    expect(parseCursor(cursor)!.after).toBeGreaterThan(lateId);
+    s.close();
+    // ...the client goes away, the early event commits (its NOTIFY reaches no stream of the student)...
+    await ctx.database.pool.query(
+      `with e as (
+         insert into events (id, course_id, user_id, type, payload)
+         select $1::bigint, course_id, user_id, type, jsonb_set(payload, '{submission,id}', to_jsonb($2::text))
+           from events where type = 'submission.updated' and payload->'submission'->>'id' = $3
+          order by id desc limit 1
+         returning id)
+       select pg_notify('lab_events', id::text) from e`,
+      [lateId, early, later],
+    );
+    // ...and the client comes back, on the other instance, with the last id it received.
+    const resumed = await stream(urlB, auth(w.student, { 'last-event-id': cursor }));
+    await resumed.waitFor((x) => updatesOf(x, early).some((e) => e.data.includes('"failed"')));
+    await resumed.heartbeats(1);
+    expect(updatesOf(resumed, later)).toHaveLength(0);
+    expect(parseCursor(resumed.events.at(-1)!.id)).toEqual({ after: parseCursor(cursor)!.after, open: [] });
+    resumed.close();
   });
 
   it('ends open streams with a retry hint when the app closes', async () => {

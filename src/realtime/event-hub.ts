@@ -6,6 +6,7 @@ import type { LabEvent } from '../contracts/events.ts';
 import { maskSubmission } from '../contracts/submission.ts';
 import type { Db } from '../db/client.ts';
 import { type Listener, type ListenerTap, startListener } from '../db/listener.ts';
+import { type EventCursor, formatCursor } from './event-cursor.ts';
 import * as q from './events.queries.ts';
 
 /** Tells a client how long to wait before reconnecting (EventSource honours `retry:`). */
@@ -71,6 +72,13 @@ export class SseStream {
    * lower id arriving after a higher one is still new.
    */
   private readonly sent = new Set<number>();
+  /** The highest event id sent (or resumed from): the cursor's `after`. */
+  private top = 0;
+  /**
+   * Ids the client's Last-Event-ID listed as not committed yet and not sent since, with when they were
+   * received: they stay in this stream's cursor (HOLE_MS) so a later resume still asks for them.
+   */
+  private readonly carried = new Map<number, number>();
   closed = false;
 
   constructor(
@@ -94,19 +102,27 @@ export class SseStream {
     raw.on('close', () => this.close());
   }
 
-  hold() {
+  /** Continues where a client's Last-Event-ID left off; live events wait until `release`. */
+  resume(cursor: EventCursor) {
+    this.top = Math.max(this.top, cursor.after);
+    const now = Date.now();
+    for (const id of cursor.open) this.carried.set(id, now);
     this.held = [];
   }
 
-  /** Sends the backlog, then what arrived meanwhile (anything the backlog already had is skipped). */
-  release(backlog: Delivery[]) {
+  /**
+   * Sends the backlog, then what arrived meanwhile (anything the backlog already had is skipped).
+   * `open`: the ids the hub has not seen commit (EventHub.openIds).
+   */
+  release(backlog: Delivery[], open: readonly number[]) {
     const held = this.held ?? [];
     this.held = null;
-    for (const d of backlog) this.send(d);
-    for (const d of held) this.send(d);
+    for (const d of backlog) this.send(d, open);
+    for (const d of held) this.send(d, open);
   }
 
-  send(d: Delivery) {
+  /** `open`: the ids the hub has not seen commit, written into the cursor with the event. */
+  send(d: Delivery, open: readonly number[]) {
     if (this.held) {
       this.held.push(d);
       return;
@@ -114,7 +130,12 @@ export class SseStream {
     if (this.sent.has(d.id)) return;
     this.sent.add(d.id);
     if (this.sent.size > SENT_IDS_KEPT) this.sent.delete(this.sent.values().next().value!);
-    this.write(`id: ${d.id}\nevent: ${d.event.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
+    this.top = Math.max(this.top, d.id);
+    this.carried.delete(d.id);
+    const expired = Date.now() - HOLE_MS;
+    for (const [id, since] of this.carried) if (since < expired) this.carried.delete(id);
+    const cursor = formatCursor({ after: this.top, open: [...this.carried.keys(), ...open] });
+    this.write(`id: ${cursor}\nevent: ${d.event.type}\ndata: ${JSON.stringify(presentPayload(d))}\n\n`);
   }
 
   private write(chunk: string) {
@@ -254,6 +275,11 @@ export class EventHub {
     this.streams.delete(stream);
   }
 
+  /** Ids below the highest handled that have not been seen to commit (within HOLE_MS): see event-cursor.ts. */
+  openIds(): number[] {
+    return [...this.holes.keys()];
+  }
+
   private enqueue(id: number) {
     this.pending.add(id);
     this.flushing ??= this.flush().finally(() => {
@@ -284,9 +310,10 @@ export class EventHub {
       });
       if (!events) return;
       for (const id of ids) this.pending.delete(id);
+      // Advanced first: the cursors written with these events list the ids still open after them.
+      this.advance(ids);
       await this.beforeDeliver(events);
       this.dispatch(events);
-      this.advance(ids);
     }
   }
 
@@ -305,9 +332,9 @@ export class EventHub {
         late.length > 0 ? q.selectEventsByIds(this.db, late) : Promise.resolve([]),
       ]);
       const events = [...filled, ...after].sort((a, b) => a.id - b.id);
+      this.advance(events.map((e) => e.id));
       await this.beforeDeliver(events);
       this.dispatch(events);
-      this.advance(events.map((e) => e.id));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not catch up on events');
     }
@@ -352,6 +379,7 @@ export class EventHub {
   }
 
   private dispatch(events: q.EventRow[]) {
+    const open = this.openIds();
     for (const e of deliverable(events, this.log)) {
       const runId = e.event.type === 'run.updated' ? e.event.payload.run.id : undefined;
       if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.event.payload);
@@ -360,12 +388,15 @@ export class EventHub {
       for (const s of this.streams) {
         const isStaff = staff.has(s.userId);
         if (isStaff || s.userId === e.userId)
-          s.send({
-            id: e.id,
-            event: e.event,
-            staff: isStaff,
-            visibleTests: e.visibleTests,
-          });
+          s.send(
+            {
+              id: e.id,
+              event: e.event,
+              staff: isStaff,
+              visibleTests: e.visibleTests,
+            },
+            open,
+          );
       }
     }
   }

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { type LabEvent, toLabEvent } from '../contracts/events.ts';
 import type { Tx } from '../db/client.ts';
 import { Col, rowsOf, selectRows } from '../db/rows.ts';
+import type { EventCursor } from './event-cursor.ts';
 
 export type EventRow = {
   id: number;
@@ -83,14 +84,15 @@ export type VisibleEvent = {
 };
 
 /**
- * What a user may see after Last-Event-ID: their own events and the submissions of courses they
+ * What a user may see after a Last-Event-ID cursor (event-cursor.ts): events above its `after` and those
+ * of its open ids that have committed since — their own events and the submissions of courses they
  * teach (a run is its author's alone).
  * Bounded: a client far behind gets the oldest `limit` and continues from there on its next reconnect.
  */
 export async function selectVisibleEventsAfter(
   tx: Tx,
   userId: string,
-  afterId: number,
+  { after, open }: EventCursor,
   limit: number,
 ): Promise<VisibleEvent[]> {
   const rows = await selectRows(
@@ -103,7 +105,7 @@ export async function selectVisibleEventsAfter(
     select e.id, e.type, e.payload, e.course_id in (select course_id from taught) as staff,
            ${VISIBLE_TESTS} as "visibleTests"
       from events e
-     where e.id > ${afterId}
+     where (e.id > ${after} or e.id = any(${`{${open.join(',')}}`}::bigint[]))
        and (e.user_id = ${userId}
             or (e.type <> 'run.updated' and e.course_id in (select course_id from taught)))
      order by e.id
