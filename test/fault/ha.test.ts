@@ -24,6 +24,13 @@ import { type Fleet, printCounts, type Res, request, spawnLab, startFleet, waitA
  */
 
 const TTL_MS = 10_000;
+/**
+ * Lab's share of a switchover: from the new primary accepting writes to the last failure. Measured
+ * 0.3–1.0 s (the demoted primary's connections end with 57P01, HAProxy moves its primary port within a
+ * check, the API instances come back into service, clients retry after Retry-After); the old bound of
+ * 5 s from the start of the switchover left about as much once Patroni's ~2.2 s are taken out.
+ */
+const SWITCHOVER_LAB_MS = 3000;
 let cluster: Cluster;
 let fleet: Fleet;
 let dir: string;
@@ -757,7 +764,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     await waitAllUp(fleet.statsUrl, 2);
   }, 240_000);
 
-  it('a planned switchover under load: the new primary writable within 5 s, Lab back within 2 s of it, only 503s, nothing lost', async () => {
+  it('a planned switchover under load: the new primary writable within 5 s, Lab back within 3 s of it, only 503s, nothing lost', async () => {
     const traffic = startTraffic();
     await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 200, 30_000);
     const from = (await cluster.leader())!;
@@ -776,8 +783,8 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     const timeline = await activity.stop();
     const m = measure(traffic.outcomes, t0);
     if (
-      (m.lastFailureMs ?? 0) > writableMs + 2000 ||
-      (m.writesBackMs ?? Infinity) > writableMs + 2000 ||
+      (m.lastFailureMs ?? 0) > writableMs + SWITCHOVER_LAB_MS ||
+      (m.writesBackMs ?? Infinity) > writableMs + SWITCHOVER_LAB_MS ||
       (m.readsBackMs ?? Infinity) > 5000
     )
       console.log(`[ha] activity during the switchover:\n${timeline.join('\n')}`);
@@ -799,9 +806,10 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     expect(m.otherThan503).toEqual([]);
     // Patroni's share: the target accepts writes within 5 s (about 2 s measured).
     expect(writableMs).toBeLessThanOrEqual(5000);
-    // Lab's share: no failure and writes back later than 2 s after that; reads never out for 5 s.
-    expect(m.lastFailureMs ?? 0).toBeLessThanOrEqual(writableMs + 2000);
-    expect(m.writesBackMs!).toBeLessThanOrEqual(writableMs + 2000);
+    // Lab's share: no failure later than SWITCHOVER_LAB_MS after that, writes back by then; reads never
+    // out for 5 s.
+    expect(m.lastFailureMs ?? 0).toBeLessThanOrEqual(writableMs + SWITCHOVER_LAB_MS);
+    expect(m.writesBackMs!).toBeLessThanOrEqual(writableMs + SWITCHOVER_LAB_MS);
     expect(m.readsBackMs!).toBeLessThanOrEqual(5000);
     expect(audited.lost).toBe(0);
     expect(audited.pending).toBe(0);
