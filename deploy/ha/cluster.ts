@@ -525,20 +525,6 @@ export class Cluster {
     }
   }
 
-  /**
-   * Whether `node`'s Postgres itself accepts writes, asked directly rather than through HAProxy. Patroni's
-   * `/primary` (and so HAProxy) answers 200 as soon as the node holds the leader key, before Postgres has
-   * finished promoting.
-   */
-  async nodeWritable(node: string): Promise<boolean> {
-    try {
-      const r = await this.query(this.adminUrl(node, 'postgres'), 'select not pg_is_in_recovery() as w');
-      return (r.rows[0] as { w: boolean }).w;
-    } catch {
-      return false;
-    }
-  }
-
   /** `node`'s Patroni and Postgres log lines stamped at or after `sinceMs` (epoch ms), for a test's report. */
   async logSince(node: string, sinceMs: number): Promise<string[]> {
     const files = [
