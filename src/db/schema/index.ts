@@ -3,6 +3,7 @@ export * from './course-members.ts';
 export * from './courses.ts';
 export * from './events.ts';
 export * from './exercise-exceptions.ts';
+export * from './exercise-scores.ts';
 export * from './exercises.ts';
 export * from './grading-jobs.ts';
 export * from './lessons.ts';
