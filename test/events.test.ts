@@ -75,6 +75,25 @@ async function gradeByHand(submissionId: string, hiddenMessage: string) {
   });
 }
 
+/**
+ * The student's stream on A, two submissions to a new exercise, and an event id taken (by the early
+ * result's transaction, which has not committed) before the later result commits and is delivered.
+ */
+async function laterSentWhileEarlyOpen() {
+  const s = await studentStreamOnA();
+  const ex = await createExercise(w.instructor, w.lesson.id);
+  const submit = async (code: string) =>
+    (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code })).json().submission.id as string;
+  const early = await submit('early');
+  const later = await submit('later');
+  const { rows } = await ctx.database.pool.query<{ id: string }>(
+    `select nextval(pg_get_serial_sequence('events', 'id'))::text as id`,
+  );
+  await gradeByHand(later, 'x');
+  await s.waitFor((x) => updatesOf(x, later).some((e) => e.data.includes('"failed"')));
+  return { s, early, later, lateId: Number(rows[0]!.id) };
+}
+
 beforeAll(async () => {
   w = await buildWorld(ctx.app, 'Ev');
   urlA = await listen(ctx.app);
@@ -218,21 +237,8 @@ describe('GET /events', () => {
   });
 
   it('delivers on catch-up an event that committed after a later one was delivered, its NOTIFY lost (a failover)', async () => {
-    const s = await studentStreamOnA();
-    const ex = await createExercise(w.instructor, w.lesson.id);
-    const submit = async (code: string) =>
-      (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code })).json().submission
-        .id as string;
-    const early = await submit('early');
-    const later = await submit('later');
-    // The early result's transaction takes its event id first...
-    const { rows } = await ctx.database.pool.query<{ id: string }>(
-      `select nextval(pg_get_serial_sequence('events', 'id'))::text as id`,
-    );
-    const lateId = rows[0]!.id;
-    // ...a later event commits and is delivered...
-    await gradeByHand(later, 'x');
-    await s.waitFor((x) => updatesOf(x, later).some((e) => e.data.includes('"failed"')));
+    // The early result's transaction takes its event id first, a later event commits and is delivered...
+    const { s, early, later, lateId } = await laterSentWhileEarlyOpen();
     // ...and then the early one commits on a primary whose NOTIFY no listener gets (inserted here
     // without one), before the listener reconnects.
     await ctx.database.pool.query(
@@ -254,20 +260,8 @@ describe('GET /events', () => {
   });
 
   it('a stream resumed with its last id receives an event that committed below it after the client left', async () => {
-    const s = await studentStreamOnA();
-    const ex = await createExercise(w.instructor, w.lesson.id);
-    const submit = async (code: string) =>
-      (await w.student.req('POST', `/exercises/${ex.id}/submissions`, { code })).json().submission
-        .id as string;
-    const early = await submit('early');
-    const later = await submit('later');
     // The early result's transaction takes its event id, then a later event commits and is sent...
-    const { rows } = await ctx.database.pool.query<{ id: string }>(
-      `select nextval(pg_get_serial_sequence('events', 'id'))::text as id`,
-    );
-    const lateId = Number(rows[0]!.id);
-    await gradeByHand(later, 'x');
-    await s.waitFor((x) => updatesOf(x, later).some((e) => e.data.includes('"failed"')));
+    const { s, early, later, lateId } = await laterSentWhileEarlyOpen();
     // ...its id line carries the id still open below it...
     const cursor = s.events.at(-1)!.id!;
     expect(parseCursor(cursor)!.open).toContain(lateId);

@@ -26,7 +26,7 @@ import { type Fleet, printCounts, type Res, request, spawnLab, startFleet, waitA
 const TTL_MS = 10_000;
 /**
  * Lab's share of a switchover: from the new primary accepting writes to the last failure. Measured
- * 0.3–1.0 s (the demoted primary's connections end with 57P01, HAProxy moves its primary port within a
+ * 0.2–1.5 s (the demoted primary's connections end with 57P01, HAProxy moves its primary port within a
  * check, the API instances come back into service, clients retry after Retry-After); the old bound of
  * 5 s from the start of the switchover left about as much once Patroni's ~2.2 s are taken out.
  */
