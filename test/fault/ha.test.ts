@@ -26,11 +26,13 @@ import { type Fleet, printCounts, type Res, request, spawnLab, startFleet, waitA
 const TTL_MS = 10_000;
 /**
  * Lab's share of a switchover: from the new primary accepting writes to the last failure. Measured
- * 0.2–1.5 s (the demoted primary's connections end with 57P01, HAProxy moves its primary port within a
- * check, the API instances come back into service, clients retry after Retry-After); the old bound of
- * 5 s from the start of the switchover left about as much once Patroni's ~2.2 s are taken out.
+ * 0.2–2.7 s over 12 runs on this 2-core machine, 11 of them under 1.8 s (the demoted primary's connections end
+ * with 57P01, HAProxy moves its primary port within a check, the API instances come back into service,
+ * clients retry after Retry-After). The timeline of what Lab's connections did is printed from
+ * SWITCHOVER_SLOW_MS on, so a slow one shows where the time went even when it passes.
  */
-const SWITCHOVER_LAB_MS = 3000;
+const SWITCHOVER_LAB_MS = 4000;
+const SWITCHOVER_SLOW_MS = 2000;
 let cluster: Cluster;
 let fleet: Fleet;
 let dir: string;
@@ -794,7 +796,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     await waitAllUp(fleet.statsUrl, 2);
   }, 240_000);
 
-  it('a planned switchover under load: the new primary writable within 5 s, Lab back within 3 s of it, only 503s, nothing lost', async () => {
+  it('a planned switchover under load: the new primary writable within 5 s, Lab back within 4 s of it, only 503s, nothing lost', async () => {
     const traffic = startTraffic();
     await until('warm-up traffic', async () => traffic.outcomes.filter(isOk).length >= 200, 30_000);
     const from = (await cluster.leader())!;
@@ -813,8 +815,8 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
     const timeline = await activity.stop();
     const m = measure(traffic.outcomes, t0);
     if (
-      (m.lastFailureMs ?? 0) > writableMs + SWITCHOVER_LAB_MS ||
-      (m.writesBackMs ?? Infinity) > writableMs + SWITCHOVER_LAB_MS ||
+      (m.lastFailureMs ?? 0) > writableMs + SWITCHOVER_SLOW_MS ||
+      (m.writesBackMs ?? Infinity) > writableMs + SWITCHOVER_SLOW_MS ||
       (m.readsBackMs ?? Infinity) > 5000
     )
       console.log(`[ha] activity during the switchover:\n${timeline.join('\n')}`);
