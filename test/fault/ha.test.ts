@@ -727,7 +727,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       40_000,
     );
     const newLeader = await until(
-      'a new writable primary',
+      "a new leader (Patroni's /primary says 200; its Postgres may still be promoting)",
       async () => {
         const l = await cluster.leader();
         return l && l !== leader && (await cluster.isPrimary(l)) ? l : false;
