@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { type EmbeddedHandle, freePort, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { type CpuAccount, CpuAccounts, type CpuMethod } from './cpu-account.ts';
@@ -291,7 +292,7 @@ export class BenchEnv {
     index: number,
     instances: number,
     extra: Record<string, string> = {},
-    nodeArgs: string[] = [],
+    nodeArgs: readonly string[] = API_NODE_FLAGS,
   ): Promise<Proc> {
     const port = await freePort();
     const proc = await this.spawnNode(

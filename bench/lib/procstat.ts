@@ -83,3 +83,19 @@ export function selfCpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
+
+/**
+ * The options a running Node process was started with, read back from /proc (what it really runs with,
+ * not what the bench meant to pass): every argument between the executable and the script.
+ */
+export function nodeOptionsOf(pid: number): string[] | null {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const script = argv.findIndex(
+      (a, i) => i > 0 && !a.startsWith('-') && !argv[i - 1]!.startsWith('--import'),
+    );
+    return argv.slice(1, script < 0 ? argv.length : script);
+  } catch {
+    return null;
+  }
+}

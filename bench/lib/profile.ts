@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { freePort } from '../../src/db/embedded.ts';
 import type { Ctx } from './context.ts';
 import { ROOT } from './env.ts';
@@ -109,8 +110,8 @@ export async function profileServer(
     const spawnedAt = performance.now();
     const server =
       kind === 'lab'
-        ? await ctx.env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0' }, prof)
-        : await startBare(ctx, prof);
+        ? await ctx.env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0' }, [...API_NODE_FLAGS, ...prof])
+        : await startBare(ctx, [...API_NODE_FLAGS, ...prof]);
     const from = performance.now() - spawnedAt;
     await runLoad({
       url: server.url! + pathAndQuery,
@@ -142,7 +143,7 @@ export async function profileServer(
 }
 
 /** The bare node:http + pg baseline server (bench/baseline/bare-server.ts). */
-export async function startBare(ctx: Ctx, nodeArgs: string[] = []) {
+export async function startBare(ctx: Ctx, nodeArgs: readonly string[] = API_NODE_FLAGS) {
   const port = await freePort();
   return ctx.env.spawnNode(
     'bare-node-http',

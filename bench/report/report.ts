@@ -85,6 +85,14 @@ const CPU_BOUND = 0.9;
  * One sentence on where the CPU went during a measurement, from the measured cores per process:
  * whether the machine was CPU-bound, and the biggest user.
  */
+
+/** The Node options each read server ran with, as read back from /proc by the scenario. */
+function nodeOptionsSentence(opts: { lab: string[] | null; bare: string[] | null } | undefined): string {
+  if (!opts) return '';
+  const show = (o: string[] | null) =>
+    o === null ? 'unknown' : o.length === 0 ? 'none' : `\`${o.join(' ')}\``;
+  return `Node options (/proc/<pid>/cmdline of the running servers): Lab ${show(opts.lab)}, bare ${show(opts.bare)}.`;
+}
 function cpuSentence(
   parts: Record<string, number | null | undefined>,
   machine: number,
@@ -414,7 +422,8 @@ export async function writeReport(resultsDir: string): Promise<string> {
         `(a) a bare \`node:http\` server running the lesson read through \`pg\` as ${bareCfg?.statements ?? '–'} statement(s) per request ` +
         `(pool of ${bareCfg?.poolMax ?? '–'}, reported by the running server; it held ${r.observed.barePoolConnections}), ` +
         `(b) \`pgbench -M prepared\` running the same SQL with ${r.pgbench?.clients ?? '–'} clients. ` +
-        'req/s counts 2xx responses only; CPU per request divides by every response.',
+        'req/s counts 2xx responses only; CPU per request divides by every response. ' +
+        nodeOptionsSentence(r.observed.nodeOptions),
     );
     out.push('');
     const rowOf = (name: string, x: typeof r.lab) => [

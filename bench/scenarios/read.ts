@@ -7,7 +7,7 @@ import { bareStatements, pgbenchScript } from '../baseline/sql.ts';
 import { type Ctx, resetStatements, statementStats, withLab } from '../lib/context.ts';
 import { BARE_ROLE, type Proc } from '../lib/env.ts';
 import { type LoadResult, runLoad } from '../lib/load.ts';
-import { machineBusyMs } from '../lib/procstat.ts';
+import { machineBusyMs, nodeOptionsOf } from '../lib/procstat.ts';
 import { profileServer, startBare } from '../lib/profile.ts';
 import { ratio, round } from '../lib/stats.ts';
 
@@ -299,7 +299,12 @@ export async function readScenario(ctx: Ctx) {
 
   await resetStatements(ctx);
   // Both servers stay up (an idle one costs nothing) and are loaded in turn: Lab, bare, Lab, bare, …
-  const observed = { labPoolConnections: 0, barePoolConnections: 0, bareConfig: null as unknown };
+  const observed = {
+    labPoolConnections: 0,
+    barePoolConnections: 0,
+    bareConfig: null as unknown,
+    nodeOptions: { lab: null as string[] | null, bare: null as string[] | null },
+  };
   const { lab, bare } = await withLab(
     ctx,
     1,
@@ -308,6 +313,10 @@ export async function readScenario(ctx: Ctx) {
       observed.bareConfig = await fetch(`${bareProc.url}/config`)
         .then((r) => r.json())
         .catch(() => null);
+      observed.nodeOptions = {
+        lab: procs[0] ? nodeOptionsOf(procs[0].pid) : null,
+        bare: nodeOptionsOf(bareProc.pid),
+      };
       try {
         const labRuns: HttpMeasure[] = [];
         const bareRuns: HttpMeasure[] = [];

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { freePort } from '../db/embedded.ts';
 import { DEMO } from '../db/seed.ts';
+import { API_NODE_FLAGS } from './node-flags.ts';
 import {
   embeddedPostgresInstalled,
   pgDataDir,
@@ -66,8 +67,12 @@ describe('lab up', () => {
     const login = { email: DEMO.student.email, password: DEMO.student.password };
     expect(await call(port, 'POST', '/api/v1/auth/login', login)).toBe(200);
 
-    // A crashed worker comes back by itself.
+    // API workers run with the V8 settings measured for them (node-flags.ts).
     const worker = Object.values(cluster.workers!)[0]!;
+    const argv = fs.readFileSync(`/proc/${worker.process.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv).toEqual(expect.arrayContaining([...API_NODE_FLAGS]));
+
+    // A crashed worker comes back by itself.
     worker.process.kill('SIGKILL');
     await until(async () => output().includes('api-1 exited (SIGKILL); restarting in 250 ms'));
     await until(

@@ -14,6 +14,7 @@ import { sslFor } from '../db/pool.ts';
 import * as schema from '../db/schema/index.ts';
 import { DEMO, seedDemo } from '../db/seed.ts';
 import { Backoff } from './backoff.ts';
+import { API_NODE_FLAGS } from './node-flags.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const labBin = path.join(projectRoot, 'bin', 'lab.mjs');
@@ -127,7 +128,11 @@ export async function up(config: Config, opts: UpOptions = {}) {
   };
 
   // API workers: node:cluster shares one listening socket across them.
-  cluster.setupPrimary({ exec: labBin, args: ['serve', '--supervised'] });
+  cluster.setupPrimary({
+    exec: labBin,
+    args: ['serve', '--supervised'],
+    execArgv: [...process.execArgv, ...API_NODE_FLAGS],
+  });
   const workerSlots = new Map<Worker, { slot: number; startedAt: number }>();
   const workerBackoff = Array.from({ length: config.WORKERS }, () => new Backoff());
   const forkWorker = (slot: number) => {

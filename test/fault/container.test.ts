@@ -6,6 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { assemble, type Image, imageCommand } from '../../deploy/assemble.ts';
+import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { freePort } from '../../src/db/embedded.ts';
 import { DEMO } from '../../src/db/seed.ts';
 import { ROOT } from './harness.ts';
@@ -103,7 +104,11 @@ afterAll(async () => {
 describe('the container image (deploy/Containerfile, assembled by deploy/assemble.ts)', () => {
   it('holds the compiled server, its run-time files, the built web app and production dependencies only', () => {
     expect(image.user).not.toMatch(/^(root|0)$/);
-    expect(image.entrypoint.slice(-2)).toEqual(['node', 'bin/lab.mjs']);
+    expect(image.entrypoint.slice(-2 - API_NODE_FLAGS.length)).toEqual([
+      'node',
+      ...API_NODE_FLAGS,
+      'bin/lab.mjs',
+    ]);
     // Only the system packages are left to this host.
     expect(image.skipped.every((line) => line.includes('apt-get install'))).toBe(true);
     const files = walk(image.workdir, (rel) => rel === 'node_modules');
