@@ -121,13 +121,16 @@ const PER_STUDENT = `
     having bool_or(exercise_id is null)
   )`;
 
-/** A student's figures for exercise `x` (null where they have none), looked up in per_student's arrays. */
+/**
+ * A student's figures for exercise `x` (null where they have none), looked up in per_student's arrays.
+ * The exercise's position is found once per cell: `offset 0` keeps the planner from inlining it into
+ * each of the three subscripts (a scan of the student's uuid array each). The 5,000-student CSV of the
+ * isolation benchmark: 226 → 173 ms a request, of which Postgres 200 → 159 ms; the same course's JSON
+ * ~430 → ~320 ms in Postgres alone; output byte for byte the same.
+ */
 const CELL = `
-      cross join lateral (
-        select p.bests[array_position(p.exercise_ids, x.id)] as best,
-               p.lates[array_position(p.exercise_ids, x.id)] as late,
-               p.attempts[array_position(p.exercise_ids, x.id)] as attempts
-      ) s`;
+      cross join lateral (select array_position(p.exercise_ids, x.id) as i offset 0) i
+      cross join lateral (select p.bests[i.i] as best, p.lates[i.i] as late, p.attempts[i.i] as attempts) s`;
 
 /**
  * A total summed in column order, as a JavaScript loop adds, and rounded as `round2` does (Math.round
