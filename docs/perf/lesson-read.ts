@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { freePort } from '../../src/db/embedded.ts';
 import type { Ctx } from '../../bench/lib/context.ts';
 import { BenchEnv, type Proc } from '../../bench/lib/env.ts';
@@ -23,7 +24,8 @@ const connections = 32;
 const progress = new Progress(1);
 const log = (s: string) => progress.log(s);
 
-function startBareOne(env: BenchEnv, port: number, nodeArgs: string[] = []): Promise<Proc> {
+// Every server runs with the V8 flags Lab's API servers run with (src/cluster/node-flags.ts).
+function startBareOne(env: BenchEnv, port: number, nodeArgs: readonly string[] = API_NODE_FLAGS): Promise<Proc> {
   return env.spawnNode(
     'bare-one-statement',
     [...nodeArgs, '--import', 'tsx', 'bench/baseline/bare-server.ts'],
@@ -99,7 +101,7 @@ try {
   const fastifyPort = await freePort();
   const fastify = await env.spawnNode(
     'fastify-bare',
-    ['--import', 'tsx', 'bench/baseline/fastify-server.ts'],
+    [...API_NODE_FLAGS, '--import', 'tsx', 'bench/baseline/fastify-server.ts'],
     { DATABASE_URL: env.bareDatabaseUrl, PORT: String(fastifyPort), POOL_MAX: '4' },
     { port: fastifyPort, path: '/readyz' },
   );
@@ -153,8 +155,8 @@ try {
   };
   console.log(JSON.stringify(summary, null, 2));
   const profiles = {
-    lab: await profile('lab', (args) => env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0' }, args), lessonPath, headers),
-    bare1: await profile('bare1', async (args) => startBareOne(env, await freePort(), args), lessonPath, headers),
+    lab: await profile('lab', (args) => env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0' }, [...API_NODE_FLAGS, ...args]), lessonPath, headers),
+    bare1: await profile('bare1', async (args) => startBareOne(env, await freePort(), [...API_NODE_FLAGS, ...args]), lessonPath, headers),
   };
   console.log(JSON.stringify(profiles, null, 2));
   fs.writeFileSync(path.join(os.tmpdir(), 'lesson-read-summary.json'), JSON.stringify({ summary, profiles }, null, 2));

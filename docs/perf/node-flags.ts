@@ -1,0 +1,64 @@
+// `npx tsx docs/perf/node-flags.ts [configs] [rounds]`: the lesson read on Lab and on the bare baseline
+// (bench/baseline/bare-server.ts, caller lookup + lesson) started with different V8 young-generation
+// sizes, loaded in turn round after round so a noisy neighbour hits segments, not a configuration.
+// A config is `lab` or `bare`, optionally `:<MB>` for --max-semi-space-size (none = V8's default), e.g.
+// the default `lab,lab:64,bare,bare:64`. Prints app CPU per request and 2xx requests/s per round and
+// their medians. Uses bench/lib read-only; writes nothing in the repo.
+import type { Ctx } from '../../bench/lib/context.ts';
+import { BenchEnv, type Proc } from '../../bench/lib/env.ts';
+import { startBare } from '../../bench/lib/profile.ts';
+import { Progress } from '../../bench/lib/progress.ts';
+import { seedCourse } from '../../bench/lib/seed.ts';
+import { measureHttp, median } from '../../bench/scenarios/read.ts';
+
+const configs = (process.argv[2] ?? 'lab,lab:64,bare,bare:64').split(',');
+const rounds = Number(process.argv[3] ?? 5);
+const progress = new Progress(1);
+const log = (s: string) => progress.log(s);
+const env = await BenchEnv.start({ log });
+try {
+  const course = await seedCourse(env.admin, { tag: `nf${Date.now() % 1e6}`, students: 50, lessons: 4, exercisesPerLesson: 3 });
+  const ctx = {
+    env,
+    progress,
+    opts: { durationS: 4, connections: 32, quick: false },
+    course,
+    log,
+    softDeadline: Date.now() + 3_600_000,
+  } as unknown as Ctx;
+  const lessonPath = `/api/v1/lessons/${course.lessonIds[0]}`;
+  const headers = { authorization: `Bearer ${course.students[0]!.token}` };
+  const procs: Record<string, Proc> = {};
+  let index = 1;
+  for (const config of configs) {
+    const [kind, mb] = config.split(':');
+    const args = mb ? [`--max-semi-space-size=${mb}`] : [];
+    procs[config] =
+      kind === 'bare'
+        ? await startBare(ctx, args)
+        : await env.startLab(index++, 1, { SHUTDOWN_GRACE_MS: '0' }, args);
+  }
+  const results: Record<string, { cpu: number[]; rps: number[] }> = {};
+  for (let r = 0; r < rounds; r++)
+    for (const config of configs) {
+      const proc = procs[config]!;
+      const m = await measureHttp(ctx, `${config} round ${r + 1}`, [proc.url!], [proc], lessonPath, headers, 32, {
+        warmS: r === 0 ? 1 : 0,
+        durationS: 4,
+      });
+      const result = (results[config] ??= { cpu: [], rps: [] });
+      result.cpu.push(m.appCpuMsPerRequest ?? Number.NaN);
+      result.rps.push(m.rps);
+    }
+  progress.stop();
+  for (const config of configs) {
+    const { cpu, rps } = results[config]!;
+    console.log(
+      `${config.padEnd(10)} app CPU/request ${median(cpu)!.toFixed(3)} ms [${cpu.map((x) => x.toFixed(3)).join(' ')}]` +
+        `  2xx req/s ${Math.round(median(rps)!)} [${rps.map(Math.round).join(' ')}]`,
+    );
+  }
+} finally {
+  progress.stop();
+  await env.close();
+}
