@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuAccounts, procTreeCpuMs } from '../bench/lib/cpu-account.ts';
 import { dueAt, runOpenLoad } from '../bench/lib/open-load.ts';
+import { nodeOptionsOf } from '../bench/lib/procstat.ts';
 import { Recorder } from '../bench/lib/stats.ts';
 import { capacitySentence, classroomCapacity } from '../bench/report/capacity.ts';
 
@@ -106,6 +107,30 @@ describe('CPU accounts', () => {
       accounts.close();
     }
   }, 60_000);
+});
+
+describe('settings read from the running system', () => {
+  it("reads a Node process's options back from /proc, up to its script", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-opts-'));
+    const script = path.join(dir, 'wait.mjs');
+    fs.writeFileSync(script, "process.stdin.resume(); process.stdout.write('up');");
+    const child = spawn(
+      process.execPath,
+      ['--max-semi-space-size=64', '--import', 'node:os', script, 'serve'],
+      {
+        stdio: ['pipe', 'pipe', 'ignore'],
+      },
+    );
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      expect(nodeOptionsOf(child.pid!)).toEqual(['--max-semi-space-size=64', '--import', 'node:os']);
+    } finally {
+      child.stdin!.end();
+      await exited(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(nodeOptionsOf(child.pid!)).toBeNull();
+  });
 });
 
 describe('classroom CPU arithmetic', () => {

@@ -81,11 +81,6 @@ const source = (run: RunRecord) =>
 /** A machine this busy (share of its cores) during a measurement was CPU-bound. */
 const CPU_BOUND = 0.9;
 
-/**
- * One sentence on where the CPU went during a measurement, from the measured cores per process:
- * whether the machine was CPU-bound, and the biggest user.
- */
-
 /** The Node options each read server ran with, as read back from /proc by the scenario. */
 function nodeOptionsSentence(opts: { lab: string[] | null; bare: string[] | null } | undefined): string {
   if (!opts) return '';
@@ -93,6 +88,11 @@ function nodeOptionsSentence(opts: { lab: string[] | null; bare: string[] | null
     o === null ? 'unknown' : o.length === 0 ? 'none' : `\`${o.join(' ')}\``;
   return `Node options (/proc/<pid>/cmdline of the running servers): Lab ${show(opts.lab)}, bare ${show(opts.bare)}.`;
 }
+
+/**
+ * One sentence on where the CPU went during a measurement, from the measured cores per process:
+ * whether the machine was CPU-bound, and the biggest user.
+ */
 function cpuSentence(
   parts: Record<string, number | null | undefined>,
   machine: number,
