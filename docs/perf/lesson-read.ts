@@ -10,19 +10,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { freePort } from '../../src/db/embedded.ts';
-import type { Ctx } from '../../bench/lib/context.ts';
-import { BenchEnv, type Proc } from '../../bench/lib/env.ts';
+import type { BenchEnv, Proc } from '../../bench/lib/env.ts';
 import { runLoad } from '../../bench/lib/load.ts';
 import { startBare, summariseProfile } from '../../bench/lib/profile.ts';
-import { Progress } from '../../bench/lib/progress.ts';
-import { seedCourse } from '../../bench/lib/seed.ts';
 import { type HttpMeasure, measureHttp, median } from '../../bench/scenarios/read.ts';
+import { lessonReadSetup } from './lesson-setup.ts';
 
 const rounds = Number(process.argv[2] ?? 4);
 const segmentS = Number(process.argv[3] ?? 3);
 const connections = 32;
-const progress = new Progress(1);
-const log = (s: string) => progress.log(s);
 
 // Every server runs with the V8 flags Lab's API servers run with (src/cluster/node-flags.ts).
 function startBareOne(env: BenchEnv, port: number, nodeArgs: readonly string[] = API_NODE_FLAGS): Promise<Proc> {
@@ -82,19 +78,8 @@ async function profile(kind: string, start: (args: string[]) => Promise<Proc>, u
   };
 }
 
-const env = await BenchEnv.start({ log });
+const { env, ctx, lessonPath, headers, close } = await lessonReadSetup({ tag: 'p', segmentS, connections });
 try {
-  const course = await seedCourse(env.admin, { tag: `p${Date.now() % 1e6}`, students: 50, lessons: 4, exercisesPerLesson: 3 });
-  const ctx = {
-    env,
-    progress,
-    opts: { durationS: segmentS, connections, quick: false },
-    course,
-    log,
-    softDeadline: Date.now() + 3_600_000,
-  } as unknown as Ctx;
-  const lessonPath = `/api/v1/lessons/${course.lessonIds[0]}`;
-  const headers = { authorization: `Bearer ${course.students[0]!.token}` };
   const lab = await env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0' });
   const bare2 = await startBare(ctx);
   const bare1 = await startBareOne(env, await freePort());
@@ -161,6 +146,5 @@ try {
   console.log(JSON.stringify(profiles, null, 2));
   fs.writeFileSync(path.join(os.tmpdir(), 'lesson-read-summary.json'), JSON.stringify({ summary, profiles }, null, 2));
 } finally {
-  progress.stop();
-  await env.close();
+  await close();
 }

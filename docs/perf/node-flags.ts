@@ -4,30 +4,15 @@
 // A config is `lab` or `bare`, optionally `:<MB>` for --max-semi-space-size (none = V8's default), e.g.
 // the default `lab,lab:64,bare,bare:64`. Prints app CPU per request and 2xx requests/s per round and
 // their medians. Uses bench/lib read-only; writes nothing in the repo.
-import type { Ctx } from '../../bench/lib/context.ts';
-import { BenchEnv, type Proc } from '../../bench/lib/env.ts';
+import type { Proc } from '../../bench/lib/env.ts';
 import { startBare } from '../../bench/lib/profile.ts';
-import { Progress } from '../../bench/lib/progress.ts';
-import { seedCourse } from '../../bench/lib/seed.ts';
 import { measureHttp, median } from '../../bench/scenarios/read.ts';
+import { lessonReadSetup } from './lesson-setup.ts';
 
 const configs = (process.argv[2] ?? 'lab,lab:64,bare,bare:64').split(',');
 const rounds = Number(process.argv[3] ?? 5);
-const progress = new Progress(1);
-const log = (s: string) => progress.log(s);
-const env = await BenchEnv.start({ log });
+const { env, ctx, progress, lessonPath, headers, close } = await lessonReadSetup({ tag: 'nf', segmentS: 4, connections: 32 });
 try {
-  const course = await seedCourse(env.admin, { tag: `nf${Date.now() % 1e6}`, students: 50, lessons: 4, exercisesPerLesson: 3 });
-  const ctx = {
-    env,
-    progress,
-    opts: { durationS: 4, connections: 32, quick: false },
-    course,
-    log,
-    softDeadline: Date.now() + 3_600_000,
-  } as unknown as Ctx;
-  const lessonPath = `/api/v1/lessons/${course.lessonIds[0]}`;
-  const headers = { authorization: `Bearer ${course.students[0]!.token}` };
   const procs: Record<string, Proc> = {};
   let index = 1;
   for (const config of configs) {
@@ -59,6 +44,5 @@ try {
     );
   }
 } finally {
-  progress.stop();
-  await env.close();
+  await close();
 }
