@@ -125,8 +125,9 @@ const PER_STUDENT = `
  * A student's figures for exercise `x` (null where they have none), looked up in per_student's arrays.
  * The exercise's position is found once per cell: `offset 0` keeps the planner from inlining it into
  * each of the three subscripts (a scan of the student's uuid array each). The 5,000-student CSV of the
- * isolation benchmark: 226 → 173 ms a request, of which Postgres 200 → 159 ms; the same course's JSON
- * ~430 → ~320 ms in Postgres alone; output byte for byte the same.
+ * isolation benchmark (`npm run bench -- isolation`, one run before, one after): 226 → 173 ms a request,
+ * of which Postgres 200 → 159 ms; run alone in Postgres, the CSV ~190 → ~142 ms and the same course's
+ * JSON ~430 → ~320 ms (medians of 5); output byte for byte the same.
  */
 const CELL = `
       cross join lateral (select array_position(p.exercise_ids, x.id) as i offset 0) i
