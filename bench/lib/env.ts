@@ -287,17 +287,21 @@ export class BenchEnv {
     return { lab, sandboxes, postgres, cpuAccounting };
   }
 
-  /** A Lab API instance (`node bin/lab.mjs serve`). */
+  /**
+   * A Lab API instance (`node bin/lab.mjs serve`), with the V8 flags production API servers run with
+   * (src/cluster/node-flags.ts) unless `v8Flags` says otherwise; `nodeArgs` are added to them.
+   */
   async startLab(
     index: number,
     instances: number,
     extra: Record<string, string> = {},
-    nodeArgs: readonly string[] = API_NODE_FLAGS,
+    nodeArgs: readonly string[] = [],
+    v8Flags: readonly string[] = API_NODE_FLAGS,
   ): Promise<Proc> {
     const port = await freePort();
     const proc = await this.spawnNode(
       `lab-api-${index}`,
-      [...nodeArgs, 'bin/lab.mjs', 'serve'],
+      [...v8Flags, ...nodeArgs, 'bin/lab.mjs', 'serve'],
       { ...this.labEnv(index, instances, extra), PORT: String(port) },
       { port, path: '/readyz' },
     );

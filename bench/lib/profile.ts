@@ -110,8 +110,8 @@ export async function profileServer(
     const spawnedAt = performance.now();
     const server =
       kind === 'lab'
-        ? await ctx.env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0' }, [...API_NODE_FLAGS, ...prof])
-        : await startBare(ctx, [...API_NODE_FLAGS, ...prof]);
+        ? await ctx.env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0' }, prof)
+        : await startBare(ctx, prof);
     const from = performance.now() - spawnedAt;
     await runLoad({
       url: server.url! + pathAndQuery,
@@ -142,12 +142,19 @@ export async function profileServer(
   }
 }
 
-/** The bare node:http + pg baseline server (bench/baseline/bare-server.ts). */
-export async function startBare(ctx: Ctx, nodeArgs: readonly string[] = API_NODE_FLAGS) {
+/**
+ * The bare node:http + pg baseline server (bench/baseline/bare-server.ts), with the V8 flags Lab's API
+ * servers run with unless told otherwise, so the two compare code, not runtime settings.
+ */
+export async function startBare(
+  ctx: Ctx,
+  nodeArgs: readonly string[] = [],
+  v8Flags: readonly string[] = API_NODE_FLAGS,
+) {
   const port = await freePort();
   return ctx.env.spawnNode(
     'bare-node-http',
-    [...nodeArgs, '--import', 'tsx', 'bench/baseline/bare-server.ts'],
+    [...v8Flags, ...nodeArgs, '--import', 'tsx', 'bench/baseline/bare-server.ts'],
     { DATABASE_URL: ctx.env.bareDatabaseUrl, PORT: String(port), POOL_MAX: '4' },
     { port, path: '/readyz' },
   );

@@ -21,10 +21,10 @@ const segmentS = Number(process.argv[3] ?? 3);
 const connections = 32;
 
 // Every server runs with the V8 flags Lab's API servers run with (src/cluster/node-flags.ts).
-function startBareOne(env: BenchEnv, port: number, nodeArgs: readonly string[] = API_NODE_FLAGS): Promise<Proc> {
+function startBareOne(env: BenchEnv, port: number, nodeArgs: readonly string[] = []): Promise<Proc> {
   return env.spawnNode(
     'bare-one-statement',
-    [...nodeArgs, '--import', 'tsx', 'bench/baseline/bare-server.ts'],
+    [...API_NODE_FLAGS, ...nodeArgs, '--import', 'tsx', 'bench/baseline/bare-server.ts'],
     { DATABASE_URL: env.bareDatabaseUrl, PORT: String(port), POOL_MAX: '4', BARE_CALLER_CACHE: '1' },
     { port, path: '/readyz' },
   );
@@ -140,8 +140,8 @@ try {
   };
   console.log(JSON.stringify(summary, null, 2));
   const profiles = {
-    lab: await profile('lab', (args) => env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0' }, [...API_NODE_FLAGS, ...args]), lessonPath, headers),
-    bare1: await profile('bare1', async (args) => startBareOne(env, await freePort(), [...API_NODE_FLAGS, ...args]), lessonPath, headers),
+    lab: await profile('lab', (args) => env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0' }, args), lessonPath, headers),
+    bare1: await profile('bare1', async (args) => startBareOne(env, await freePort(), args), lessonPath, headers),
   };
   console.log(JSON.stringify(profiles, null, 2));
   fs.writeFileSync(path.join(os.tmpdir(), 'lesson-read-summary.json'), JSON.stringify({ summary, profiles }, null, 2));

@@ -17,11 +17,11 @@ try {
   let index = 1;
   for (const config of configs) {
     const [kind, mb] = config.split(':');
-    const args = mb ? [`--max-semi-space-size=${mb}`] : [];
+    const v8Flags = mb ? [`--max-semi-space-size=${mb}`] : [];
     procs[config] =
       kind === 'bare'
-        ? await startBare(ctx, args)
-        : await env.startLab(index++, 1, { SHUTDOWN_GRACE_MS: '0' }, args);
+        ? await startBare(ctx, [], v8Flags)
+        : await env.startLab(index++, 1, { SHUTDOWN_GRACE_MS: '0' }, [], v8Flags);
   }
   const results: Record<string, { cpu: number[]; rps: number[] }> = {};
   for (let r = 0; r < rounds; r++)
