@@ -55,6 +55,12 @@ export const ConfigSchema = Type.Object({
     600_000,
     'grading time one submission may use in all, whatever its tests × time limits add up to',
   ),
+  PYTHON_BOX_STARTS: Int(
+    1,
+    1,
+    256,
+    'Python boxes one grader starts at once (spawn to the interpreter ready; their programs run up to GRADER_CONCURRENCY)',
+  ),
   JS_WORKERS: Int(0, 0, 256, 'JavaScript sandbox worker threads per grader; 0 = one per core'),
   SANDBOX_UID_BASE: Int(61_000, 1000, 4_000_000_000, 'first host uid given to Python boxes (root only)'),
   SANDBOX_UID_COUNT: Int(1000, 1, 100_000, 'host uids reserved for Python boxes, one per box running'),

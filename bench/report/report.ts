@@ -223,6 +223,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
       'GRADER_CONCURRENCY',
       'GRADER_POOL_MAX',
       'JS_WORKERS',
+      'PYTHON_BOX_STARTS',
       'GRADING_MAX_SUBMISSION_MS',
       'MAX_SSE_STREAMS',
       'MAX_EVENT_LOOP_DELAY_MS',

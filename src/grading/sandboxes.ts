@@ -11,7 +11,12 @@ export type { Sandboxes } from './sandbox.types.ts';
 
 export type SandboxConfig = Pick<
   Config,
-  'JS_WORKERS' | 'SANDBOX_UID_BASE' | 'SANDBOX_UID_COUNT' | 'SANDBOX_CGROUPS' | 'GRADING_MAX_SUBMISSION_MS'
+  | 'JS_WORKERS'
+  | 'SANDBOX_UID_BASE'
+  | 'SANDBOX_UID_COUNT'
+  | 'SANDBOX_CGROUPS'
+  | 'PYTHON_BOX_STARTS'
+  | 'GRADING_MAX_SUBMISSION_MS'
 >;
 
 export function createSandboxes(
@@ -23,6 +28,7 @@ export function createSandboxes(
     uidBase: config.SANDBOX_UID_BASE,
     uidCount: config.SANDBOX_UID_COUNT,
     cgroups: config.SANDBOX_CGROUPS,
+    startsAtOnce: config.PYTHON_BOX_STARTS,
     log: overrides.log,
     ...overrides.python,
   });

@@ -232,6 +232,60 @@ def probe(numbers):
     expect(boxProcesses()).toEqual([]);
   });
 
+  it('starts one box at a time, while the programs of boxes started run at once', async () => {
+    const code = 'import time\ndef probe():\n    time.sleep(1.5)\n    return 1\n';
+    const tests = [callTest('probe', [], 1)];
+    const running = Promise.all([1, 2, 3, 4].map(() => py(code, tests, { timeMs: 5000 })));
+    let settled = false;
+    void running.finally(() => {
+      settled = true;
+    });
+    let mostAtOnce = 0;
+    const deadline = Date.now() + 10_000;
+    while (!settled && Date.now() < deadline) {
+      mostAtOnce = Math.max(mostAtOnce, new Set(boxProcesses().map((p) => p.uid)).size);
+      await delay(10);
+    }
+    const outs = await running;
+    for (const out of outs) expect(out.status, messages(out)).toBe('passed');
+    expect(python.mostStartingAtOnce).toBe(1);
+    expect(mostAtOnce).toBe(4);
+  });
+
+  it("cannot hold up another student's box: the start limit is released before any student code runs", async () => {
+    const finished: string[] = [];
+    const endless = py('def probe():\n    while True:\n        pass\n', [callTest('probe', [], 1)], {
+      timeMs: 3000,
+    }).then((out) => {
+      finished.push('endless');
+      return out;
+    });
+    // Started second, so it waits for the endless loop's box to start, and no longer.
+    const quick = py('def probe():\n    return 1\n', [callTest('probe', [], 1)]).then((out) => {
+      finished.push('quick');
+      return out;
+    });
+    const [slow, fast] = await Promise.all([endless, quick]);
+    expect(fast.status, messages(fast)).toBe('passed');
+    expect(slow.results[0]!.message).toBe('Time limit exceeded (3000 ms).');
+    expect(finished).toEqual(['quick', 'endless']);
+  });
+
+  it('starts as many boxes at once as it is told to', async () => {
+    const many = new PythonSandbox({ uidBase: UID_BASE, uidCount: UID_COUNT, startsAtOnce: 3 });
+    const job = {
+      code: 'def probe():\n    return 1\n',
+      entrypoint: 'probe',
+      tests: [{ kind: 'call' as const, argsJson: '[]' }],
+      timeMs: 2000,
+      memoryMb: 32,
+      totalMs: 10_000,
+    };
+    const runs = await Promise.all([1, 2, 3].map(() => many.run(job)));
+    for (const run of runs) expect(run.kind).toBe('ran');
+    expect(many.mostStartingAtOnce).toBe(3);
+  });
+
   it("reuses a uid's cgroups from box to box, whatever each box's memory limit", async () => {
     for (const memoryMb of [32, 512, 16, 256]) {
       const out = await grade(sandboxes, {

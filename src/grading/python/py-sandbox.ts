@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import pLimit, { type LimitFunction } from 'p-limit';
 import pino from 'pino';
 import {
   type IsolationLayer,
@@ -11,7 +12,7 @@ import {
   WATCHDOG_GRACE_MS,
 } from '../sandbox.types.ts';
 import { type AttemptEnd, type Budget, runAttempts } from '../sandbox-runner.ts';
-import { Box, type Frame, INTERPRETER_MB, type Unanswered } from './box.ts';
+import { type Answer, Box, type Frame, INTERPRETER_MB, type Unanswered } from './box.ts';
 import type { BoxCgroup } from './cgroups.ts';
 import { detectIsolation, type Isolation, type IsolationOptions, type Tools } from './isolation.ts';
 
@@ -26,6 +27,12 @@ import { detectIsolation, type Isolation, type IsolationOptions, type Tools } fr
 export interface PythonSandboxOptions extends Partial<Tools>, Partial<IsolationOptions> {
   /** Longest wait for a box to start (the interpreter's first frame). */
   startupMs?: number;
+  /**
+   * Boxes this sandbox starts at once (spawn to the interpreter's first frame, before any student code
+   * runs); the programs themselves run up to the grader's concurrency. Default 1: on the reference VM
+   * starting processes does not run in parallel, and overlapping starts only burn CPU (docs/perf/python-boxes.md).
+   */
+  startsAtOnce?: number;
   log?: pino.Logger;
 }
 
@@ -40,9 +47,13 @@ export class PythonSandbox implements Sandbox {
   private readonly startupMs: number;
   private readonly harness = readFileSync(HARNESS);
   private readonly log: pino.Logger;
+  private readonly starts: LimitFunction;
   private detected: Promise<Isolation> | null = null;
   /** Boxes whose processes could not all be killed (never seen; logged and counted for doctor). */
   uncleared = 0;
+  /** Boxes between spawn and their first frame now, and the most there have been at once. */
+  starting = 0;
+  mostStartingAtOnce = 0;
   private boxes = 0;
 
   constructor(options: PythonSandboxOptions = {}) {
@@ -61,6 +72,7 @@ export class PythonSandbox implements Sandbox {
     };
     this.startupMs = options.startupMs ?? 10_000;
     this.log = options.log ?? pino({ level: 'warn', name: 'python-sandbox' });
+    this.starts = pLimit(options.startsAtOnce ?? 1);
   }
 
   /** The isolation layers, found on first use. */
@@ -104,7 +116,8 @@ export class PythonSandbox implements Sandbox {
         kind: 'infrastructure',
         message: 'Every Python box uid is in use; the grader is overcommitted.',
       };
-    let box: Box | null = null;
+    // Assigned inside the start limiter's callback, which narrowing does not follow.
+    let box = null as Box | null;
     let cgroup: BoxCgroup | null = null;
     let cleared = true;
     try {
@@ -113,7 +126,7 @@ export class PythonSandbox implements Sandbox {
           memoryBytes: (job.memoryMb + INTERPRETER_MB + CGROUP_SLACK_MB) * 1024 * 1024,
           pids: 4,
         }) ?? null;
-      box = new Box({
+      const spec = {
         tools: this.tools,
         harness: this.harness,
         seccomp: isolation.seccomp!,
@@ -121,8 +134,13 @@ export class PythonSandbox implements Sandbox {
         cpuSeconds: Math.ceil(job.totalMs / 1000) + 1,
         uid,
         cgroup,
+      };
+      const started = await this.starts(async () => {
+        const b = new Box(spec);
+        box = b;
+        return { box: b, hello: await this.started(b) };
       });
-      return await this.drive(box, job, start, budget, outcomes);
+      return await this.drive(started.box, started.hello, job, start, budget, outcomes);
     } catch (e) {
       return { kind: 'infrastructure', message: `The Python sandbox failed: ${(e as Error).message}` };
     } finally {
@@ -141,15 +159,26 @@ export class PythonSandbox implements Sandbox {
     }
   }
 
+  /** Waits for the box's first frame, counting the boxes starting at once. */
+  private async started(box: Box): Promise<Answer> {
+    this.starting += 1;
+    this.mostStartingAtOnce = Math.max(this.mostStartingAtOnce, this.starting);
+    try {
+      return await box.started(this.startupMs);
+    } finally {
+      this.starting -= 1;
+    }
+  }
+
   private async drive(
     box: Box,
+    hello: Answer,
     job: SandboxJob,
     start: number,
     budget: Budget,
     outcomes: Array<RawOutcome | undefined>,
   ): Promise<AttemptEnd> {
     // Starting the interpreter is the platform's time; the program's starts with its first request.
-    const hello = await box.started(this.startupMs);
     if (hello.kind !== 'frame') {
       if (box.spawnError?.code === 'ENOENT')
         return { kind: 'infrastructure', message: `The Python sandbox is missing ${box.spawnError.path}.` };
