@@ -10,6 +10,7 @@ import { dueAt, runOpenLoad } from '../bench/lib/open-load.ts';
 import { nodeOptionsOf } from '../bench/lib/procstat.ts';
 import { Recorder } from '../bench/lib/stats.ts';
 import { capacitySentence, classroomCapacity } from '../bench/report/capacity.ts';
+import { sameResponse } from '../bench/scenarios/read.ts';
 
 // The benchmark's own measuring pieces: the open-model generator's coordinated-omission handling,
 // percentiles, and the CPU accounts that must see a process's children.
@@ -75,6 +76,51 @@ describe('open-model load', () => {
     expect(r.non2xx).toBe(20);
     expect(r.failed).toBe(20);
     expect(r.statuses).toEqual({ 503: 20 });
+  });
+});
+
+describe('read baseline check', () => {
+  const servers: http.Server[] = [];
+  const serve = async (body: string, type = 'application/json; charset=utf-8') => {
+    const server = http.createServer((req, res) => {
+      // Answers only the request the check makes, with its header.
+      if (req.url !== '/api/v1/lessons/x' || req.headers.authorization !== 'Bearer t')
+        res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': type }).end(body);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  afterAll(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))));
+  const headers = { authorization: 'Bearer t' };
+
+  it('finds two servers alike only when status, content type and body are the same', async () => {
+    const body = '{"lesson":{"id":"1","publishedAt":null},"exercises":[]}';
+    const same = await sameResponse(await serve(body), await serve(body), '/api/v1/lessons/x', headers);
+    expect(same).toMatchObject({
+      identical: true,
+      firstDifference: null,
+      lab: { status: 200, bytes: body.length },
+    });
+
+    const shorter = await sameResponse(
+      await serve(body),
+      await serve('{"lesson":{"id":"1"},"exercises":[]}'),
+      '/api/v1/lessons/x',
+      headers,
+    );
+    expect(shorter.identical).toBe(false);
+    expect(shorter.firstDifference).toMatch(/^at byte 19: Lab .*publishedAt.*, bare /);
+
+    const otherType = await sameResponse(
+      await serve(body),
+      await serve(body, 'text/plain'),
+      '/api/v1/lessons/x',
+      headers,
+    );
+    expect(otherType.identical).toBe(false);
+    expect(otherType.firstDifference).toBeNull();
   });
 });
 

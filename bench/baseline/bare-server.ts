@@ -1,19 +1,14 @@
 // The Node ceiling for GET /api/v1/lessons/:id: node:http + pg running the lesson read as one statement
-// (BARE_STATEMENTS=2: Lab's two; BARE_CALLER_CACHE=1: the caller kept in a Map after its first lookup,
-// then Lab's own cached-caller statement — exactly Lab's work with the cheapest cache there is), with no
-// framework, no validation and no error shaping. Started by the
+// (BARE_STATEMENTS=2: a caller lookup, then Lab's lesson statement; BARE_CALLER_CACHE=1: the caller kept
+// in a Map after its first lookup, then Lab's lesson statement — exactly Lab's work with the cheapest
+// cache there is), with no framework, no validation and no error shaping; every mode answers with the
+// body and headers Lab's response carries (content type and length). Started by the
 // bench as its own process so its CPU is measured the same way as a Lab instance's. GET /config tells
 // the bench how it runs (pool size, statements), so the report states what ran, not what was asked.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
-import {
-  bareStatements,
-  CALLER_BY_TOKEN,
-  LESSON_DETAIL,
-  LESSON_PAGE_CACHED_CALLER,
-  LESSON_READ_ONE,
-} from './sql.ts';
+import { bareStatements, CALLER_BY_TOKEN, LESSON_PAGE_CACHED_CALLER, LESSON_READ_ONE } from './sql.ts';
 
 const statements = bareStatements();
 const callers = process.env.BARE_CALLER_CACHE === '1' ? new Map<string, { id: string }>() : null;
@@ -47,7 +42,7 @@ const server = http.createServer(async (req, res) => {
       await cachedCallerRead(res, hash, m[1]!, callers);
       return;
     }
-    let row: Record<string, unknown> | undefined;
+    let row: LessonRow | undefined;
     if (statements === 1) {
       const r = await pool.query({ name: 'lesson_read', text: LESSON_READ_ONE, values: [hash, m[1]] });
       if (!r.rows[0]) {
@@ -62,24 +57,14 @@ const server = http.createServer(async (req, res) => {
         res.writeHead(401).end();
         return;
       }
-      const r = await pool.query({ name: 'lesson_detail', text: LESSON_DETAIL, values: [m[1], user.id] });
+      const r = await pool.query({
+        name: 'lesson_page',
+        text: LESSON_PAGE_CACHED_CALLER,
+        values: [m[1], user.id],
+      });
       row = r.rows[0];
     }
-    if (!row?.role) {
-      res.writeHead(404).end();
-      return;
-    }
-    const body = JSON.stringify({
-      lesson: {
-        id: row.id,
-        courseId: row.course_id,
-        title: row.title,
-        body: row.body,
-        position: row.position,
-      },
-      exercises: row.exercises,
-    });
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+    writeLesson(res, row);
   } catch (err) {
     res.writeHead(500).end(String(err));
   }
@@ -106,8 +91,24 @@ async function cachedCallerRead(
     text: LESSON_PAGE_CACHED_CALLER,
     values: [lessonId, user.id],
   });
-  const row = r.rows[0];
-  if (!row?.role || !row.visible) {
+  writeLesson(res, r.rows[0]);
+}
+
+interface LessonRow {
+  role: string | null;
+  visible: boolean;
+  id: string;
+  course_id: string;
+  title: string;
+  body: string;
+  position: number;
+  published_at: string | null;
+  exercises: string;
+}
+
+/** 404 unless a member may see the lesson (staff see drafts), else the body Lab writes, byte for byte. */
+function writeLesson(res: http.ServerResponse, row: LessonRow | undefined) {
+  if (!row?.role || !(row.visible || row.role === 'instructor' || row.role === 'ta')) {
     res.writeHead(404).end();
     return;
   }
@@ -115,7 +116,12 @@ async function cachedCallerRead(
     `{"lesson":{"id":${JSON.stringify(row.id)},"courseId":${JSON.stringify(row.course_id)},` +
     `"title":${JSON.stringify(row.title)},"body":${JSON.stringify(row.body)},"position":${row.position},` +
     `"publishedAt":${JSON.stringify(row.published_at)}},"exercises":${row.exercises}}`;
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+  res
+    .writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    })
+    .end(body);
 }
 
 server.listen(Number(process.env.PORT), '127.0.0.1');

@@ -89,6 +89,27 @@ function nodeOptionsSentence(opts: { lab: string[] | null; bare: string[] | null
   return `Node options (/proc/<pid>/cmdline of the running servers): Lab ${show(opts.lab)}, bare ${show(opts.bare)}.`;
 }
 
+/** Whether Lab and the bare server answered the measured request alike (checked before the rounds). */
+function responsesSentence(
+  same:
+    | {
+        identical: boolean;
+        lab: { status: number; contentType: string | null; bytes: number };
+        bare: { status: number; contentType: string | null; bytes: number };
+        firstDifference: string | null;
+      }
+    | null
+    | undefined,
+): string {
+  if (!same) return '';
+  if (same.identical)
+    return ` Both answered ${same.lab.status} with the same content type and the same body, byte for byte (${num(same.lab.bytes, 0)} bytes; one request each before the rounds).`;
+  return (
+    ` ❌ **The two answered differently** (Lab ${same.lab.status}, ${num(same.lab.bytes, 0)} bytes, ${same.lab.contentType}; bare ${same.bare.status}, ${num(same.bare.bytes, 0)} bytes, ${same.bare.contentType}` +
+    `${same.firstDifference ? `; first difference ${same.firstDifference}` : ''}): the comparison does not hold and the targets below count as not met.`
+  );
+}
+
 /**
  * One sentence on where the CPU went during a measurement, from the measured cores per process:
  * whether the machine was CPU-bound, and the biggest user.
@@ -424,7 +445,8 @@ export async function writeReport(resultsDir: string): Promise<string> {
         `(pool of ${bareCfg?.poolMax ?? '–'}, reported by the running server; it held ${r.observed.barePoolConnections}), ` +
         `(b) \`pgbench -M prepared\` running the same SQL with ${r.pgbench?.clients ?? '–'} clients. ` +
         'req/s counts 2xx responses only; CPU per request divides by every response. ' +
-        nodeOptionsSentence(r.observed.nodeOptions),
+        nodeOptionsSentence(r.observed.nodeOptions) +
+        responsesSentence(r.observed.responses),
     );
     out.push('');
     const rowOf = (name: string, x: typeof r.lab) => [

@@ -1,5 +1,5 @@
 import { BoundedPool } from '../../src/db/pool.ts';
-import { LESSON_DETAIL } from '../baseline/sql.ts';
+import { LESSON_PAGE_CACHED_CALLER } from '../baseline/sql.ts';
 import { type Ctx, resetStatements, statementStats, withLab } from '../lib/context.ts';
 import { sleep } from '../lib/env.ts';
 import { runLoad } from '../lib/load.ts';
@@ -219,7 +219,7 @@ async function pipeliningTrap(ctx: Ctx) {
       statementTimeoutMs: 5000,
       applicationName: `lab:bench-${name}`,
     });
-  const fastQuery = { name: 'bench_lesson', text: LESSON_DETAIL, values: [lessonId, userId] };
+  const fastQuery = { name: 'bench_lesson', text: LESSON_PAGE_CACHED_CALLER, values: [lessonId, userId] };
 
   async function variant(
     name: string,
