@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuAccounts, procTreeCpuMs } from '../bench/lib/cpu-account.ts';
 import { dueAt, runOpenLoad } from '../bench/lib/open-load.ts';
-import { nodeOptionsOf } from '../bench/lib/procstat.ts';
+import { nodeOptionsOf, threadCpuMs } from '../bench/lib/procstat.ts';
 import { Recorder } from '../bench/lib/stats.ts';
 import { capacitySentence, classroomCapacity } from '../bench/report/capacity.ts';
 import { sameResponse } from '../bench/scenarios/read.ts';
@@ -176,6 +176,35 @@ describe('settings read from the running system', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
     expect(nodeOptionsOf(child.pid!)).toBeNull();
+  });
+});
+
+describe('CPU by thread', () => {
+  it("tells a process's main thread from its other threads", async () => {
+    // The main thread spins 400 ms of CPU, then a worker thread does, then both wait.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      ${BUSY}
+      const w = new Worker(\`
+        const { parentPort } = require('node:worker_threads');
+        const c = require('node:process').cpuUsage;
+        const start = c();
+        while (c(start).user < 400000) {}
+        parentPort.postMessage('spun');
+        setInterval(() => {}, 1000);
+      \`, { eval: true });
+      w.once('message', () => process.stdout.write('up'));`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      const cpu = threadCpuMs(child.pid!)!;
+      expect(cpu.main).toBeGreaterThanOrEqual(380);
+      expect(cpu.others).toBeGreaterThanOrEqual(380);
+    } finally {
+      child.kill();
+      await exited(child);
+    }
+    expect(threadCpuMs(child.pid!)).toBeNull();
   });
 });
 

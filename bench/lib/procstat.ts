@@ -3,7 +3,7 @@ import fs from 'node:fs';
 // CPU of another process is read from /proc (process.cpuUsage() only sees the calling process).
 const TICK_MS = 10; // USER_HZ is 100 on every Linux we run on
 
-function statFields(pid: number): string[] | null {
+function statFields(pid: number | string): string[] | null {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces; everything after its closing parenthesis is fixed.
@@ -21,6 +21,30 @@ export function cpuMs(pid: number, reaped = false): number {
   const own = Number(f[11]) + Number(f[12]);
   const children = reaped ? Number(f[13]) + Number(f[14]) : 0;
   return (own + children) * TICK_MS;
+}
+
+/**
+ * CPU ms of a process's main thread (the task whose id is the pid: JavaScript, the event loop and its
+ * system calls, in Node) and of all its other live threads together (V8's helpers for garbage collection
+ * and compilation, libuv's pool). Null when the process is gone.
+ */
+export function threadCpuMs(pid: number): { main: number; others: number } | null {
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  let main = 0;
+  let others = 0;
+  for (const task of tasks) {
+    const f = statFields(`${pid}/task/${task}`);
+    if (!f) continue; // exited meanwhile
+    const ms = (Number(f[11]) + Number(f[12])) * TICK_MS;
+    if (Number(task) === pid) main += ms;
+    else others += ms;
+  }
+  return { main, others };
 }
 
 export function childPids(ppid: number): number[] {

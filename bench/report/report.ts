@@ -89,6 +89,26 @@ function nodeOptionsSentence(opts: { lab: string[] | null; bare: string[] | null
   return `Node options (/proc/<pid>/cmdline of the running servers): Lab ${show(opts.lab)}, bare ${show(opts.bare)}.`;
 }
 
+/**
+ * Where each read server's CPU per request went by thread, from /proc/<pid>/task over all rounds: the
+ * main thread, and the others (V8's garbage-collection and compiler helpers, libuv's pool).
+ */
+function threadSentence(
+  lab: { main: number; others: number } | null | undefined,
+  bare: { main: number; others: number } | null | undefined,
+): string {
+  if (!lab || !bare) return '';
+  const us = (ms: number) => num(ms * 1000, 1);
+  const gap = (a: number, b: number) => `${a >= b ? '+' : '−'}${us(Math.abs(a - b))}`;
+  const total = lab.main + lab.others - bare.main - bare.others;
+  const mainShare = total > 0 ? Math.round(((lab.main - bare.main) / total) * 100) : null;
+  return (
+    `By thread (\`/proc/<pid>/task\`, all rounds; no sampling): Lab's main thread ${us(lab.main)} µs and its other threads (V8's garbage-collection and compiler helpers, libuv's pool) ${us(lab.others)} µs of CPU per request; ` +
+    `(a)'s ${us(bare.main)} µs and ${us(bare.others)} µs: ${gap(lab.main, bare.main)} µs on the main thread, ${gap(lab.others, bare.others)} µs on the others` +
+    (mainShare !== null ? ` (${mainShare} % of Lab's extra CPU is on its main thread).` : '.')
+  );
+}
+
 /** Whether Lab and the bare server answered the measured request alike (checked before the rounds). */
 function responsesSentence(
   same:
@@ -502,6 +522,8 @@ export async function writeReport(resultsDir: string): Promise<string> {
           : `; the load generator (one process) used at most ${num(Math.max(r.lab.loadGenCores, r.bare.loadGenCores), 2)} cores (< ${GENERATOR_CPU_LIMIT}).`),
     );
     out.push('');
+    const threadLine = threadSentence(r.lab.threadCpuMsPerRequest, r.bare.threadCpuMsPerRequest);
+    if (threadLine) out.push(threadLine, '');
     fs.writeFileSync(
       path.join(chartsDir, 'read-latency.svg'),
       await renderSvg(

@@ -7,7 +7,7 @@ import { bareStatements, pgbenchScript } from '../baseline/sql.ts';
 import { type Ctx, resetStatements, statementStats, withLab } from '../lib/context.ts';
 import { BARE_ROLE, type Proc } from '../lib/env.ts';
 import { type LoadResult, runLoad } from '../lib/load.ts';
-import { machineBusyMs, nodeOptionsOf } from '../lib/procstat.ts';
+import { machineBusyMs, nodeOptionsOf, threadCpuMs } from '../lib/procstat.ts';
 import { profileServer, startBare } from '../lib/profile.ts';
 import { ratio, round } from '../lib/stats.ts';
 
@@ -20,6 +20,11 @@ export interface HttpMeasure extends LoadResult {
   instances: number;
   /** CPU ms of the server process(es) per request; null when the server is not ours (--url). */
   appCpuMsPerRequest: number | null;
+  /**
+   * The servers' CPU ms per request split by thread: main threads, and their other threads (V8's GC and
+   * compiler helpers, libuv's pool); from /proc/<pid>/task, so free of a sampling profiler's bias.
+   */
+  threadCpuMsPerRequest: { main: number; others: number } | null;
   /** CPU ms of all Postgres processes per request (includes nothing else: the bench has its own pool idle). */
   pgCpuMsPerRequest: number | null;
   /** Share of the measured wall time the server processes were on a CPU (1 = one full core). */
@@ -64,6 +69,7 @@ export async function measureHttp(
       )
     ).reduce((sum, r) => sum + r.requests, 0);
   const cpu0 = procs.reduce((s, p) => s + p.cpuMs(), 0);
+  const threads0 = procs.map((p) => threadCpuMs(p.pid));
   const pg0 = ctx.env.pgCpuMs();
   const self0 = ctx.env.benchCpuMs();
   const machine0 = machineBusyMs();
@@ -82,6 +88,7 @@ export async function measureHttp(
   );
   const wallMs = performance.now() - t0;
   const cpu1 = procs.reduce((s, p) => s + p.cpuMs(), 0);
+  const threads1 = procs.map((p) => threadCpuMs(p.pid));
   const pg1 = ctx.env.pgCpuMs();
   const loadGenCores = round((ctx.env.benchCpuMs() - self0) / wallMs, 2);
   const machineCores = round((machineBusyMs() - machine0) / wallMs, 2);
@@ -95,6 +102,7 @@ export async function measureHttp(
     label,
     instances: urls.length,
     appCpuMsPerRequest: own && requests ? round((cpu1 - cpu0) / requests, 4) : null,
+    threadCpuMsPerRequest: own && requests ? perThread(threads0, threads1, requests) : null,
     pgCpuMsPerRequest: pg0 != null && pg1 != null && requests ? round((pg1 - pg0) / requests, 4) : null,
     appCores: own ? round((cpu1 - cpu0) / wallMs, 2) : null,
     pgCores: pg0 != null && pg1 != null ? round((pg1 - pg0) / wallMs, 2) : null,
@@ -109,6 +117,24 @@ export async function measureHttp(
     `${label}: ${m.rps} rps (2xx), p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, app ${m.appCpuMsPerRequest} ms CPU/req, pg ${m.pgCpuMsPerRequest} ms CPU/req, cores busy: app ${m.appCores} pg ${m.pgCores} loadgen ${m.loadGenCores} others ${m.othersCores} machine ${m.machineCores}, failures ${m.failed} (non-2xx ${m.non2xx}, errors ${m.errors})`,
   );
   return m;
+}
+
+/** Main-thread and other-thread CPU per request of the servers, summed; null if one was gone. */
+function perThread(
+  before: ({ main: number; others: number } | null)[],
+  after: ({ main: number; others: number } | null)[],
+  requests: number,
+): { main: number; others: number } | null {
+  let main = 0;
+  let others = 0;
+  for (let i = 0; i < before.length; i++) {
+    const a = before[i];
+    const b = after[i];
+    if (!a || !b) return null;
+    main += b.main - a.main;
+    others += b.others - a.others;
+  }
+  return { main: round(main / requests, 4), others: round(others / requests, 4) };
 }
 
 /** Several simultaneous runs as one: summed throughput, the worst percentile of any run. */
@@ -288,6 +314,13 @@ export function combineRounds(
     timeouts: rounds.reduce((sum, r) => sum + r.timeouts, 0),
     failed: rounds.reduce((sum, r) => sum + r.failed, 0),
     appCpuMsPerRequest: cpu((r) => r.appCpuMsPerRequest),
+    threadCpuMsPerRequest:
+      cpu((r) => r.threadCpuMsPerRequest?.main ?? null) == null
+        ? null
+        : {
+            main: cpu((r) => r.threadCpuMsPerRequest!.main)!,
+            others: cpu((r) => r.threadCpuMsPerRequest!.others)!,
+          },
     pgCpuMsPerRequest: cpu((r) => r.pgCpuMsPerRequest),
     rounds: rounds.map((r) => ({ rps: r.rps, p99: r.latency.p99 })),
   };
