@@ -27,8 +27,9 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
+// pg-pool's "timeout exceeded when trying to connect" is not here: it means a busy pool, not an
+// unavailable database (BoundedPool answers it as overloaded).
 const MESSAGES = [
-  'timeout exceeded when trying to connect',
   'Connection terminated',
   'Client has encountered a connection error',
   'Client was closed and is not queryable',

@@ -4,8 +4,10 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/db.ts';
+import { toAppError } from '../http/error-handler.ts';
+import { AppError } from '../shared/errors.ts';
 import { isDatabaseUnavailable, isOutcomeUnknown } from './errors.ts';
-import { BoundedPool, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
+import { BoundedPool, isPoolBusy, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
 
 let url: string;
 let drop: () => Promise<void>;
@@ -171,6 +173,43 @@ async function cuttingProxy(target: URL) {
   u.port = String((server.address() as net.AddressInfo).port);
   return { url: u.toString(), cutNext: () => (cutNext = true), close: () => server.close() };
 }
+
+describe('a busy pool', () => {
+  it('answers a checkout that waited its whole acquire timeout as overloaded, not as a database down', async () => {
+    const busy = new BoundedPool({
+      connectionString: url,
+      max: 1,
+      acquireTimeoutMs: 300,
+      maxWaiting: 10,
+      statementTimeoutMs: 5000,
+      applicationName: 'lab:pool-test-busy',
+    });
+    const held = await busy.connect();
+    try {
+      const waits = [
+        failure(busy.connect()),
+        failure(busy.query('select 1')),
+        failure(drizzle(busy).execute(sql`select 1`)),
+      ];
+      for (const err of await Promise.all(waits)) {
+        expect(isPoolBusy(err)).toBe(true);
+        // Down would mean "retry this request here" (db-retry) and an unready instance (/readyz).
+        expect(isDatabaseUnavailable(err)).toBe(false);
+        const answer = toAppError(err);
+        expect(answer).toBeInstanceOf(AppError);
+        expect(answer.statusCode).toBe(503);
+        expect(answer.code).toBe('overloaded');
+        expect(answer.message).toBe('No database connection came free within 300 ms; retry shortly.');
+        expect(answer.headers?.['retry-after']).toBe('2');
+      }
+    } finally {
+      held.release();
+    }
+    // The pool itself is fine once the connection is back.
+    expect((await busy.query('select 2 as two')).rows[0].two).toBe(2);
+    await busy.end();
+  });
+});
 
 describe('a connection lost on BEGIN', () => {
   it('does not leak the pool slot (Drizzle 0.45 releases nothing when BEGIN fails)', async () => {

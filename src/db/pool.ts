@@ -246,15 +246,53 @@ export class BoundedPool extends pg.Pool {
       // pg-pool's own query() checks out with a callback and releases with client.release(err).
       const cb = args[0];
       return connect((err: Error | undefined, client: PooledLabClient | undefined, done: unknown) =>
-        cb(err, client && guard(client, this.health), client ? client.release : done),
+        cb(
+          err && this.waitedTooLong(err),
+          client && guard(client, this.health),
+          client ? client.release : done,
+        ),
       );
     }
     if (this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
-      return Promise.reject(overloaded('Too many requests are waiting for the database; retry shortly.'));
+      return Promise.reject(poolBusy('Too many requests are waiting for the database; retry shortly.'));
     }
-    return connect().then((client: PooledLabClient) => guard(client, this.health));
+    return connect().then(
+      (client: PooledLabClient) => guard(client, this.health),
+      (err: Error) => {
+        throw this.waitedTooLong(err);
+      },
+    );
+  }
+
+  /**
+   * pg-pool's "timeout exceeded when trying to connect" is only ever its wait for a busy pool's next free
+   * client (a connection that cannot be opened in time fails as "Connection terminated due to connection
+   * timeout"): the database is up and busy, so the answer is overloaded (503, not retried here), not
+   * unavailable (which the route would retry for DB_RETRY_MS, adding load to a pool that has none to spare).
+   */
+  private waitedTooLong(err: Error): Error {
+    if (err.message !== POOL_WAIT_TIMEOUT) return err;
+    const waited = this.options.connectionTimeoutMillis;
+    return poolBusy(`No database connection came free within ${waited} ms; retry shortly.`);
   }
 }
+
+/** 503 overloaded, marked as the pool's refusal: the database is up, this process has no connection for it now. */
+function poolBusy(message: string) {
+  return Object.assign(overloaded(message), { poolBusy: true });
+}
+
+/** True when `err` (or what it wraps: Drizzle wraps the pool's errors) is a busy pool's refusal. */
+export function isPoolBusy(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if ((e as { poolBusy?: boolean }).poolBusy === true) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** pg-pool's error for a checkout that waited connectionTimeoutMillis in its queue. */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
 
 /**
  * Makes a checked-out client's release idempotent (pg-pool throws on a second release) and tells the

@@ -8,7 +8,7 @@ import type { Db } from '../db/client.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { pruneExpired } from '../db/housekeeping.ts';
 import { type Listener, startListener } from '../db/listener.ts';
-import { BoundedPool } from '../db/pool.ts';
+import { BoundedPool, isPoolBusy } from '../db/pool.ts';
 import { recordWritePositions } from '../db/replicas.ts';
 import * as schema from '../db/schema/index.ts';
 import { grade, runProgram } from './grade.ts';
@@ -161,7 +161,8 @@ async function recordVerdict(
     signal,
     onFailedAttempt: (err) => {
       log.warn({ err: err.message, job: job.targetId }, 'could not record; retrying');
-      if (!isDatabaseUnavailable(err) && ++refusals >= 3)
+      // Down or busy, the database may take it later; only a refusal of the write itself counts.
+      if (!isDatabaseUnavailable(err) && !isPoolBusy(err) && ++refusals >= 3)
         outcome = infrastructureError(
           'The result could not be stored; this submission does not count as an attempt.',
         );

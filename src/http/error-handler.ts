@@ -15,6 +15,9 @@ function send(reply: import('fastify').FastifyReply, err: AppError) {
 /** Maps any thrown error to API.md's error shape. Only a bug produces a 500, and it is logged. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  // Drizzle wraps what a query's pool threw (a busy pool's 503) in its own error.
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  if (cause instanceof AppError) return cause;
   if (!(err instanceof Error)) return new AppError(500, 'internal', 'Internal error; it has been logged.');
   const fe = err as FastifyError & { validation?: import('ajv').ErrorObject[]; validationContext?: string };
   if (fe.validation) {
