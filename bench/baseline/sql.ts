@@ -60,7 +60,9 @@ export function pgbenchScript(
   userId: string,
   statements: 1 | 2,
 ): string {
-  const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
+  // pgbench reads `:name` as one of its variables: the time format's colons become quoted literals
+  // (HH24":"MI means what HH24:MI means to to_char).
+  const oneLine = (s: string) => s.replace(/\s+/g, ' ').replaceAll('HH24:MI:SS', 'HH24":"MI":"SS').trim();
   if (statements === 1)
     return `${oneLine(LESSON_READ_ONE).replace('$1', `'${tokenHash}'`).replace('$2', `'${lessonId}'`)};\n`;
   return [
