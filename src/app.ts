@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Config } from './config.ts';
+import { JOBS_CHANNEL } from './contracts/channels.ts';
 import type { Database } from './db/client.ts';
 import { registerQueueMetrics } from './grading/queue-metrics.ts';
 import type { AppDeps, TypedApp } from './http/app-deps.ts';
@@ -22,6 +23,7 @@ import { ErrorBody } from './http/schemas.ts';
 import { registerStatic } from './http/static.ts';
 import { firstUnstorableField } from './http/storable-text.ts';
 import { requireParamSchemas, unstorableText, validatorCompiler } from './http/validation.ts';
+import { coalesced } from './lib/coalesced.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { courseContentRoutes } from './modules/course-content/course-content.routes.ts';
 import { courseRoutes } from './modules/courses/course.routes.ts';
@@ -80,6 +82,7 @@ export async function buildApp(config: Config, database: Database, opts: { logge
     lifecycle,
     metrics,
     ipLimits: createIpLimits(database.pool, config),
+    wakeGraders: () => {},
   };
   app.decorate('deps', deps);
 
@@ -115,6 +118,9 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   registerMetrics(app, metrics);
   registerQueueMetrics(metrics.registry, database.db);
   const eventHub = await startEventHub(app, deps, callers.tap);
+  // Sent after a submit's commit, not inside it: a NOTIFY in a writing transaction serialises commits
+  // (announceEvent in grading/queue.ts has the figures).
+  deps.wakeGraders = coalesced(() => eventHub.notify(JOBS_CHANNEL, ''));
   const overload = await registerOverload(app, deps);
   registerHeavyLimiter(app, deps);
   // Every request's own steps, in this order, as one hook each way (http/request-steps.ts).

@@ -33,6 +33,11 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   metrics: Metrics;
   ipLimits: IpLimits;
+  /**
+   * Wakes idle graders (NOTIFY on the jobs channel from this instance's LISTEN connection, coalesced),
+   * called once a transaction that queued grading has committed.
+   */
+  wakeGraders: () => void;
 }
 
 declare module 'fastify' {

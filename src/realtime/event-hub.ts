@@ -430,6 +430,13 @@ export class EventHub {
   }
 
   /** Ends every stream with a `retry:` so clients reconnect elsewhere, and stops listening. */
+  /** `pg_notify` on this instance's LISTEN connection (no pool checkout); rejects while it is down. */
+  notify(channel: string, payload: string): Promise<void> {
+    return this.listener
+      ? this.listener.notify(channel, payload)
+      : Promise.reject(new Error('not listening yet'));
+  }
+
   async close() {
     this.closed = true;
     this.closing.abort();

@@ -12,7 +12,8 @@ import * as service from './submission.service.ts';
 
 const ExerciseParams = Type.Object({ exerciseId: Id });
 
-export function submissionRoutes(app: TypedApp, { config, database }: AppDeps) {
+export function submissionRoutes(app: TypedApp, deps: AppDeps) {
+  const { config, database } = deps;
   const { db, heavyDb } = database;
 
   app.post(
@@ -43,6 +44,7 @@ export function submissionRoutes(app: TypedApp, { config, database }: AppDeps) {
         },
         { perMinute: config.SUBMISSIONS_PER_MINUTE },
       );
+      if (r.created) deps.wakeGraders();
       return reply.status(r.created ? 202 : 200).send({ submission: r.submission });
     },
   );
