@@ -117,7 +117,9 @@ describe('GET /events', () => {
   });
 
   it('delivers a result graded via instance B to streams on instance A, masked per recipient', async () => {
-    grader = await startGrader(ctx.config, ctx.url);
+    // Polling once a minute: each result within the wait below means the submit woke the grader (B's
+    // LISTEN connection, after the commit) and the grader announced its verdict after recording it.
+    grader = await startGrader(ctx.config, ctx.url, { pollMs: 60_000 });
     const student = await stream(urlA, auth(w.student));
     const ta = await stream(urlA, auth(w.ta));
     const outsider = await stream(urlA, auth(w.outsider));

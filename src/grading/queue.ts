@@ -367,7 +367,7 @@ export async function recordOutcome(
  * queues a transaction's notifications at commit under one database-wide lock held until the commit
  * is flushed, so NOTIFY inside a writing transaction serialises every such commit behind each other's
  * WAL flush: 8 clients inserting a row each, with the NOTIFY inside 1,690–1,740 commits/s, after it
- * 3,760–3,920, without it 3,600–4,470 (pgbench on the embedded Postgres, docs/perf/notify.md). A
+ * 3,760–3,920, without it 3,600–4,470 (pgbench on the embedded Postgres: docs/perf/notify.md). A
  * transaction that only notifies writes no WAL and holds the lock for a moment. If this one is lost
  * (the grader dies in between, or it fails), the event is still in the table: a stream that reconnects
  * gets it (Last-Event-ID), and the web app polls its author's pending submission.
