@@ -11,8 +11,8 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
 /*
  * The grading queue: a table in our own Postgres, claimed with FOR UPDATE SKIP LOCKED
  * (graphile-worker's design) rather than pg-boss 10, for two measured reasons:
- *  - pickup: pg-boss 10 only polls (minimum 500 ms, default 2 s); a NOTIFY in the submit
- *    transaction wakes an idle grader in a few ms, which keeps submit→result well under a second.
+ *  - pickup: pg-boss 10 only polls (minimum 500 ms, default 2 s); a NOTIFY right after the submit's
+ *    commit wakes an idle grader in a few ms, which keeps submit→result well under a second.
  *  - crash recovery: pg-boss 10 has no heartbeat, only a fixed per-job expiry checked by maintenance
  *    (started_on + expire_in < now()), and the expiry must exceed the longest legitimate job.
  *    Here a job's lease names the grader's Postgres backend; a grader killed with SIGKILL disappears
