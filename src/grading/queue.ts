@@ -30,18 +30,20 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
 /** New submissions and runs first, regrades last (v1.1: a submission never waits behind a regrade). */
 export const PRIORITY = { submission: 0, run: 0, regrade: 1 } as const;
 
-/** Queues grading of a new submission or run; call inside the transaction that inserts it. */
+/**
+ * Queues grading of a new submission or run; call inside the transaction that inserts it, and wake the
+ * graders once it has committed (AppDeps.wakeGraders): a NOTIFY inside it would hold Postgres's
+ * notify lock across the commit's flush (announceEvent).
+ */
 export async function enqueueGrading(
   tx: Tx,
   job: ({ submissionId: string } | { runId: string }) & { courseId: string; userId: string },
 ) {
-  // One round trip: the job and the wake-up of an idle grader (delivered at commit).
   const [kind, id] =
     'submissionId' in job ? (['submission', job.submissionId] as const) : (['run', job.runId] as const);
   await tx.execute(sql`
-    with target (id, course_id, user_id) as (values (${id}::uuid, ${job.courseId}::uuid, ${job.userId}::uuid)),
-         job as (${queueJobsFor(sql`target`, kind)})
-    select ${wakeGraders(sql`job`)}`);
+    with target (id, course_id, user_id) as (values (${id}::uuid, ${job.courseId}::uuid, ${job.userId}::uuid))
+    ${queueJobsFor(sql`target`, kind)}`);
 }
 
 /**

@@ -18,7 +18,8 @@ async function count(sql: string, params: unknown[]) {
 }
 
 beforeAll(async () => {
-  grader = await startGrader(ctx.config, ctx.url, { sandboxes: testSandboxes() });
+  // Polling once a minute: a run answered within its limits means starting it woke the grader.
+  grader = await startGrader(ctx.config, ctx.url, { sandboxes: testSandboxes(), pollMs: 60_000 });
   w = await buildWorld(ctx.app, 'Runs');
 });
 afterAll(async () => {

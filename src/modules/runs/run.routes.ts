@@ -6,7 +6,8 @@ import { ExerciseParams } from '../exercises/exercise.schemas.ts';
 import { CreateRunBody, RunParams, RunResponse } from './run.schemas.ts';
 import * as service from './run.service.ts';
 
-export function runRoutes(app: TypedApp, { config, database }: AppDeps, hub: EventHub) {
+export function runRoutes(app: TypedApp, deps: AppDeps, hub: EventHub) {
+  const { config, database } = deps;
   const { db } = database;
   const tags = ['runs'];
 
@@ -28,6 +29,7 @@ export function runRoutes(app: TypedApp, { config, database }: AppDeps, hub: Eve
       const r = await service.startRun(
         db,
         hub,
+        () => deps.wakeGraders(),
         caller,
         { exerciseId: request.params.exerciseId, ...request.body },
         { maxGradingMs: config.GRADING_MAX_SUBMISSION_MS, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },

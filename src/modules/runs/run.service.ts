@@ -26,6 +26,7 @@ export interface RunTiming {
 export async function startRun(
   db: Db,
   hub: EventHub,
+  wakeGraders: () => void,
   caller: Caller,
   input: { exerciseId: string; code: string; stdin?: string },
   timing: RunTiming,
@@ -57,6 +58,7 @@ export async function startRun(
     const tests = input.stdin !== undefined ? 1 : staff ? access.testCount : access.visibleTests.length;
     return { run: row, waitMs: Math.min(tests * access.timeMs, timing.maxGradingMs) + 5000 };
   });
+  wakeGraders();
   // Answered before the request's own timeout, whatever the limits.
   const deadline = Date.now() + Math.min(waitMs, timing.requestTimeoutMs - 1000);
   let latest: q.RunRow = run;
