@@ -314,17 +314,17 @@ export function combineRounds(
     timeouts: rounds.reduce((sum, r) => sum + r.timeouts, 0),
     failed: rounds.reduce((sum, r) => sum + r.failed, 0),
     appCpuMsPerRequest: cpu((r) => r.appCpuMsPerRequest),
-    threadCpuMsPerRequest:
-      cpu((r) => r.threadCpuMsPerRequest?.main ?? null) == null
-        ? null
-        : {
-            main: cpu((r) => r.threadCpuMsPerRequest!.main)!,
-            others: cpu((r) => r.threadCpuMsPerRequest!.others)!,
-          },
+    threadCpuMsPerRequest: threadsOf(
+      cpu((r) => r.threadCpuMsPerRequest?.main ?? null),
+      cpu((r) => r.threadCpuMsPerRequest?.others ?? null),
+    ),
     pgCpuMsPerRequest: cpu((r) => r.pgCpuMsPerRequest),
     rounds: rounds.map((r) => ({ rps: r.rps, p99: r.latency.p99 })),
   };
 }
+
+const threadsOf = (main: number | null, others: number | null) =>
+  main === null || others === null ? null : { main, others };
 
 export function median(xs: number[]): number | null {
   if (!xs.length) return null;

@@ -36,7 +36,13 @@ const MESSAGES = [
   'Cannot use a pool after calling end',
 ];
 
-type ErrorLike = { code?: string; message?: string; cause?: unknown; outcomeUnknown?: boolean };
+type ErrorLike = {
+  code?: string;
+  message?: string;
+  cause?: unknown;
+  outcomeUnknown?: boolean;
+  poolBusy?: boolean;
+};
 
 /** The error and its causes (Drizzle wraps driver errors in a DrizzleQueryError whose `cause` is pg's). */
 function* chain(err: unknown): Generator<ErrorLike> {
@@ -52,6 +58,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const msg = e.message ?? '';
     if (MESSAGES.some((m) => msg.includes(m))) return true;
   }
+  return false;
+}
+
+/** A busy pool's refusal (BoundedPool: no connection came free in time), however Drizzle wrapped it. */
+export function isPoolBusy(err: unknown): boolean {
+  for (const e of chain(err)) if (e.poolBusy) return true;
   return false;
 }
 

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/db.ts';
 import { toAppError } from '../http/error-handler.ts';
 import { AppError } from '../shared/errors.ts';
-import { isDatabaseUnavailable, isOutcomeUnknown } from './errors.ts';
-import { BoundedPool, isPoolBusy, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
+import { isDatabaseUnavailable, isOutcomeUnknown, isPoolBusy } from './errors.ts';
+import { BoundedPool, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
 
 let url: string;
 let drop: () => Promise<void>;

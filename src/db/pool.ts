@@ -282,15 +282,6 @@ function poolBusy(message: string) {
   return Object.assign(overloaded(message), { poolBusy: true });
 }
 
-/** True when `err` (or what it wraps: Drizzle wraps the pool's errors) is a busy pool's refusal. */
-export function isPoolBusy(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    if ((e as { poolBusy?: boolean }).poolBusy === true) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
 /** pg-pool's error for a checkout that waited connectionTimeoutMillis in its queue. */
 const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
 

@@ -48,20 +48,15 @@ export async function enqueueGrading(
 
 /**
  * The body of a CTE that queues a grading job for each row of `source` (a CTE of new submissions, or
- * runs, with id, course_id, user_id), returning the jobs' ids; select `wakeGraders(cte)` to wake an
- * idle grader at commit. A submit, the hot path, inserts its submission and job in one statement
- * (src/modules/submissions/submission.queries.ts) and wakes the graders only after its commit, from the
- * instance's LISTEN connection (AppDeps.wakeGraders): see announceEvent for why.
+ * runs, with id, course_id, user_id), returning the jobs' ids. A submit inserts its submission and job in
+ * one statement with it (src/modules/submissions/submission.queries.ts); whoever queues wakes the graders
+ * after the commit (AppDeps.wakeGraders), not with a NOTIFY inside the transaction: see announceEvent.
  */
 export function queueJobsFor(source: SQL, kind: 'submission' | 'run' = 'submission'): SQL {
   const column = sql.raw(kind === 'submission' ? 'submission_id' : 'run_id');
   return sql`insert into grading_jobs (${column}, course_id, user_id, priority)
     select id, course_id, user_id, ${PRIORITY[kind]} from ${source} returning id`;
 }
-
-/** The jobs of a job CTE, counted, with a NOTIFY each: delivered to the graders' LISTEN connections at commit. */
-export const wakeGraders = (jobs: SQL) =>
-  sql<number>`(select count(*) from (select pg_notify(${JOBS_CHANNEL}, '') from ${jobs}) n)::int`;
 
 const countRows = rowsOf(Type.Object({ n: Col.int }), 'grading queue count');
 const statsRows = rowsOf(

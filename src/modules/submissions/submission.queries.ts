@@ -128,8 +128,8 @@ export async function insertQueuedSubmission(
       .returning({ ...submissionColumns, courseId: submissions.courseId }),
   );
   const jobs = tx.$with('job', { id: sql<number>`id` }).as(queueJobsFor(sql`sub`));
-  // The submission's row, once its job is queued. No NOTIFY here: the route wakes the graders after
-  // the commit (grading/queue.ts, wakeGraders), so this commit does not wait on Postgres's notify lock.
+  // The submission's row, once its job is queued. No NOTIFY here: the service wakes the graders after
+  // the commit (AppDeps.wakeGraders), so this commit does not wait on Postgres's notify lock.
   const [row] = await tx
     .with(inserted, jobs)
     .select()

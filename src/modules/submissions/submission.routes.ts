@@ -36,6 +36,7 @@ export function submissionRoutes(app: TypedApp, deps: AppDeps) {
       const caller = await requireCaller(request);
       const r = await service.submit(
         db,
+        () => deps.wakeGraders(),
         {
           exerciseId: request.params.exerciseId,
           userId: caller.id,
@@ -44,7 +45,6 @@ export function submissionRoutes(app: TypedApp, deps: AppDeps) {
         },
         { perMinute: config.SUBMISSIONS_PER_MINUTE },
       );
-      if (r.created) deps.wakeGraders();
       return reply.status(r.created ? 202 : 200).send({ submission: r.submission });
     },
   );

@@ -29,6 +29,7 @@ export interface SubmitLimits {
 
 export async function submit(
   db: Db,
+  wakeGraders: () => void,
   input: { exerciseId: string; userId: string; code: string; idempotencyKey: string | undefined },
   limits: SubmitLimits,
 ): Promise<SubmitResult> {
@@ -38,8 +39,9 @@ export async function submit(
   if (Buffer.byteLength(input.code, 'utf8') > MAX_CODE_BYTES)
     throw validationFailed('code', 'must be at most 100 kB');
   const hash = bodyHash(input.code);
+  let result: SubmitResult;
   try {
-    return await submitOnce(db, input, key ?? null, hash, limits);
+    result = await submitOnce(db, input, key ?? null, hash, limits);
   } catch (err) {
     // The try-lock refuses a parallel submit of one user and exercise, so this is a belt-and-braces
     // path: a parallel duplicate committed first, and the retry returns it as a replay.
@@ -47,6 +49,9 @@ export async function submit(
       return submitOnce(db, input, key, hash, limits);
     throw err;
   }
+  // Committed: now the graders may look (a NOTIFY inside the transaction would hold up its commit).
+  if (result.created) wakeGraders();
+  return result;
 }
 
 async function submitOnce(
