@@ -1,6 +1,5 @@
 import type { ProgressRow } from './gradebook.queries.ts';
-
-export const round2 = (n: number) => Math.round(n * 100) / 100;
+import { round2 } from './gradebook.render.ts';
 
 export function presentProgress(rows: ProgressRow[]) {
   const total = rows.reduce((sum, r) => sum + (r.bestScore ?? 0), 0);

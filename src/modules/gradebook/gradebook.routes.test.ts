@@ -10,7 +10,7 @@ import {
   joinCourse,
   type World,
 } from '../../../test/factories.ts';
-import { round2 } from './gradebook.presenter.ts';
+import { round2 } from './gradebook.render.ts';
 import type { Gradebook } from './gradebook.schemas.ts';
 
 // Load shedding is tested elsewhere; a busy test machine must not turn these requests into 503s.
@@ -230,7 +230,7 @@ async function referenceGradebook(courseId: string): Promise<Gradebook> {
 /** A spreadsheet runs a cell starting with = + - @ (or tab/CR) as a formula (OWASP "CSV injection"). */
 const defuse = (cell: string) => (/^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell);
 
-/** The CSV as the JSON gradebook renders through csv-stringify: what the SQL-rendered export must equal. */
+/** The CSV as the JSON gradebook renders through csv-stringify: what the streamed export must equal. */
 function referenceCsv(gradebook: Gradebook): string {
   const header = [
     'name',

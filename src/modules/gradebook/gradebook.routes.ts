@@ -9,12 +9,8 @@ import { authorize, can, isStaff } from '../courses/course.policy.ts';
 import { CourseParams } from '../courses/course.schemas.ts';
 import { prepareSelectRole, selectMembership } from '../courses/membership.queries.ts';
 import { presentProgress } from './gradebook.presenter.ts';
-import {
-  GRADEBOOK_JSON_END,
-  gradebookCsvChunks,
-  gradebookJsonChunks,
-  selectProgress,
-} from './gradebook.queries.ts';
+import { gradebookCsvChunks, gradebookJsonChunks, selectProgress } from './gradebook.queries.ts';
+import { GRADEBOOK_JSON_END } from './gradebook.render.ts';
 import { type Gradebook, GradebookResponse, Score } from './gradebook.schemas.ts';
 
 const ProgressResponse = Type.Object({
@@ -65,8 +61,8 @@ export function gradebookRoutes(app: TypedApp, { database }: AppDeps) {
       // The title names the CSV file; it comes with the caller's role.
       const { role, title } = await reads.run(lsn, (rdb) => selectMembership(rdb, courseId, caller.id));
       authorize(role, can.seeStaffData);
-      // Postgres renders the document and a cursor hands it over a batch of students at a time, so a big
-      // course never holds the event loop for long; the stream reads ahead (http/chunk-stream.ts), so
+      // A cursor hands the students over a batch at a time and each batch is written as text before the
+      // next is read, so a big course never holds the event loop for long; the stream reads ahead (http/chunk-stream.ts), so
       // the heavy connection is held for Postgres's time, not for a slow client's download. The first
       // batch is awaited before replying: a failure up to then still gets the API error shape.
       const connect = () => reads.connect(lsn, { heavy: true });

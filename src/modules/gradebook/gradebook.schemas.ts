@@ -24,5 +24,5 @@ export const GradebookResponse = Type.Object({
   ),
 });
 
-/** The JSON gradebook (rendered by Postgres: gradebook.queries.ts); this schema documents it in /docs. */
+/** The JSON gradebook (written as text by gradebook.render.ts); this schema documents it in /docs. */
 export type Gradebook = Static<typeof GradebookResponse>;
