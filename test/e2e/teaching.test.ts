@@ -430,6 +430,20 @@ describe('teaching beyond week one', () => {
     // A regrade that changes the score is told to the student, live.
     await marker(s);
     await setCode(s, 'Code (JavaScript)', 'function triple(x) {\n  return x === 1 ? 3 : 0;\n}\n');
+    // The editor is dark too (its token colours checked by axe below) and follows a switch live.
+    const editorLook = () =>
+      s.locator('.cm-host').evaluate((host) => {
+        const keyword = Array.from(host.querySelectorAll('.cm-line span')).find(
+          (e) => e.textContent === 'return',
+        );
+        const editor = host.querySelector('.cm-editor')!;
+        return `${getComputedStyle(editor).backgroundColor} ${keyword ? getComputedStyle(keyword).color : 'none'}`;
+      });
+    await expect.poll(editorLook).toBe('rgb(11, 16, 22) rgb(201, 160, 255)');
+    await s.emulateMedia({ colorScheme: 'light' });
+    await expect.poll(editorLook).toBe('rgb(255, 255, 255) rgb(119, 0, 136)');
+    await s.emulateMedia({ colorScheme: 'dark' });
+    await expect.poll(editorLook).toBe('rgb(11, 16, 22) rgb(201, 160, 255)');
     await s.getByRole('button', { name: 'Submit' }).click();
     const result = s.locator('.live-result .submission');
     await result.and(s.locator('[data-status="failed"]')).waitFor({ timeout: 15_000 });

@@ -2,6 +2,7 @@ import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirro
 import {
   bracketMatching,
   defaultHighlightStyle,
+  HighlightStyle,
   indentOnInput,
   indentUnit,
   syntaxHighlighting,
@@ -15,6 +16,7 @@ import {
   keymap,
   lineNumbers,
 } from '@codemirror/view';
+import { tags } from '@lezer/highlight';
 
 // What a student needs to write a function, without autocomplete, search or lint panels (half the size
 // of codemirror's basicSetup).
@@ -24,13 +26,48 @@ const essentials = [
   history(),
   drawSelection(),
   indentOnInput(),
-  syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
   bracketMatching(),
   highlightActiveLine(),
   keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
 ];
 
 import { useEffect, useId, useRef } from 'react';
+
+// The editor follows the system's colour scheme, as the page does (styles.css), and switches live.
+// Light: CodeMirror's own token colours. Dark: the page's dark palette, every token colour at least
+// 7:1 against the background (WCAG AAA for text; axe checks it in the browser tests).
+const light = [
+  EditorView.theme({ '&': { backgroundColor: '#ffffff', color: '#1a1d23' } }),
+  syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+];
+const dark = [
+  EditorView.theme(
+    {
+      '&': { backgroundColor: '#0b1016', color: '#e6e9ee' },
+      '.cm-content': { caretColor: '#e6e9ee' },
+      '.cm-cursor, .cm-dropCursor': { borderLeftColor: '#e6e9ee' },
+      '&.cm-focused > .cm-scroller > .cm-selectionLayer .cm-selectionBackground, .cm-selectionBackground, .cm-content ::selection':
+        { backgroundColor: '#2b3a52' },
+      '.cm-gutters': { backgroundColor: '#111821', color: '#a7b0bd', border: 'none' },
+      '.cm-activeLine': { backgroundColor: '#ffffff0a' },
+      '.cm-activeLineGutter': { backgroundColor: '#ffffff12' },
+      '&.cm-focused .cm-matchingBracket': { backgroundColor: '#2b3a52', outline: '1px solid #8ab4ff' },
+    },
+    { dark: true },
+  ),
+  syntaxHighlighting(
+    HighlightStyle.define([
+      { tag: tags.keyword, color: '#c9a0ff' },
+      { tag: [tags.string, tags.special(tags.string), tags.regexp], color: '#a5e3a0' },
+      { tag: tags.comment, color: '#a7b0bd', fontStyle: 'italic' },
+      { tag: [tags.number, tags.bool, tags.null, tags.atom], color: '#f5b97a' },
+      { tag: [tags.function(tags.variableName), tags.function(tags.propertyName)], color: '#8ab4ff' },
+      { tag: [tags.typeName, tags.className], color: '#7fd4e8' },
+      { tag: tags.invalid, color: '#fca5a5' },
+    ]),
+  ),
+];
+const darkScheme = () => window.matchMedia?.('(prefers-color-scheme: dark)');
 
 export type EditorLanguage = 'javascript' | 'python';
 
@@ -70,6 +107,7 @@ export function CodeEditor({
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const lang = useRef(new Compartment());
+  const scheme = useRef(new Compartment());
   const onChangeRef = useRef(onChange);
   onChangeRef.current = onChange;
   const labelId = useId();
@@ -84,6 +122,7 @@ export function CodeEditor({
         extensions: [
           essentials,
           lang.current.of(indentOf(language)),
+          scheme.current.of(darkScheme()?.matches ? dark : light),
           EditorView.cspNonce.of(nonce),
           // Long lines wrap: no sideways scrolling on a phone (a scrolling box the keyboard cannot reach).
           EditorView.lineWrapping,
@@ -100,7 +139,14 @@ export function CodeEditor({
       }),
     });
     view.current = v;
-    return () => v.destroy();
+    const query = darkScheme();
+    const follow = (e: MediaQueryListEvent) =>
+      v.dispatch({ effects: scheme.current.reconfigure(e.matches ? dark : light) });
+    query?.addEventListener('change', follow);
+    return () => {
+      query?.removeEventListener('change', follow);
+      v.destroy();
+    };
   }, []);
 
   useEffect(() => {
