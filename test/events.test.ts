@@ -173,6 +173,21 @@ describe('GET /events', () => {
     }
     warm.sort((a, b) => a - b);
     console.log(`warm submit (B) → SSE event (A): median ${warm[2]} ms, max ${warm[4]} ms`);
+
+    // A regrade on B wakes the grader too (after its commit): the first submission's new verdict
+    // reaches A's streams long before the grader's next poll.
+    const regrade = await appB.inject({
+      method: 'POST',
+      url: `/api/v1/exercises/${w.exercise.id}/regrade`,
+      headers: auth(w.ta),
+    });
+    expect(regrade.statusCode).toBe(202);
+    expect(regrade.json().queued).toBe(6);
+    await student.waitFor((s) => updatesOf(s, id).length > 1);
+    expect(JSON.parse(updatesOf(student, id).at(-1)!.data).submission).toMatchObject({
+      id,
+      status: 'failed',
+    });
     await grader.stop();
   });
 

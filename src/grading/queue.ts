@@ -73,7 +73,8 @@ const recordedRows = rowsOf(
  * new submissions. The generation bump voids any result still being computed with the old tests.
  * Only the status changes: the previous score, message, results and graded_at stay until
  * recordOutcome replaces them all in one update, so the gradebook and the submission keep showing
- * the previous verdict while a large regrade works through the queue.
+ * the previous verdict while a large regrade works through the queue. No NOTIFY here: the caller wakes
+ * the graders after its commit (AppDeps.wakeGraders), as a submit does.
  */
 export async function requeueExercise(tx: Tx, exerciseId: string): Promise<number> {
   // Lock order: the jobs that exist first (waiting for a claim or a record in progress), then the submissions.
@@ -97,7 +98,7 @@ export async function requeueExercise(tx: Tx, exerciseId: string): Promise<numbe
              priority = least(grading_jobs.priority, excluded.priority)
       returning 1
     )
-    select count(*)::int as n, pg_notify(${JOBS_CHANNEL}, '') from jobs`,
+    select count(*)::int as n from jobs`,
   );
   return row?.n ?? 0;
 }

@@ -99,7 +99,12 @@ export function submissionRoutes(app: TypedApp, deps: AppDeps) {
     },
     async (request, reply) => {
       const caller = await requireCaller(request);
-      const queued = await service.regrade(heavyDb, request.params.exerciseId, caller.id);
+      const queued = await service.regrade(
+        heavyDb,
+        () => deps.wakeGraders(),
+        request.params.exerciseId,
+        caller.id,
+      );
       return reply.status(202).send({ queued });
     },
   );

@@ -161,10 +161,18 @@ export async function listSubmissions(
 }
 
 /** Queues every submission of the exercise for grading with the current tests. */
-export async function regrade(db: Db, exerciseId: string, userId: string): Promise<number> {
-  return db.transaction(async (tx) => {
+export async function regrade(
+  db: Db,
+  wakeGraders: () => void,
+  exerciseId: string,
+  userId: string,
+): Promise<number> {
+  const queued = await db.transaction(async (tx) => {
     const access = await requireExerciseAccess(tx, exerciseId, userId, can.author);
     assertNotArchived(access.archived);
     return requeueExercise(tx, exerciseId);
   });
+  // Committed: now the graders may look (a NOTIFY inside the transaction would hold up its commit).
+  if (queued > 0) wakeGraders();
+  return queued;
 }
