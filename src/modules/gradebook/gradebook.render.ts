@@ -14,8 +14,8 @@ export interface GradebookColumn {
 /**
  * A student of the gradebook and their figures, one cell per exercise they have any for, in a compact
  * text Postgres builds cheaply: `n,best,late,attempts` cells joined by `;`, where n is the column
- * (1-based, course order), best the best graded score as float8 prints it ('' = none), late `l` when that
- * score was late ('' otherwise), attempts the attempts used.
+ * (1-based, course order), best the best graded score as float8 prints it ('' = none), late `l` when there
+ * is such a score and it was late ('' otherwise), attempts the attempts used.
  */
 export interface GradebookStudent {
   id: string;
@@ -95,7 +95,7 @@ export function csvRenderer(columns: readonly GradebookColumn[]): GradebookRende
         figures.load(row.cells);
         let line = `${textCell(row.name)},${textCell(row.email)}`;
         for (let i = 0; i < figures.columns; i++)
-          line += `,${figures.best[i]},${figures.late[i] && figures.best[i] !== '' ? 'late' : ''}`;
+          line += `,${figures.best[i]},${figures.late[i] ? 'late' : ''}`;
         text += `${line},${figures.total}\n`;
       }
       return text;
@@ -133,7 +133,7 @@ export function jsonRenderer(columns: readonly GradebookColumn[]): GradebookRend
           const sep = i === 0 ? '' : ',';
           const best = figures.best[i];
           scores += `${sep}${keys[i]}${best === '' ? 'null' : best}`;
-          late += `${sep}${keys[i]}${figures.late[i] && best !== ''}`;
+          late += `${sep}${keys[i]}${figures.late[i]}`;
           attempts += `${sep}${keys[i]}${figures.attempts[i]}`;
         }
         text += `${first ? '' : ','}{"user":{"id":"${row.id}","name":${JSON.stringify(row.name)},"email":${JSON.stringify(

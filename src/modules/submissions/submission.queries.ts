@@ -106,7 +106,8 @@ export async function submitterCounts(
 
 /**
  * A new submission and its grading job in one statement (one round trip less per submit): the job is
- * inserted from the submission's row (grading/queue.ts) and NOTIFYs an idle grader at commit.
+ * inserted from the submission's row (grading/queue.ts). No NOTIFY here: the service wakes the graders
+ * after the commit (AppDeps.wakeGraders), so this commit does not wait on Postgres's notify lock.
  */
 export async function insertQueuedSubmission(
   tx: Tx,
@@ -128,14 +129,9 @@ export async function insertQueuedSubmission(
       .returning({ ...submissionColumns, courseId: submissions.courseId }),
   );
   const jobs = tx.$with('job', { id: sql<number>`id` }).as(queueJobsFor(sql`sub`));
-  // The submission's row, once its job is queued. No NOTIFY here: the service wakes the graders after
-  // the commit (AppDeps.wakeGraders), so this commit does not wait on Postgres's notify lock.
-  const [row] = await tx
-    .with(inserted, jobs)
-    .select()
-    .from(inserted)
-    .where(sql`(select count(*) from job)::int = 1`);
-  if (!row) throw new Error('the submission was not queued for grading');
+  // A data-modifying CTE runs to completion whether or not the query reads it: the job is inserted.
+  const [row] = await tx.with(inserted, jobs).select().from(inserted);
+  if (!row) throw new Error('the submission was not inserted');
   return row;
 }
 
