@@ -4,13 +4,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import client from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuAccounts, procTreeCpuMs } from '../bench/lib/cpu-account.ts';
 import { dueAt, runOpenLoad } from '../bench/lib/open-load.ts';
 import { nodeOptionsOf, threadCpuMs } from '../bench/lib/procstat.ts';
+import { parseRuntime, runtimeBetween, scrapeRuntime } from '../bench/lib/runtime-metrics.ts';
 import { Recorder } from '../bench/lib/stats.ts';
 import { capacitySentence, classroomCapacity } from '../bench/report/capacity.ts';
 import { sameResponse } from '../bench/scenarios/read.ts';
+import { until } from './wait.ts';
 
 // The benchmark's own measuring pieces: the open-model generator's coordinated-omission handling,
 // percentiles, and the CPU accounts that must see a process's children.
@@ -264,5 +267,47 @@ describe('classroom CPU arithmetic', () => {
     expect(cap.msPerStudent.api).toBeCloseTo(20);
     expect(capacitySentence(cap)).toContain('it fits by CPU');
     expect(classroomCapacity([step(400, false, 1, 1, 1)], 5000, 2)).toBeNull();
+  });
+});
+
+describe("an instance's garbage collections between two scrapes", () => {
+  it('counts the scavenges of a phase from /metrics, as Lab exposes them', async () => {
+    const registry = new client.Registry();
+    client.collectDefaultMetrics({ register: registry });
+    const server = http.createServer(async (_req, res) => res.end(await registry.metrics()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const before = await scrapeRuntime(url);
+      // Young garbage: scavenges, which reach prom-client's GC observer a little later (polled).
+      let kept: unknown[] = [];
+      for (let i = 0; i < 2000; i++) kept = Array.from({ length: 500 }, (_, j) => ({ j, s: `x${j}` }));
+      expect(kept).toHaveLength(500);
+      const gc = await until(async () => {
+        const r = runtimeBetween(before, await scrapeRuntime(url));
+        return r.scavenges > 0 ? r : null;
+      }, 'a scavenge to be counted');
+      expect(gc.scavengesOver10ms).toBeLessThanOrEqual(gc.scavenges);
+      expect(gc.gcMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('reads the figures it needs from the exposition text and subtracts running totals', () => {
+    const text = (count: number, under: number) =>
+      [
+        '# HELP nodejs_gc_duration_seconds x',
+        `nodejs_gc_duration_seconds_bucket{le="0.001",kind="minor"} 0`,
+        `nodejs_gc_duration_seconds_bucket{le="0.01",kind="minor"} ${under}`,
+        `nodejs_gc_duration_seconds_sum{kind="minor"} ${count / 100}`,
+        `nodejs_gc_duration_seconds_count{kind="minor"} ${count}`,
+        'nodejs_gc_duration_seconds_sum{kind="major"} 0.5',
+      ].join('\n');
+    expect(runtimeBetween(parseRuntime(text(10, 8)), parseRuntime(text(25, 18)))).toEqual({
+      scavenges: 15,
+      scavengesOver10ms: 5,
+      gcMs: 150,
+    });
   });
 });

@@ -4,6 +4,7 @@ import { type Ctx, resetStatements, statementStats, withLab } from '../lib/conte
 import { sleep } from '../lib/env.ts';
 import { runLoad } from '../lib/load.ts';
 import { type OpenLoadResult, runOpenLoad } from '../lib/open-load.ts';
+import { type RuntimeSample, runtimeBetween, scrapeRuntime } from '../lib/runtime-metrics.ts';
 import { seedCourse } from '../lib/seed.ts';
 import { Recorder, ratio, round } from '../lib/stats.ts';
 
@@ -105,10 +106,19 @@ export async function isolationScenario(ctx: Ctx) {
       // Alternating rounds of light alone and light with heavy: on this shared 2-core machine one pair
       // swung from 1.3× to 3.2× between consecutive runs of the same code, so the ratio is the median
       // round's, and every round's is reported.
-      const rounds: { baseline: OpenLoadResult; withHeavy: OpenLoadResult; heavy: OpenLoadResult }[] = [];
+      const rounds: {
+        baseline: OpenLoadResult;
+        withHeavy: OpenLoadResult;
+        heavy: OpenLoadResult;
+        gc: { alone: RuntimeSample; withHeavy: RuntimeSample };
+      }[] = [];
       for (let r = 0; r < (quick ? 1 : ISOLATION_ROUNDS); r++) {
+        // The instance's garbage collections in each phase: a scavenge stops its event loop.
+        const s0 = await scrapeRuntime(url!);
         const baselineRound = await light();
+        const s1 = await scrapeRuntime(url!);
         await sleep(500);
+        const s2 = await scrapeRuntime(url!);
         const [withHeavyRound, heavyRound] = await Promise.all([
           light(),
           runOpenLoad({
@@ -121,9 +131,14 @@ export async function isolationScenario(ctx: Ctx) {
             timeoutMs: 30_000,
           }),
         ]);
-        rounds.push({ baseline: baselineRound, withHeavy: withHeavyRound, heavy: heavyRound });
+        const gc = {
+          alone: runtimeBetween(s0, s1),
+          withHeavy: runtimeBetween(s2, await scrapeRuntime(url!)),
+        };
+        rounds.push({ baseline: baselineRound, withHeavy: withHeavyRound, heavy: heavyRound, gc });
         ctx.log(
-          `round ${r + 1}: light p99 ${baselineRound.latency.p99} ms alone → ${withHeavyRound.latency.p99} ms with heavy`,
+          `round ${r + 1}: light p99 ${baselineRound.latency.p99} ms alone → ${withHeavyRound.latency.p99} ms with heavy; ` +
+            `Lab's scavenges ${gc.alone.scavenges} (${gc.alone.scavengesOver10ms} over 10 ms) → ${gc.withHeavy.scavenges} (${gc.withHeavy.scavengesOver10ms})`,
         );
       }
       const roundRatios = rounds.map(
@@ -132,7 +147,7 @@ export async function isolationScenario(ctx: Ctx) {
       const median = [...rounds.keys()].sort((a, b) => roundRatios[a]! - roundRatios[b]!)[
         Math.floor(rounds.length / 2)
       ]!;
-      const { baseline, withHeavy, heavy } = rounds[median]!;
+      const { baseline, withHeavy, heavy, gc } = rounds[median]!;
       const failures = rounds.reduce(
         (sum, r) => sum + r.baseline.failed + r.withHeavy.failed + r.heavy.failed,
         0,
@@ -170,6 +185,8 @@ export async function isolationScenario(ctx: Ctx) {
         heavy: summary(heavy),
         curves: { baseline: baseline.curve, withHeavy: withHeavy.curve },
         p99Ratio,
+        /** The median round's collections on Lab's instance, light alone and with heavy. */
+        gc,
         rounds: rounds.length,
         roundRatios: roundRatios.map((x) => round(x, 2)),
         failures,
