@@ -49,10 +49,10 @@ try {
   await env.admin.query('analyze');
 
   const connect = () => env.admin.connect();
-  const collect = async (chunks: AsyncGenerator<string>) => {
-    let text = '';
-    for await (const chunk of chunks) text += chunk;
-    return text;
+  const collect = async (chunks: AsyncGenerator<Buffer>) => {
+    const parts: Buffer[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    return Buffer.concat(parts).toString('utf8');
   };
   const rendered = async (query: string, separator: string) => {
     const client = await env.admin.connect();

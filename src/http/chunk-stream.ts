@@ -11,8 +11,8 @@ export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
  * early (the client went away), it stops the generator, whose cleanup ends the transaction.
  */
 export function chunkStream(
-  chunks: AsyncGenerator<string>,
-  first: IteratorResult<string>,
+  chunks: AsyncGenerator<string | Uint8Array>,
+  first: IteratorResult<string | Uint8Array>,
   ending: string | null,
   readAheadBytes = READ_AHEAD_BYTES,
 ): Readable {

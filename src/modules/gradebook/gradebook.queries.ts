@@ -140,7 +140,7 @@ async function* renderedChunks(
   connect: () => Promise<pg.PoolClient>,
   courseId: string,
   renderer: (columns: GradebookColumn[]) => GradebookRenderer,
-): AsyncGenerator<string> {
+): AsyncGenerator<Buffer> {
   const client = await connect();
   let broken: Error | undefined;
   let open = false;
@@ -161,7 +161,7 @@ async function* renderedChunks(
     for (;;) {
       const { rows } = await client.query<GradebookStudent>(`fetch ${BATCH} from gradebook`);
       // The opening goes with the first batch: a failure before it still gets the API error shape.
-      if (rows.length > 0 || opening !== '') yield opening + render.students(rows);
+      if (rows.length > 0 || opening !== '') yield render.students(rows, opening);
       opening = '';
       if (rows.length < BATCH) break;
     }

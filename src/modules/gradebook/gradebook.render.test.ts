@@ -79,7 +79,62 @@ describe('gradebook renderers', () => {
 
   it('ignores a cell whose column is not in the gradebook', () => {
     const csv = csvRenderer(columns.slice(0, 1));
-    expect(csv.students([{ ...bob, cells: '2,9,,1;1,1,,1;0,5,,1' }])).toBe("'+Bob,bob@x.org,1,,1\n");
+    expect(csv.students([{ ...bob, cells: '2,9,,1;1,1,,1;0,5,,1' }]).toString()).toBe(
+      "'+Bob,bob@x.org,1,,1\n",
+    );
+  });
+
+  it('adds every form of figure float8 prints exactly as Number() reads it', () => {
+    // Plain decimals are read without a copy (decimalAt); the others through Number().
+    const figures = [
+      '0.1',
+      '0.2',
+      '-0.25',
+      '-0',
+      '7',
+      '1e-05',
+      '1.5e+20',
+      '1234567890.12345',
+      '0.1234567890123456789',
+    ];
+    const many = figures.map((f, i) => ({
+      id: `e${i}`,
+      title: `E${i}`,
+      max_score: '10',
+      published_at: null,
+    }));
+    const cells = figures.map((f, i) => `${i + 1},${f},,1`).join(';');
+    let expected = 0;
+    for (const f of figures) expected += Number(f);
+    const line = csvRenderer(many)
+      .students([{ ...bob, cells }])
+      .toString();
+    expect(line.trimEnd().split(',').at(-1)).toBe(String(Math.round(expected * 100) / 100));
+    expect(line).toContain(',1e-05,,');
+    const json = JSON.parse(
+      `{"rows":[${jsonRenderer(many)
+        .students([{ ...bob, cells }])
+        .toString()}]}`,
+    );
+    expect(Object.values(json.rows[0].scores)).toEqual(figures.map(Number));
+  });
+
+  it('writes any text as UTF-8 and grows past its first guess at a batch size', () => {
+    const long = { ...ann, name: `Zoë 🎓 ${'ü'.repeat(5000)}`, email: 'zoe@x.org' };
+    const csv = csvRenderer(columns)
+      .students([{ ...long, cells: '1,3,,1' }])
+      .toString('utf8');
+    expect(csv).toBe(`Zoë 🎓 ${'ü'.repeat(5000)},zoe@x.org,3,,,,3\n`);
+    const json = jsonRenderer(columns);
+    const rows = Array.from({ length: 300 }, () => ({ ...long, cells: '2,1,l,2' }));
+    const doc = JSON.parse(json.opening() + json.students(rows).toString('utf8') + GRADEBOOK_JSON_END);
+    expect(doc.rows).toHaveLength(300);
+    expect(doc.rows[299].user.name).toBe(long.name);
+    expect(doc.rows[299]).toMatchObject({
+      late: { [A]: false, [B]: true },
+      attempts: { [A]: 0, [B]: 2 },
+      total: 1,
+    });
   });
 
   it('defuses formula-like text only', () => {

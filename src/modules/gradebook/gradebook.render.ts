@@ -24,30 +24,129 @@ export interface GradebookStudent {
   cells: string | null;
 }
 
-/** Turns batches of students into text: the document's opening comes with the first batch. */
+/** Turns batches of students into bytes (UTF-8); the document's opening is written before the first. */
 export interface GradebookRenderer {
   opening(): string;
-  students(rows: readonly GradebookStudent[]): string;
+  /** The students' text after `prefix` (the opening, with the first batch). */
+  students(rows: readonly GradebookStudent[], prefix?: string): Buffer;
 }
 
-/** One student's figures by column, reused from row to row so a batch allocates only its text. */
+/**
+ * A growing byte buffer that text is written into directly. The gradebook's text used to be built as
+ * strings (a slice per figure, a template and a concatenation per cell): ~3 kB of short-lived objects
+ * per student, ~15 MB per 5,000-student request, which made the API process's young-generation
+ * collections — pauses for every other request on that instance — several times more frequent while a
+ * big gradebook was being sent (docs/perf/isolation.md). Written here, a batch allocates its buffer and
+ * little else.
+ */
+class ByteWriter {
+  private buf: Buffer;
+  length = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+  }
+
+  private room(n: number) {
+    if (this.length + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+
+  /** Any text, as UTF-8. */
+  text(s: string) {
+    this.room(s.length * 3);
+    this.length += this.buf.write(s, this.length, 'utf8');
+  }
+
+  /** Text known to be ASCII (figures, keys, punctuation), or its [from, to) part, without a slice. */
+  ascii(s: string, from = 0, to = s.length) {
+    this.room(to - from);
+    const buf = this.buf;
+    let n = this.length;
+    for (let i = from; i < to; i++) buf[n++] = s.charCodeAt(i);
+    this.length = n;
+  }
+
+  /** Bytes encoded beforehand (a key written for every student), copied in a loop: they are short. */
+  bytes(b: Uint8Array) {
+    this.room(b.length);
+    const buf = this.buf;
+    let n = this.length;
+    for (let i = 0; i < b.length; i++) buf[n++] = b[i]!;
+    this.length = n;
+  }
+
+  take(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+const CHAR_0 = 48;
+const CHAR_9 = 57;
+const CHAR_DOT = 46;
+const CHAR_MINUS = 45;
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
+/**
+ * Number(s.slice(from, to)) without the slice for plain decimals of at most 15 digits: the digits as an
+ * integer (exact below 2^53) divided by an exact power of ten is one correctly rounded operation, so
+ * the result is the same double Number() gives. Anything else (exponents, longer figures) takes the slice.
+ */
+function decimalAt(s: string, from: number, to: number): number {
+  let at = from;
+  const negative = s.charCodeAt(at) === CHAR_MINUS;
+  if (negative) at++;
+  let digits = 0;
+  let value = 0;
+  let fraction = -1;
+  for (; at < to; at++) {
+    const c = s.charCodeAt(at);
+    if (c >= CHAR_0 && c <= CHAR_9) {
+      value = value * 10 + (c - CHAR_0);
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (c === CHAR_DOT && fraction < 0) fraction = 0;
+    else return Number(s.slice(from, to));
+  }
+  if (digits === 0 || digits > 15) return Number(s.slice(from, to));
+  const n = fraction > 0 ? value / POWERS_OF_TEN[fraction]! : value;
+  return negative ? -n : n;
+}
+
+/**
+ * One student's figures by column, as positions in the student's cells text (no copies), reused from
+ * row to row.
+ */
 class Figures {
-  readonly best: string[];
-  readonly late: boolean[];
-  readonly attempts: string[];
+  /** The cells text the positions below point into. */
+  cells = '';
+  /** Per column: where the best score's text starts and ends (equal: none). */
+  readonly bestFrom: Int32Array;
+  readonly bestTo: Int32Array;
+  readonly late: Uint8Array;
+  /** Per column: where the attempts' text starts and ends (equal: none, i.e. 0). */
+  readonly attemptsFrom: Int32Array;
+  readonly attemptsTo: Int32Array;
   total = 0;
 
   constructor(readonly columns: number) {
-    this.best = new Array<string>(columns);
-    this.late = new Array<boolean>(columns);
-    this.attempts = new Array<string>(columns);
+    this.bestFrom = new Int32Array(columns);
+    this.bestTo = new Int32Array(columns);
+    this.late = new Uint8Array(columns);
+    this.attemptsFrom = new Int32Array(columns);
+    this.attemptsTo = new Int32Array(columns);
   }
 
   /** Loads a student's cells; the total is summed in column order, as the JSON gradebook always added. */
   load(cells: string | null): void {
-    this.best.fill('');
-    this.late.fill(false);
-    this.attempts.fill('0');
+    this.bestFrom.fill(0);
+    this.bestTo.fill(0);
+    this.late.fill(0);
+    this.attemptsFrom.fill(0);
+    this.attemptsTo.fill(0);
+    this.cells = cells ?? '';
     if (cells !== null) {
       let at = 0;
       while (at < cells.length) {
@@ -56,19 +155,37 @@ class Figures {
         const c3 = cells.indexOf(',', c2 + 1);
         let end = cells.indexOf(';', c3 + 1);
         if (end < 0) end = cells.length;
-        const i = Number(cells.slice(at, c1)) - 1;
+        const i = decimalAt(cells, at, c1) - 1;
         // Columns and cells come from one snapshot (a repeatable-read transaction): i is a column.
         if (i >= 0 && i < this.columns) {
-          this.best[i] = cells.slice(c1 + 1, c2);
-          this.late[i] = c3 > c2 + 1;
-          this.attempts[i] = cells.slice(c3 + 1, end);
+          this.bestFrom[i] = c1 + 1;
+          this.bestTo[i] = c2;
+          this.late[i] = c3 > c2 + 1 ? 1 : 0;
+          this.attemptsFrom[i] = c3 + 1;
+          this.attemptsTo[i] = end;
         }
         at = end + 1;
       }
     }
     let total = 0;
-    for (const best of this.best) if (best !== '') total += Number(best);
+    for (let i = 0; i < this.columns; i++)
+      if (this.bestTo[i]! > this.bestFrom[i]!)
+        total += decimalAt(this.cells, this.bestFrom[i]!, this.bestTo[i]!);
     this.total = round2(total);
+  }
+
+  hasBest(i: number) {
+    return this.bestTo[i]! > this.bestFrom[i]!;
+  }
+
+  writeBest(out: ByteWriter, i: number) {
+    out.ascii(this.cells, this.bestFrom[i]!, this.bestTo[i]!);
+  }
+
+  writeAttempts(out: ByteWriter, i: number) {
+    if (this.attemptsTo[i]! > this.attemptsFrom[i]!)
+      out.ascii(this.cells, this.attemptsFrom[i]!, this.attemptsTo[i]!);
+    else out.ascii('0');
   }
 }
 
@@ -80,6 +197,10 @@ const quoted = (cell: string) => (/[,"\r\n]/.test(cell) ? `"${cell.replaceAll('"
 
 const textCell = (cell: string) => quoted(defuse(cell));
 
+/** A first guess at a batch's size, in bytes; the writer grows past it when needed. */
+const batchBytes = (rows: number, columns: number, prefix: string) =>
+  prefix.length * 3 + rows * (96 + columns * 12);
+
 /**
  * The CSV gradebook: `name,email`, for each exercise its title and `<title> (late)` (v1.1), `total`; one
  * line per student, `late` or nothing in each late column.
@@ -89,16 +210,22 @@ export function csvRenderer(columns: readonly GradebookColumn[]): GradebookRende
   return {
     opening: () =>
       `name,email${columns.map((c) => `,${textCell(c.title)},${textCell(`${c.title} (late)`)}`).join('')},total\n`,
-    students(rows) {
-      let text = '';
+    students(rows, prefix = '') {
+      const out = new ByteWriter(batchBytes(rows.length, figures.columns, prefix));
+      out.text(prefix);
       for (const row of rows) {
         figures.load(row.cells);
-        let line = `${textCell(row.name)},${textCell(row.email)}`;
-        for (let i = 0; i < figures.columns; i++)
-          line += `,${figures.best[i]},${figures.late[i] ? 'late' : ''}`;
-        text += `${line},${figures.total}\n`;
+        out.text(textCell(row.name));
+        out.ascii(',');
+        out.text(textCell(row.email));
+        for (let i = 0; i < figures.columns; i++) {
+          out.ascii(',');
+          figures.writeBest(out, i);
+          out.ascii(figures.late[i] ? ',late' : ',');
+        }
+        out.ascii(`,${figures.total}\n`);
       }
-      return text;
+      return out.take();
     },
   };
 }
@@ -110,7 +237,9 @@ export function csvRenderer(columns: readonly GradebookColumn[]): GradebookRende
  */
 export function jsonRenderer(columns: readonly GradebookColumn[]): GradebookRenderer {
   const figures = new Figures(columns.length);
-  const keys = columns.map((c) => `"${c.id}":`);
+  // Each key as written before a value: the first of an object, then after a comma.
+  const keys = columns.map((c) => Buffer.from(`"${c.id}":`));
+  const nextKeys = columns.map((c) => Buffer.from(`,"${c.id}":`));
   let first = true;
   return {
     opening: () =>
@@ -122,26 +251,37 @@ export function jsonRenderer(columns: readonly GradebookColumn[]): GradebookRend
             }}`,
         )
         .join(',')}],"rows":[`,
-    students(rows) {
-      let text = '';
+    students(rows, prefix = '') {
+      const out = new ByteWriter(batchBytes(rows.length, figures.columns * 12, prefix));
+      out.text(prefix);
       for (const row of rows) {
         figures.load(row.cells);
-        let scores = '';
-        let late = '';
-        let attempts = '';
-        for (let i = 0; i < figures.columns; i++) {
-          const sep = i === 0 ? '' : ',';
-          const best = figures.best[i];
-          scores += `${sep}${keys[i]}${best === '' ? 'null' : best}`;
-          late += `${sep}${keys[i]}${figures.late[i]}`;
-          attempts += `${sep}${keys[i]}${figures.attempts[i]}`;
-        }
-        text += `${first ? '' : ','}{"user":{"id":"${row.id}","name":${JSON.stringify(row.name)},"email":${JSON.stringify(
-          row.email,
-        )}},"scores":{${scores}},"late":{${late}},"attempts":{${attempts}},"total":${figures.total}}`;
+        out.ascii(first ? '{"user":{"id":"' : ',{"user":{"id":"');
         first = false;
+        out.ascii(row.id);
+        out.ascii('","name":');
+        out.text(JSON.stringify(row.name));
+        out.ascii(',"email":');
+        out.text(JSON.stringify(row.email));
+        out.ascii('},"scores":{');
+        for (let i = 0; i < figures.columns; i++) {
+          out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
+          if (figures.hasBest(i)) figures.writeBest(out, i);
+          else out.ascii('null');
+        }
+        out.ascii('},"late":{');
+        for (let i = 0; i < figures.columns; i++) {
+          out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
+          out.ascii(figures.late[i] ? 'true' : 'false');
+        }
+        out.ascii('},"attempts":{');
+        for (let i = 0; i < figures.columns; i++) {
+          out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
+          figures.writeAttempts(out, i);
+        }
+        out.ascii(`},"total":${figures.total}}`);
       }
-      return text;
+      return out.take();
     },
   };
 }
