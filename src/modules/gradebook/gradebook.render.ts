@@ -78,8 +78,13 @@ class ByteWriter {
     this.length = n;
   }
 
+  /**
+   * The bytes written. A buffer mostly unused is copied down to size: a chunk may wait in the response
+   * stream's read-ahead (up to 16 MB of them), and it should not hold memory it does not use.
+   */
   take(): Buffer {
-    return this.buf.subarray(0, this.length);
+    const used = this.buf.subarray(0, this.length);
+    return this.length * 2 < this.buf.length ? Buffer.from(used) : used;
   }
 }
 
@@ -197,9 +202,12 @@ const quoted = (cell: string) => (/[,"\r\n]/.test(cell) ? `"${cell.replaceAll('"
 
 const textCell = (cell: string) => quoted(defuse(cell));
 
-/** A first guess at a batch's size, in bytes; the writer grows past it when needed. */
-const batchBytes = (rows: number, columns: number, prefix: string) =>
-  prefix.length * 3 + rows * (96 + columns * 12);
+/**
+ * A first guess at a batch's size in bytes, from a guess per student (names and emails of ~30
+ * characters each, figures of a few); the writer grows past it when needed.
+ */
+const batchBytes = (rows: number, perStudent: number, prefix: string) =>
+  prefix.length * 3 + rows * perStudent;
 
 /**
  * The CSV gradebook: `name,email`, for each exercise its title and `<title> (late)` (v1.1), `total`; one
@@ -211,7 +219,7 @@ export function csvRenderer(columns: readonly GradebookColumn[]): GradebookRende
     opening: () =>
       `name,email${columns.map((c) => `,${textCell(c.title)},${textCell(`${c.title} (late)`)}`).join('')},total\n`,
     students(rows, prefix = '') {
-      const out = new ByteWriter(batchBytes(rows.length, figures.columns, prefix));
+      const out = new ByteWriter(batchBytes(rows.length, 64 + figures.columns * 8, prefix));
       out.text(prefix);
       for (const row of rows) {
         figures.load(row.cells);
@@ -252,7 +260,8 @@ export function jsonRenderer(columns: readonly GradebookColumn[]): GradebookRend
         )
         .join(',')}],"rows":[`,
     students(rows, prefix = '') {
-      const out = new ByteWriter(batchBytes(rows.length, figures.columns * 12, prefix));
+      // Three objects keyed by exercise id (~40 bytes a key) and a figure each.
+      const out = new ByteWriter(batchBytes(rows.length, 160 + figures.columns * 135, prefix));
       out.text(prefix);
       for (const row of rows) {
         figures.load(row.cells);
