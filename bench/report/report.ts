@@ -620,7 +620,7 @@ export async function writeReport(resultsDir: string): Promise<string> {
     out.push(
       `Light p99 with heavy / without = **${times(h.p99Ratio)}**${h.rounds > 1 ? `, the median of ${h.rounds} alternating rounds (each round's: ${h.roundRatios.map((x) => times(x)).join(', ')}; the table shows the median round)` : ''}, ${h.failures} failed in all rounds (target ≤ 2×, 0 failed: ${mark(h.target.met)}).` +
         (h.heavyPgMsPerRequest != null && h.heavyNodeMs != null
-          ? ` A heavy request alone took ${ms(h.heavyAlone.p50)} (p50), of which Postgres ran its ${h.heavyStatementsPerRequest} statements (a cursor's DECLARE, the FETCHes of 500 rows that do the work, the access checks) for ${ms(h.heavyPgMsPerRequest)} (pg_stat_statements, total ÷ requests) and ≈ ${ms(h.heavyNodeMs)} went elsewhere (Lab, network, the client).`
+          ? ` A heavy request alone took ${ms(h.heavyAlone.p50)} (p50), of which Postgres ran its ${h.heavyStatementsPerRequest} statements (a cursor's DECLARE, the FETCHes${h.heavyFetchRows ? ` of ${h.heavyFetchRows} rows` : ''} that do the work, the access checks) for ${ms(h.heavyPgMsPerRequest)} (pg_stat_statements, total ÷ requests) and ≈ ${ms(h.heavyNodeMs)} went elsewhere (Lab, network, the client).`
           : ''),
       h.gc
         ? ` Lab's garbage collector in that round (from its /metrics, each phase): light alone ${h.gc.alone.scavenges} scavenges, ${h.gc.alone.scavengesOver10ms} of them over 10 ms, ${ms(h.gc.alone.gcMs)} in GC; with heavy ${h.gc.withHeavy.scavenges} scavenges, ${h.gc.withHeavy.scavengesOver10ms} over 10 ms, ${ms(h.gc.withHeavy.gcMs)} — each stops the event loop that serves the light requests.`

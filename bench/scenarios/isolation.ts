@@ -63,7 +63,7 @@ export async function isolationScenario(ctx: Ctx) {
         heavyAlone.record(performance.now() - s);
       }
       // Where the heavy request's time goes: every statement Lab ran for the five requests, in Postgres
-      // (the cursor's DECLARE, its FETCHes of 500 rows, which do the work, the access checks), per
+      // (the cursor's DECLARE, its FETCHes of a batch of rows, which do the work, the access checks), per
       // request, vs. the rest (Lab, network, the client reading).
       const labRole = ctx.env.labRole;
       const heavyStatements = await statementStats(ctx, labRole, 100);
@@ -80,6 +80,11 @@ export async function isolationScenario(ctx: Ctx) {
         : null;
       for (const st of heavyStatements.slice(0, 6))
         ctx.log(`  ${st.calls} × ${st.meanMs} ms (total ${st.totalMs} ms): ${st.query.slice(0, 90)}`);
+      // Rows per FETCH, as Lab sent it (pg_stat_statements keeps the literal of `fetch N from …`).
+      const fetchRows = heavyStatements
+        .map((st) => /^fetch (\d+) from/i.exec(st.query)?.[1])
+        .find((n) => n !== undefined);
+      const heavyFetchRows = fetchRows === undefined ? null : Number(fetchRows);
       const heavyStatementsPerRequest = heavyStatement
         ? round(heavyStatements.reduce((sum, st) => sum + st.calls, 0) / HEAVY_ALONE, 1)
         : null;
@@ -176,6 +181,7 @@ export async function isolationScenario(ctx: Ctx) {
         heavyAlone: heavyAlone.summary(),
         heavyPgMsPerRequest,
         heavyStatementsPerRequest,
+        heavyFetchRows,
         heavyStatement: heavyStatement?.query ?? null,
         heavyNodeMs:
           heavyPgMsPerRequest == null ? null : round(heavyAlone.summary().p50 - heavyPgMsPerRequest, 1),
