@@ -97,7 +97,7 @@ describe('gradebook renderers', () => {
       '1234567890.12345',
       '0.1234567890123456789',
     ];
-    const many = figures.map((f, i) => ({
+    const many = figures.map((_, i) => ({
       id: `e${i}`,
       title: `E${i}`,
       max_score: '10',
