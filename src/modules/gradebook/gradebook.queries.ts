@@ -98,7 +98,7 @@ const GRADEBOOK_COLUMNS = `
  * compact text (GradebookStudent.cells), $1 = the course. Postgres only gathers: the gradebook's text is
  * written by the API process (gradebook.render.ts), the tier that scales out. Rendering every cell in SQL
  * cost Postgres ~200 ms for 5,000 students × 20 exercises; gathering costs it ~80, writing the text ~45
- * in Node, a batch of BATCH students at a time (docs/perf/gradebook.md).
+ * in Node, a batch of GRADEBOOK_BATCH students at a time (docs/perf/gradebook.md).
  */
 const GRADEBOOK_STUDENTS = `
   with ex as (
@@ -136,10 +136,9 @@ const GRADEBOOK_STUDENTS = `
  * (docs/perf/isolation.md).
  */
 export const GRADEBOOK_BATCH = 100;
-const BATCH = GRADEBOOK_BATCH;
 
 /**
- * A gradebook as chunks of text: its columns, then its students fetched BATCH at a time through a
+ * A gradebook as chunks of text: its columns, then its students fetched GRADEBOOK_BATCH at a time through a
  * server-side cursor so neither Postgres's result nor any single chunk grows with the course. Holds one
  * heavy-pool connection (and its transaction) until the last chunk is read or the consumer stops early.
  */
@@ -166,11 +165,11 @@ async function* renderedChunks(
     let opening = render.opening();
     await client.query(`declare gradebook no scroll cursor for ${GRADEBOOK_STUDENTS}`, [courseId]);
     for (;;) {
-      const { rows } = await client.query<GradebookStudent>(`fetch ${BATCH} from gradebook`);
+      const { rows } = await client.query<GradebookStudent>(`fetch ${GRADEBOOK_BATCH} from gradebook`);
       // The opening goes with the first batch: a failure before it still gets the API error shape.
       if (rows.length > 0 || opening !== '') yield render.students(rows, opening);
       opening = '';
-      if (rows.length < BATCH) break;
+      if (rows.length < GRADEBOOK_BATCH) break;
     }
     await client.query('commit');
     open = false;

@@ -174,8 +174,7 @@ class Figures {
     }
     let total = 0;
     for (let i = 0; i < this.columns; i++)
-      if (this.bestTo[i]! > this.bestFrom[i]!)
-        total += decimalAt(this.cells, this.bestFrom[i]!, this.bestTo[i]!);
+      if (this.hasBest(i)) total += decimalAt(this.cells, this.bestFrom[i]!, this.bestTo[i]!);
     this.total = round2(total);
   }
 
@@ -248,6 +247,7 @@ export function jsonRenderer(columns: readonly GradebookColumn[]): GradebookRend
   // Each key as written before a value: the first of an object, then after a comma.
   const keys = columns.map((c) => Buffer.from(`"${c.id}":`));
   const nextKeys = columns.map((c) => Buffer.from(`,"${c.id}":`));
+  const key = (out: ByteWriter, i: number) => out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
   let first = true;
   return {
     opening: () =>
@@ -274,18 +274,18 @@ export function jsonRenderer(columns: readonly GradebookColumn[]): GradebookRend
         out.text(JSON.stringify(row.email));
         out.ascii('},"scores":{');
         for (let i = 0; i < figures.columns; i++) {
-          out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
+          key(out, i);
           if (figures.hasBest(i)) figures.writeBest(out, i);
           else out.ascii('null');
         }
         out.ascii('},"late":{');
         for (let i = 0; i < figures.columns; i++) {
-          out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
+          key(out, i);
           out.ascii(figures.late[i] ? 'true' : 'false');
         }
         out.ascii('},"attempts":{');
         for (let i = 0; i < figures.columns; i++) {
-          out.bytes(i === 0 ? keys[i]! : nextKeys[i]!);
+          key(out, i);
           figures.writeAttempts(out, i);
         }
         out.ascii(`},"total":${figures.total}}`);
