@@ -12,7 +12,16 @@ import { type Cluster, NODE_NAMES, startCluster, until } from '../../deploy/ha/c
 import { runMigrations } from '../../src/db/migrate.ts';
 import * as schema from '../../src/db/schema/index.ts';
 import { DEMO, seedDemo } from '../../src/db/seed.ts';
-import { type Fleet, printCounts, type Res, request, spawnLab, startFleet, waitAllUp } from './harness.ts';
+import {
+  type Fleet,
+  printCounts,
+  type Res,
+  request,
+  spawnLab,
+  staleSocketRetries,
+  startFleet,
+  waitAllUp,
+} from './harness.ts';
 
 /*
  * Lab on a highly available Postgres (deploy/ha: etcd, 3 Patroni nodes with synchronous replication,
@@ -771,6 +780,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       rejoinMs,
       oldPrimaryRole: role,
       syncStandby: healthy.sync,
+      staleKeepAliveResends: staleSocketRetries.count,
       exited: exited(),
     });
     expect(exited()).toEqual([]);
@@ -832,6 +842,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       ...m,
       ...audited,
       ryw: { checks: traffic.ryw.checks, violations: traffic.ryw.violations.slice(0, 5) },
+      staleKeepAliveResends: staleSocketRetries.count,
       exited: exited(),
     });
     expect(exited()).toEqual([]);
@@ -888,6 +899,7 @@ describe('fault tests: Lab on Patroni + etcd + HAProxy', () => {
       readsSentToPrimaryBecauseReplicaFailed: fellBackAfter - fellBackBefore,
       ...audited,
       ryw: { checks: traffic.ryw.checks, violations: traffic.ryw.violations.slice(0, 5) },
+      staleKeepAliveResends: staleSocketRetries.count,
       exited: exited(),
     });
     expect(exited()).toEqual([]);

@@ -234,7 +234,9 @@ export async function request(
       method === 'GET' || Object.keys(headers).some((h) => h.toLowerCase() === 'idempotency-key');
     if (!resendable || !(err as { reusedSocket?: boolean }).reusedSocket) throw err;
     staleSocketRetries.count += 1;
-    return requestOnce(method, url, body, headers, timeoutMs);
+    // Not through the pool: HAProxy closes every connection it answers a 503 on itself, so during an
+    // outage the pool can hold several such connections, and the next one taken may be closed too.
+    return requestOnce(method, url, body, headers, timeoutMs, false);
   }
 }
 
@@ -244,6 +246,7 @@ function requestOnce(
   body: unknown,
   headers: Record<string, string>,
   timeoutMs: number,
+  pooled: http.Agent | false = agent,
 ): Promise<Res> {
   const started = performance.now();
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -252,7 +255,7 @@ function requestOnce(
       url,
       {
         method,
-        agent,
+        agent: pooled,
         headers: {
           ...headers,
           ...(payload
