@@ -1,11 +1,19 @@
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import client from 'prom-client';
+import { type DeadlineEntry, DeadlineList } from '../lib/deadline-list.ts';
 import { overloaded } from '../shared/errors.ts';
 import type { AppDeps } from './app-deps.ts';
 import type { OnRequestStep, OnResponseStep } from './request-steps.ts';
 
 const EXEMPT = new Set(['/healthz', '/readyz', '/metrics']);
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** This request's place among the requests in flight (request timeout), until it is answered. */
+    deadlineEntry: DeadlineEntry<FastifyReply> | null;
+  }
+}
 
 /**
  * Load shedding and bounded request time, as two per-request steps (http/request-steps.ts):
@@ -68,17 +76,16 @@ export async function registerOverload(
     Number(config.MAX_EVENT_LOOP_DELAY_MS),
   );
 
-  // Requests in flight → their deadline, in arrival order (so in deadline order). One interval answers
-  // the overdue ones: a timer per request cost a setTimeout, a clearTimeout and an abort listener on
-  // every request (docs/perf/lesson-read-profile.md). Answered within a quarter of the limit (≤ 250 ms).
+  // Requests in flight in arrival order, so in deadline order (lib/deadline-list.ts says why not
+  // a Map). One interval answers the overdue ones: a timer per request cost a setTimeout, a clearTimeout
+  // and an abort listener on every request (docs/perf/lesson-read-profile.md). Answered within a quarter
+  // of the limit (≤ 250 ms).
   const limitMs = config.REQUEST_TIMEOUT_MS;
-  const inFlight = new Map<FastifyReply, number>();
+  const inFlight = new DeadlineList<FastifyReply>();
+  app.decorateReply('deadlineEntry', null);
   const sweep = setInterval(
     () => {
-      const now = Date.now();
-      for (const [reply, deadline] of inFlight) {
-        if (deadline > now) break;
-        inFlight.delete(reply);
+      for (const reply of inFlight.takeDue(performance.now())) {
         // A stream (SSE) that already started is not a hung request; a client that left needs no answer.
         if (reply.sent || reply.raw.headersSent || reply.raw.destroyed) continue;
         timeouts.inc();
@@ -101,11 +108,12 @@ export async function registerOverload(
         shed.inc({ reason });
         return overloaded('The server is overloaded; retry shortly.');
       }
-      inFlight.set(reply, Date.now() + limitMs);
+      reply.deadlineEntry = inFlight.add(reply, performance.now() + limitMs);
       return undefined;
     },
     onResponse: (_request, reply) => {
-      inFlight.delete(reply);
+      if (reply.deadlineEntry) inFlight.remove(reply.deadlineEntry);
+      reply.deadlineEntry = null;
     },
   };
 }

@@ -1,0 +1,71 @@
+// `npx tsx docs/perf/promotion.ts [rounds]`: the lesson read on Lab, on bench/baseline/fastify-server.ts
+// and on the bare baseline, loaded in turn under --trace-gc: per round, CPU µs per request of each
+// server's main thread and of its other threads (V8's GC helpers), the scavenges (count, mean pause),
+// bytes allocated and bytes promoted to the old generation per request (growth of the heap after
+// consecutive scavenges), and the mark-compacts. SERVERS=Lab,bare picks servers; LAB_ENV="K=V …" and
+// LAB_FLAGS="--flag …" change Lab's environment and V8 flags. Writes nothing in the repo.
+import fs from 'node:fs';
+import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
+import { freePort } from '../../src/db/embedded.ts';
+import { runLoad } from '../../bench/lib/load.ts';
+import { startBare } from '../../bench/lib/profile.ts';
+import { lessonReadSetup } from './lesson-setup.ts';
+
+const rounds = Number(process.argv[2] ?? 2);
+const labEnv = Object.fromEntries((process.env.LAB_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=')));
+function byThread(pid: number) {
+  let main = 0, other = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(f[11]) + Number(f[12])) * 10;
+      if (Number(t) === pid) main += ms; else other += ms;
+    } catch {}
+  }
+  return { main, other };
+}
+const { env, ctx, progress, lessonPath, headers, close } = await lessonReadSetup({ tag: 'g2', segmentS: 4, connections: 32 });
+try {
+  const fport = await freePort();
+  const want = (process.env.SERVERS ?? 'Lab,fastify,bare').split(',');
+  const servers: [string, Awaited<ReturnType<typeof startBare>>][] = [
+    ...(want.includes('Lab') ? [['Lab', await env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0', ...labEnv }, ['--trace-gc', ...(process.env.LAB_FLAGS ?? '').split(' ').filter(Boolean)])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
+    ...(want.includes('fastify') ? [['fastify', await env.spawnNode('fastify', [...API_NODE_FLAGS, '--trace-gc', '--import', 'tsx', 'bench/baseline/fastify-server.ts'], { DATABASE_URL: env.bareDatabaseUrl, PORT: String(fport), POOL_MAX: '4' }, { port: fport, path: '/readyz' })] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
+    ...(want.includes('bare') ? [['bare', await startBare(ctx, ['--trace-gc'])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
+  ];
+  const traces: Record<string, string[]> = {};
+  let recording = '';
+  for (const [name, proc] of servers) {
+    traces[name] = [];
+    proc.child.stdout!.on('data', (c: Buffer) => {
+      if (recording === name) traces[name]!.push(...c.toString().split('\n').filter((l) => l.includes('Mark') || l.includes('Scav')));
+    });
+  }
+  const lines: string[] = [];
+  for (let r = 1; r <= rounds; r++)
+    for (const [name, proc] of servers) {
+      const url = proc.url! + lessonPath;
+      await runLoad({ url, connections: 32, durationS: 1, headers, label: `${name} warm-up` });
+      const a = byThread(proc.pid);
+      traces[name] = [];
+      recording = name;
+      const load = await runLoad({ url, connections: 32, durationS: 4, headers, label: `${name} round ${r}` });
+      recording = '';
+      const b = byThread(proc.pid);
+      const sc = traces[name]!.filter((l) => l.includes('Scavenge')).map((l) => {
+        const m = /Scavenge ([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB, ([\d.]+) \/ ([\d.]+) ms/.exec(l)!;
+        return { before: Number(m[1]), after: Number(m[3]), ms: Number(m[5]) };
+      });
+      const mc = traces[name]!.filter((l) => l.includes('Mark-Compact')).length;
+      let grow = 0, n = 0;
+      for (let i = 1; i < sc.length; i++) { const d = sc[i]!.after - sc[i - 1]!.after; if (d > -1) { grow += d; n++; } }
+      const alloc = sc.reduce((s, x, i) => s + (i ? x.before - sc[i - 1]!.after : 0), 0);
+      const perReq = (x: number) => ((x * 1e6) / load.requests).toFixed(0);
+      lines.push(`round ${r} ${name.padEnd(7)} ${Math.round(load.rps)} req/s; µs/req main ${(((b.main - a.main) * 1000) / load.requests).toFixed(1)} helpers ${(((b.other - a.other) * 1000) / load.requests).toFixed(1)}; scavenges ${sc.length} mean ${(sc.reduce((s, x) => s + x.ms, 0) / Math.max(1, sc.length)).toFixed(2)} ms, alloc ~${perReq(alloc)} B/req, promoted ~${n ? perReq((grow / n) * sc.length) : '?'} B/req; mark-compacts ${mc}`);
+    }
+  progress.stop();
+  for (const line of lines) console.log(line);
+} finally {
+  await close();
+}
