@@ -1,24 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Database } from '../db/client.ts';
+import { DurationHistogram, type DurationSeries } from './duration-histogram.ts';
 import type { OnResponseStep } from './request-steps.ts';
 
 export interface Metrics {
   registry: client.Registry;
-  httpDuration: client.Histogram<'method' | 'route' | 'status'>;
+  httpDuration: DurationHistogram;
 }
 
 /** One registry per app (tests build many apps in one process). */
 export function createMetrics(database: Database): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-  const httpDuration = new client.Histogram({
-    name: 'lab_http_request_duration_seconds',
-    help: 'HTTP request latency by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const httpDuration = new DurationHistogram(
+    'lab_http_request_duration_seconds',
+    'HTTP request latency by route and status',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registry,
+  );
   const replica = database.reads.replica;
   const pools = [
     ['light', database.pool],
@@ -49,9 +49,8 @@ export function createMetrics(database: Database): Metrics {
 
 /** The request-duration histogram's observation, a step run after every response. */
 export function observeDuration(metrics: Metrics): OnResponseStep {
-  // One histogram child per method, route and status, looked up by a string key: prom-client would
-  // otherwise validate and hash the label object on every observation.
-  const children = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
+  // One series per method, route and status, looked up by a string key.
+  const children = new Map<string, DurationSeries>();
   return (request, reply) => {
     // The route pattern, never the raw URL, so ids do not explode the label set.
     const route = request.routeOptions.url ?? 'unmatched';
