@@ -55,6 +55,8 @@ export class DurationHistogram {
     registry: client.Registry,
   ) {
     this.bounds = [...buckets].sort((a, b) => a - b);
+    // prom-client types registerMetric for its own four classes; its registry reads only name, get(),
+    // getForPromString() and reset(), which this class has (the test exports through a real registry).
     registry.registerMetric(this as unknown as client.Metric);
   }
 
