@@ -3,7 +3,10 @@
 // server's main thread and of its other threads (V8's GC helpers), the scavenges (count, mean pause),
 // bytes allocated and bytes promoted to the old generation per request (growth of the heap after
 // consecutive scavenges), and the mark-compacts. SERVERS=Lab,bare picks servers; LAB_ENV="K=V …" and
-// LAB_FLAGS="--flag …" change Lab's environment and V8 flags. Writes nothing in the repo.
+// LAB_FLAGS="--flag …" change Lab's environment and V8 flags. SERVERS=Lab,Lab2 with LAB2_ENV="K=V …" loads
+// a second Lab instance beside the first, for A/B rounds of a throw-away build that reads a switch from
+// its environment (how docs/perf/lesson-read-profile.md priced each per-request step). Writes nothing in
+// the repo.
 import fs from 'node:fs';
 import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { freePort } from '../../src/db/embedded.ts';
@@ -31,6 +34,7 @@ try {
   const want = (process.env.SERVERS ?? 'Lab,fastify,bare').split(',');
   const servers: [string, Awaited<ReturnType<typeof startBare>>][] = [
     ...(want.includes('Lab') ? [['Lab', await env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0', ...labEnv }, ['--trace-gc', ...(process.env.LAB_FLAGS ?? '').split(' ').filter(Boolean)])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
+    ...(want.includes('Lab2') ? [['Lab2', await env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0', ...Object.fromEntries((process.env.LAB2_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('='))) }, ['--trace-gc'])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
     ...(want.includes('fastify') ? [['fastify', await env.spawnNode('fastify', [...API_NODE_FLAGS, '--trace-gc', '--import', 'tsx', 'bench/baseline/fastify-server.ts'], { DATABASE_URL: env.bareDatabaseUrl, PORT: String(fport), POOL_MAX: '4' }, { port: fport, path: '/readyz' })] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
     ...(want.includes('bare') ? [['bare', await startBare(ctx, ['--trace-gc'])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
   ];
