@@ -7,37 +7,40 @@
 // a second Lab instance beside the first, for A/B rounds of a throw-away build that reads a switch from
 // its environment (how docs/perf/lesson-read-profile.md priced each per-request step). Writes nothing in
 // the repo.
-import fs from 'node:fs';
 import { API_NODE_FLAGS } from '../../src/cluster/node-flags.ts';
 import { freePort } from '../../src/db/embedded.ts';
+import type { Proc } from '../../bench/lib/env.ts';
 import { runLoad } from '../../bench/lib/load.ts';
+import { threadCpuMs } from '../../bench/lib/procstat.ts';
 import { startBare } from '../../bench/lib/profile.ts';
 import { lessonReadSetup } from './lesson-setup.ts';
 
 const rounds = Number(process.argv[2] ?? 2);
-const labEnv = Object.fromEntries((process.env.LAB_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=')));
-function byThread(pid: number) {
-  let main = 0, other = 0;
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = (Number(f[11]) + Number(f[12])) * 10;
-      if (Number(t) === pid) main += ms; else other += ms;
-    } catch {}
-  }
-  return { main, other };
-}
+/** "K=V K2=V2" from an environment variable, as an environment. */
+const envFrom = (name: string) =>
+  Object.fromEntries((process.env[name] ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=')));
+const flagsFrom = (name: string) => (process.env[name] ?? '').split(' ').filter(Boolean);
+const byThread = (pid: number) => threadCpuMs(pid) ?? { main: 0, others: 0 };
+
 const { env, ctx, progress, lessonPath, headers, close } = await lessonReadSetup({ tag: 'g2', segmentS: 4, connections: 32 });
 try {
-  const fport = await freePort();
-  const want = (process.env.SERVERS ?? 'Lab,fastify,bare').split(',');
-  const servers: [string, Awaited<ReturnType<typeof startBare>>][] = [
-    ...(want.includes('Lab') ? [['Lab', await env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0', ...labEnv }, ['--trace-gc', ...(process.env.LAB_FLAGS ?? '').split(' ').filter(Boolean)])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
-    ...(want.includes('Lab2') ? [['Lab2', await env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0', ...Object.fromEntries((process.env.LAB2_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('='))) }, ['--trace-gc'])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
-    ...(want.includes('fastify') ? [['fastify', await env.spawnNode('fastify', [...API_NODE_FLAGS, '--trace-gc', '--import', 'tsx', 'bench/baseline/fastify-server.ts'], { DATABASE_URL: env.bareDatabaseUrl, PORT: String(fport), POOL_MAX: '4' }, { port: fport, path: '/readyz' })] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
-    ...(want.includes('bare') ? [['bare', await startBare(ctx, ['--trace-gc'])] as [string, Awaited<ReturnType<typeof startBare>>]] : []),
-  ];
+  const starters: Record<string, () => Promise<Proc>> = {
+    Lab: () => env.startLab(1, 1, { SHUTDOWN_GRACE_MS: '0', ...envFrom('LAB_ENV') }, ['--trace-gc', ...flagsFrom('LAB_FLAGS')]),
+    Lab2: () => env.startLab(2, 1, { SHUTDOWN_GRACE_MS: '0', ...envFrom('LAB2_ENV') }, ['--trace-gc']),
+    fastify: async () => {
+      const port = await freePort();
+      return env.spawnNode(
+        'fastify',
+        [...API_NODE_FLAGS, '--trace-gc', '--import', 'tsx', 'bench/baseline/fastify-server.ts'],
+        { DATABASE_URL: env.bareDatabaseUrl, PORT: String(port), POOL_MAX: '4' },
+        { port, path: '/readyz' },
+      );
+    },
+    bare: () => startBare(ctx, ['--trace-gc']),
+  };
+  const servers: [string, Proc][] = [];
+  for (const name of (process.env.SERVERS ?? 'Lab,fastify,bare').split(','))
+    servers.push([name, await starters[name]!()]);
   const traces: Record<string, string[]> = {};
   let recording = '';
   for (const [name, proc] of servers) {
@@ -66,7 +69,7 @@ try {
       for (let i = 1; i < sc.length; i++) { const d = sc[i]!.after - sc[i - 1]!.after; if (d > -1) { grow += d; n++; } }
       const alloc = sc.reduce((s, x, i) => s + (i ? x.before - sc[i - 1]!.after : 0), 0);
       const perReq = (x: number) => ((x * 1e6) / load.requests).toFixed(0);
-      lines.push(`round ${r} ${name.padEnd(7)} ${Math.round(load.rps)} req/s; µs/req main ${(((b.main - a.main) * 1000) / load.requests).toFixed(1)} helpers ${(((b.other - a.other) * 1000) / load.requests).toFixed(1)}; scavenges ${sc.length} mean ${(sc.reduce((s, x) => s + x.ms, 0) / Math.max(1, sc.length)).toFixed(2)} ms, alloc ~${perReq(alloc)} B/req, promoted ~${n ? perReq((grow / n) * sc.length) : '?'} B/req; mark-compacts ${mc}`);
+      lines.push(`round ${r} ${name.padEnd(7)} ${Math.round(load.rps)} req/s; µs/req main ${(((b.main - a.main) * 1000) / load.requests).toFixed(1)} helpers ${(((b.others - a.others) * 1000) / load.requests).toFixed(1)}; scavenges ${sc.length} mean ${(sc.reduce((s, x) => s + x.ms, 0) / Math.max(1, sc.length)).toFixed(2)} ms, alloc ~${perReq(alloc)} B/req, promoted ~${n ? perReq((grow / n) * sc.length) : '?'} B/req; mark-compacts ${mc}`);
     }
   progress.stop();
   for (const line of lines) console.log(line);

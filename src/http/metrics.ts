@@ -49,7 +49,8 @@ export function createMetrics(database: Database): Metrics {
 
 /** The request-duration histogram's observation, a step run after every response. */
 export function observeDuration(metrics: Metrics): OnResponseStep {
-  // One series per method, route and status, looked up by a string key.
+  // The series of each method, route and status, by a key cheaper to build than the histogram's own
+  // (which it makes once per label set, in labels()).
   const children = new Map<string, DurationSeries>();
   return (request, reply) => {
     // The route pattern, never the raw URL, so ids do not explode the label set.
