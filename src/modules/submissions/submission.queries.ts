@@ -1,6 +1,8 @@
+import { Type } from '@sinclair/typebox';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { afterCursor, type Cursor, cursorKey } from '../../db/paging.ts';
+import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { courseMembers, exercises, submissions } from '../../db/schema/index.ts';
 import { queueJobsFor } from '../../grading/queue.ts';
 import { isUuid } from '../../http/schemas.ts';
@@ -42,17 +44,6 @@ export const submissionColumns = {
   results: submissions.results,
 };
 
-/**
- * One submit of a user to an exercise at a time, until its transaction ends, so the attempt count and
- * the idempotency lookup cannot race with a parallel submit. A try-lock: a parallel submit is refused
- * at once (429, Retry-After: 1) instead of waiting, because a waiting submit holds a pooled connection,
- * and one student's burst of parallel submits held every connection of an instance, starving other
- * users (and after a failover, a single student's retries queued here for seconds). An expression,
- * taken by the statement that loads the exercise access (requireExerciseAccess's `lock`).
- */
-export const submitterLock = (userId: string, exerciseId: string) =>
-  sql`pg_try_advisory_xact_lock(hashtextextended(${`submit:${userId}:${exerciseId}`}, 0))`;
-
 export async function selectOptionalSubmissionByKey(
   tx: Tx,
   userId: string,
@@ -73,44 +64,55 @@ export async function selectOptionalSubmissionByKey(
   return row ?? null;
 }
 
-/**
- * What the submit limits count, in one statement (run after the submitter lock, so no parallel submit
- * of this user and exercise is missing from it): the submissions the user made to any exercise in the
- * last `seconds` and when the oldest of them leaves that window (the rate limit), and the attempts
- * used at this exercise.
- */
-export async function submitterCounts(
-  tx: Tx,
-  userId: string,
-  exerciseId: string,
-  seconds: number,
-): Promise<{ recent: number; retryAfterSeconds: number; attempts: number }> {
-  const window = sql`make_interval(secs => ${seconds})`;
-  const recent = sql`${submissions.createdAt} > now() - ${window}`;
-  const here = sql`${submissions.exerciseId} = ${exerciseId}`;
-  const [row] = await tx
-    .select({
-      recent: sql<number>`count(*) filter (where ${recent})::int`,
-      retryAfterSeconds: sql<number>`coalesce(ceil(extract(epoch from
-        min(${submissions.createdAt}) filter (where ${recent}) + ${window} - now())), 1)::int`,
-      attempts: sql<number>`count(*) filter (where ${here} and ${submissions.countsAsAttempt})::int`,
-    })
-    .from(submissions)
-    .where(and(eq(submissions.userId, userId), sql`(${recent} or ${here})`));
-  return {
-    recent: row?.recent ?? 0,
-    retryAfterSeconds: Math.max(1, row?.retryAfterSeconds ?? 1),
-    attempts: row?.attempts ?? 0,
-  };
+const gateRows = rowsOf(
+  Type.Object({
+    locked: Col.bool,
+    recent: Col.int,
+    retryAfter: Col.int,
+    attempts: Col.int,
+    priorHash: Col.nullable(Col.text),
+    id: Col.nullable(Col.uuid),
+    exerciseId: Col.nullable(Col.uuid),
+    userId: Col.nullable(Col.uuid),
+    code: Col.nullable(Col.text),
+    status: Col.nullable(Col.text),
+    score: Col.nullable(Col.float),
+    rawScore: Col.nullable(Col.float),
+    credit: Col.nullable(Col.float),
+    message: Col.nullable(Col.text),
+    late: Col.nullable(Col.bool),
+    createdAt: Col.nullable(Col.timestamp),
+    gradedAt: Col.nullable(Col.timestamp),
+    results: Col.json,
+  }),
+  'submit',
+);
+
+/** What the submit statement found: the gate's figures, an earlier submission with the key, and the new row. */
+export interface SubmitOutcome {
+  /** false: another submit of this user to this exercise held the lock; nothing was inserted. */
+  locked: boolean;
+  /** The user's submissions (any exercise) in the window, and seconds until the oldest leaves it. */
+  recent: number;
+  retryAfterSeconds: number;
+  /** Attempts used at this exercise (infrastructure errors excluded). */
+  attempts: number;
+  /** The body hash of an earlier submission with this Idempotency-Key (nothing was inserted), else null. */
+  priorHash: string | null;
+  /** The submission inserted, queued with its grading job; null when a check refused it. */
+  inserted: SubmissionRow | null;
 }
 
 /**
- * A new submission and its grading job in one statement (one round trip less per submit): the job is
- * inserted from the submission's row (grading/queue.ts). No NOTIFY here: the service wakes the graders
+ * A submit in one statement and one round trip, its own transaction: the gate (lab_submit_gate: the
+ * submitter's try-lock, then the limits counted after it), an earlier submission with the same
+ * Idempotency-Key, and, only when every check passes, the submission and its grading job (a job exists
+ * iff its submission does). The checks are the caller's too: it reads which one refused from the
+ * figures returned, in the order the API answers them. No NOTIFY here: the service wakes the graders
  * after the commit (AppDeps.wakeGraders), so this commit does not wait on Postgres's notify lock.
  */
-export async function insertQueuedSubmission(
-  tx: Tx,
+export async function insertSubmissionIfAllowed(
+  db: Tx,
   values: {
     courseId: string;
     exerciseId: string;
@@ -121,18 +123,67 @@ export async function insertQueuedSubmission(
     idempotencyKey: string | null;
     bodyHash: string;
   },
-): Promise<SubmissionRow & { courseId: string }> {
-  const inserted = tx.$with('sub').as(
-    tx
-      .insert(submissions)
-      .values(values)
-      .returning({ ...submissionColumns, courseId: submissions.courseId }),
+  limits: { windowSeconds: number; perWindow: number; allowedAttempts: number | null; archived: boolean },
+): Promise<SubmitOutcome> {
+  const { courseId, exerciseId, userId } = values;
+  const [row] = await selectRows(
+    db,
+    gateRows,
+    sql`
+    with gate as (
+      select locked, recent, retry_after, attempts
+        from lab_submit_gate(${userId}::uuid, ${exerciseId}::uuid, ${limits.windowSeconds}::int)
+    ), prior as (
+      select body_hash from submissions
+       where user_id = ${userId} and exercise_id = ${exerciseId} and idempotency_key = ${values.idempotencyKey}::text
+       limit 1
+    ), sub as (
+      insert into submissions (course_id, exercise_id, user_id, code, late, credit, idempotency_key, body_hash)
+      select ${courseId}, ${exerciseId}, ${userId}, ${values.code}, ${values.late}, ${values.credit},
+             ${values.idempotencyKey}::text, ${values.bodyHash}
+        from gate
+       where gate.locked and not exists (select 1 from prior) and not ${limits.archived}::boolean
+         and gate.recent < ${limits.perWindow}::int
+         and (${limits.allowedAttempts}::int is null or gate.attempts < ${limits.allowedAttempts}::int)
+      returning id, course_id, exercise_id, user_id, code, status, score, raw_score, credit, message, late,
+                created_at, graded_at, results
+    ), job as (
+      ${queueJobsFor(sql`sub`)}
+    )
+    select gate.locked, gate.recent, gate.retry_after as "retryAfter", gate.attempts,
+           prior.body_hash as "priorHash",
+           sub.id, sub.exercise_id as "exerciseId", sub.user_id as "userId", sub.code, sub.status::text as status,
+           sub.score, sub.raw_score as "rawScore", sub.credit, sub.message, sub.late,
+           sub.created_at as "createdAt", sub.graded_at as "gradedAt", sub.results
+      from gate left join prior on true left join sub on true`,
   );
-  const jobs = tx.$with('job', { id: sql<number>`id` }).as(queueJobsFor(sql`sub`));
-  // A data-modifying CTE runs to completion whether or not the query reads it: the job is inserted.
-  const [row] = await tx.with(inserted, jobs).select().from(inserted);
-  if (!row) throw new Error('the submission was not inserted');
-  return row;
+  if (!row) throw new Error('the submit gate returned no row');
+  return {
+    locked: row.locked,
+    recent: row.recent,
+    retryAfterSeconds: row.retryAfter,
+    attempts: row.attempts,
+    priorHash: row.priorHash,
+    inserted: row.id === null ? null : insertedRow(row),
+  };
+}
+
+function insertedRow(r: ReturnType<typeof gateRows>[number]): SubmissionRow {
+  return {
+    id: r.id as string,
+    exerciseId: r.exerciseId as string,
+    userId: r.userId as string,
+    code: r.code as string,
+    status: r.status as SubmissionRow['status'],
+    score: r.score,
+    rawScore: r.rawScore,
+    credit: r.credit as number,
+    message: r.message,
+    late: r.late as boolean,
+    createdAt: new Date(r.createdAt as string),
+    gradedAt: r.gradedAt === null ? null : new Date(r.gradedAt),
+    results: r.results as SubmissionRow['results'],
+  };
 }
 
 /** A submission with the caller's role in its course; null when there is no such submission. */

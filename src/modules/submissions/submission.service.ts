@@ -54,6 +54,12 @@ export async function submit(
   return result;
 }
 
+/**
+ * Two round trips, neither inside an open transaction: the exercise access (who may submit, lateness,
+ * credit, attempts allowed), then one statement that gates, checks and inserts (insertSubmissionIfAllowed).
+ * A transaction spanning both held its pooled connection through every gap between its statements, the
+ * time the API process took to get to each result (docs/perf/classroom-profile.md).
+ */
 async function submitOnce(
   db: Db,
   input: { exerciseId: string; userId: string; code: string },
@@ -61,51 +67,13 @@ async function submitOnce(
   hash: string,
   limits: SubmitLimits,
 ): Promise<SubmitResult> {
-  return db.transaction(async (tx) => {
-    const access = await requireExerciseAccess(
-      tx,
-      input.exerciseId,
-      input.userId,
-      can.view,
-      q.submitterLock(input.userId, input.exerciseId),
-    );
-    if (!access.lockTaken)
-      throw rateLimited(
-        'Another submission of yours to this exercise is being recorded; retry in a moment.',
-        1,
-      );
-    const staff = isStaff(access.role);
-    if (key !== null) {
-      const existing = await q.selectOptionalSubmissionByKey(tx, input.userId, input.exerciseId, key);
-      if (existing) {
-        if (existing.bodyHash !== hash)
-          throw new AppError(
-            409,
-            'idempotency_conflict',
-            'This Idempotency-Key was already used with a different body; use a new key for new code.',
-          );
-        return {
-          created: false,
-          submission: presentSubmission(existing, { staff, visibleTests: access.visibleTests }),
-        };
-      }
-    }
-    assertNotArchived(access.archived);
-    // Counted from the submissions themselves (no separate counter to drift), after the replay
-    // check: a client retrying with its Idempotency-Key is not the flood this stops.
-    const counts = await q.submitterCounts(tx, input.userId, input.exerciseId, 60);
-    if (counts.recent >= limits.perMinute)
-      throw rateLimited(
-        `At most ${limits.perMinute} submissions a minute; wait a little before submitting again.`,
-        counts.retryAfterSeconds,
-      );
-    if (access.allowedAttempts !== null && counts.attempts >= access.allowedAttempts)
-      throw new AppError(
-        409,
-        'attempts_exhausted',
-        `All ${access.allowedAttempts} attempts at this exercise are used.`,
-      );
-    const row = await q.insertQueuedSubmission(tx, {
+  const access = await requireExerciseAccess(db, input.exerciseId, input.userId, can.view);
+  const staff = isStaff(access.role);
+  const present = (row: q.SubmissionRow) =>
+    presentSubmission(row, { staff, visibleTests: access.visibleTests });
+  const outcome = await q.insertSubmissionIfAllowed(
+    db,
+    {
       courseId: access.courseId,
       exerciseId: input.exerciseId,
       userId: input.userId,
@@ -114,12 +82,48 @@ async function submitOnce(
       credit: access.credit,
       idempotencyKey: key,
       bodyHash: hash,
-    });
-    return {
-      created: true,
-      submission: presentSubmission(row, { staff, visibleTests: access.visibleTests }),
-    };
-  });
+    },
+    {
+      windowSeconds: 60,
+      perWindow: limits.perMinute,
+      allowedAttempts: access.allowedAttempts,
+      archived: access.archived,
+    },
+  );
+  if (!outcome.locked)
+    throw rateLimited(
+      'Another submission of yours to this exercise is being recorded; retry in a moment.',
+      1,
+    );
+  if (key !== null && outcome.priorHash !== null) {
+    if (outcome.priorHash !== hash)
+      throw new AppError(
+        409,
+        'idempotency_conflict',
+        'This Idempotency-Key was already used with a different body; use a new key for new code.',
+      );
+    // A replay (rare: a client retrying after a lost response) reads the original in a round trip of its own.
+    const existing = await q.selectOptionalSubmissionByKey(db, input.userId, input.exerciseId, key);
+    if (existing) return { created: false, submission: present(existing) };
+    // Deleted since (its course or author removed): the key is free again.
+    return submitOnce(db, input, key, hash, limits);
+  }
+  assertNotArchived(access.archived);
+  // Counted from the submissions themselves (no separate counter to drift), after the replay check: a
+  // client retrying with its Idempotency-Key is not the flood this stops.
+  if (outcome.recent >= limits.perMinute)
+    throw rateLimited(
+      `At most ${limits.perMinute} submissions a minute; wait a little before submitting again.`,
+      outcome.retryAfterSeconds,
+    );
+  if (access.allowedAttempts !== null && outcome.attempts >= access.allowedAttempts)
+    throw new AppError(
+      409,
+      'attempts_exhausted',
+      `All ${access.allowedAttempts} attempts at this exercise are used.`,
+    );
+  if (!outcome.inserted) throw new Error('the submission was not inserted, though every check passed');
+  return { created: true, submission: present(outcome.inserted) };
 }
 
 /** Its author and the course staff may see a submission; anyone else gets 404. */
