@@ -97,6 +97,18 @@ export async function insertLoginFailure(tx: Tx, email: string, ip: string) {
   await tx.insert(loginFailures).values({ email, ip });
 }
 
-export async function deleteLoginFailuresForEmail(tx: Tx, email: string) {
-  await tx.delete(loginFailures).where(eq(loginFailures.email, email));
+/**
+ * A successful sign-in in one statement (its own transaction, one round trip): the email's failures are
+ * forgotten and the session stored together. As a transaction of two statements, its connection was
+ * held through the gaps in which the API process got to each result.
+ */
+export async function insertSessionForgettingFailures(
+  tx: Tx,
+  email: string,
+  values: { tokenHash: string; userId: string; expiresAt: Date },
+) {
+  await tx.execute(sql`
+    with forgotten as (delete from ${loginFailures} where ${loginFailures.email} = ${email})
+    insert into ${sessions} (token_hash, user_id, expires_at)
+    values (${values.tokenHash}, ${values.userId}, ${values.expiresAt.toISOString()}::timestamptz)`);
 }

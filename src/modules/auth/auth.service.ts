@@ -81,9 +81,10 @@ export async function login(
     throw new AppError(401, 'invalid_credentials', 'Email or password is wrong.');
   }
   const s = sessionFor(ttlHours);
-  await db.transaction(async (tx) => {
-    await q.deleteLoginFailuresForEmail(tx, email);
-    await q.insertSession(tx, { tokenHash: s.hash, userId: user.id, expiresAt: s.expiresAt });
+  await q.insertSessionForgettingFailures(db, email, {
+    tokenHash: s.hash,
+    userId: user.id,
+    expiresAt: s.expiresAt,
   });
   const { id, name, createdAt } = user;
   return { user: { id, email: user.email, name, createdAt }, sessionToken: s.token, expiresAt: s.expiresAt };
