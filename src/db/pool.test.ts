@@ -211,6 +211,55 @@ describe('a busy pool', () => {
   });
 });
 
+describe('a full wait queue', () => {
+  it('refuses at once past maxWaiting, by every checkout path (a query, Drizzle, a transaction)', async () => {
+    const busy = new BoundedPool({
+      connectionString: url,
+      max: 1,
+      acquireTimeoutMs: 5000,
+      maxWaiting: 2,
+      statementTimeoutMs: 5000,
+      applicationName: 'lab:pool-test-queue',
+    });
+    const held = await busy.connect();
+    try {
+      // Two wait (the bound); they are served once the connection is back.
+      // (Drizzle's queries run when awaited: then() starts this one.)
+      const queued = [
+        busy.query('select 1 as n'),
+        drizzle(busy)
+          .execute(sql`select 2 as n`)
+          .then((r) => r),
+      ];
+      // Drizzle reaches the pool a few ticks later.
+      const deadline = Date.now() + 2000;
+      while (busy.waitingCount < 2 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      expect(busy.waitingCount).toBe(2);
+      const started = performance.now();
+      const refused = [
+        failure(busy.query('select 3')),
+        failure(drizzle(busy).execute(sql`select 4`)),
+        failure(drizzle(busy).transaction(async (t) => t.execute(sql`select 5`))),
+        failure(busy.connect()),
+      ];
+      for (const err of await Promise.all(refused)) {
+        expect(isPoolBusy(err)).toBe(true);
+        const answer = toAppError(err);
+        expect(answer.statusCode).toBe(503);
+        expect(answer.message).toBe('Too many requests are waiting for the database; retry shortly.');
+      }
+      // At once: not after the acquire timeout.
+      expect(performance.now() - started).toBeLessThan(2500);
+      expect(busy.waitingCount).toBe(2);
+      held.release();
+      expect((await Promise.all(queued)).map((r) => r.rows[0].n)).toEqual([1, 2]);
+    } finally {
+      held.release();
+      await busy.end();
+    }
+  });
+});
+
 describe('a connection lost on BEGIN', () => {
   it('does not leak the pool slot (Drizzle 0.45 releases nothing when BEGIN fails)', async () => {
     const proxy = await cuttingProxy(new URL(url));

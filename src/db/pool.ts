@@ -242,9 +242,17 @@ export class BoundedPool extends pg.Pool {
   override connect(...args: any[]): any {
     // biome-ignore lint/suspicious/noExplicitAny: pg's overloads
     const connect = (super.connect as any).bind(this);
+    // Past the bound the caller is refused at once, by whichever path it checks out: Drizzle's queries
+    // outside a transaction come through pg-pool's query() (the callback form), transactions through
+    // the promise form.
+    const full = this.waitingCount >= this.maxWaiting && this.idleCount === 0;
     if (typeof args[0] === 'function') {
       // pg-pool's own query() checks out with a callback and releases with client.release(err).
       const cb = args[0];
+      if (full) {
+        process.nextTick(cb, poolBusy(TOO_MANY_WAITING));
+        return undefined;
+      }
       return connect((err: Error | undefined, client: PooledLabClient | undefined, done: unknown) =>
         cb(
           err && this.waitedTooLong(err),
@@ -253,9 +261,7 @@ export class BoundedPool extends pg.Pool {
         ),
       );
     }
-    if (this.waitingCount >= this.maxWaiting && this.idleCount === 0) {
-      return Promise.reject(poolBusy('Too many requests are waiting for the database; retry shortly.'));
-    }
+    if (full) return Promise.reject(poolBusy(TOO_MANY_WAITING));
     return connect().then(
       (client: PooledLabClient) => guard(client, this.health),
       (err: Error) => {
@@ -281,6 +287,8 @@ export class BoundedPool extends pg.Pool {
 function poolBusy(message: string) {
   return Object.assign(overloaded(message), { poolBusy: true });
 }
+
+const TOO_MANY_WAITING = 'Too many requests are waiting for the database; retry shortly.';
 
 /** pg-pool's error for a checkout that waited connectionTimeoutMillis in its queue. */
 const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
