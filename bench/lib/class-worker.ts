@@ -147,7 +147,9 @@ export async function drive(
 
   async function student(i: number) {
     const who = course.students[i]!;
-    const base = urls[i % urls.length]!;
+    // Round-robin as a load balancer would, shifted every loginEvery students: with i % urls.length alone,
+    // every student who signs in with a password (i % loginEvery === 0, an even i) went to one instance.
+    const base = urls[(i + (loginEvery ? Math.floor(i / loginEvery) : 0)) % urls.length]!;
     const exerciseId = course.jsExerciseIds[i % course.jsExerciseIds.length]!;
     let auth: Auth = { token: who.token };
     if (loginEvery && i % loginEvery === 0 && i / loginEvery < loginCount) {
