@@ -31,25 +31,9 @@ import type { ExerciseLimits, ExerciseTest, GradeOutcome } from './grading.types
 export const PRIORITY = { submission: 0, run: 0, regrade: 1 } as const;
 
 /**
- * Queues grading of a new submission or run; call inside the transaction that inserts it, and wake the
- * graders once it has committed (AppDeps.wakeGraders): a NOTIFY inside it would hold Postgres's
- * notify lock across the commit's flush (announceEvent).
- */
-export async function enqueueGrading(
-  tx: Tx,
-  job: ({ submissionId: string } | { runId: string }) & { courseId: string; userId: string },
-) {
-  const [kind, id] =
-    'submissionId' in job ? (['submission', job.submissionId] as const) : (['run', job.runId] as const);
-  await tx.execute(sql`
-    with target (id, course_id, user_id) as (values (${id}::uuid, ${job.courseId}::uuid, ${job.userId}::uuid))
-    ${queueJobsFor(sql`target`, kind)}`);
-}
-
-/**
  * The body of a CTE that queues a grading job for each row of `source` (a CTE of new submissions, or
- * runs, with id, course_id, user_id), returning the jobs' ids. A submit inserts its submission and job in
- * one statement with it (src/modules/submissions/submission.queries.ts); whoever queues wakes the graders
+ * runs, with id, course_id, user_id), returning the jobs' ids. A submit or a run inserts its row and job in
+ * one statement with it (submission.queries.ts, run.queries.ts); whoever queues wakes the graders
  * after the commit (AppDeps.wakeGraders), not with a NOTIFY inside the transaction: see announceEvent.
  */
 export function queueJobsFor(source: SQL, kind: 'submission' | 'run' = 'submission'): SQL {

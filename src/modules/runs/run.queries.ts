@@ -1,6 +1,9 @@
+import { Type } from '@sinclair/typebox';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
+import { Col, rowsOf, selectRows } from '../../db/rows.ts';
 import { runs } from '../../db/schema/index.ts';
+import { queueJobsFor } from '../../grading/queue.ts';
 import { isUuid } from '../../http/schemas.ts';
 
 /** A run as its author reads it: these columns of `runs`. */
@@ -20,8 +23,31 @@ const runFields = {
   createdAt: runs.createdAt,
 };
 
-export async function insertRun(
-  tx: Tx,
+const startRows = rowsOf(
+  Type.Object({
+    locked: Col.bool,
+    recent: Col.int,
+    retryAfter: Col.int,
+    id: Col.nullable(Col.uuid),
+    exerciseId: Col.nullable(Col.uuid),
+    userId: Col.nullable(Col.uuid),
+    status: Col.nullable(Col.text),
+    message: Col.nullable(Col.text),
+    results: Col.json,
+    output: Col.nullable(Col.text),
+    createdAt: Col.nullable(Col.timestamp),
+  }),
+  'run start',
+);
+
+/**
+ * Starts a run in one statement and one round trip, its own transaction: the gate (lab_run_gate: one
+ * run of a user starting at a time, a try-lock, then their runs in the window counted after it), and,
+ * when the lock was taken and the count is under `perWindow`, the run and its grading job (a job exists
+ * iff its run does). `locked` false: another run of theirs was being started; `run` null: refused.
+ */
+export async function insertRunIfAllowed(
+  db: Tx,
   values: {
     courseId: string;
     exerciseId: string;
@@ -30,12 +56,44 @@ export async function insertRun(
     stdin: string | null;
     allTests: boolean;
   },
-): Promise<RunRow & { courseId: string }> {
-  const [row] = await tx
-    .insert(runs)
-    .values(values)
-    .returning({ ...runFields, courseId: runs.courseId });
-  return row!;
+  limits: { windowSeconds: number; perWindow: number },
+): Promise<{ locked: boolean; recent: number; retryAfterSeconds: number; run: RunRow | null }> {
+  const [row] = await selectRows(
+    db,
+    startRows,
+    sql`
+    with gate as (
+      select locked, recent, retry_after from lab_run_gate(${values.userId}::uuid, ${limits.windowSeconds}::int)
+    ), run as (
+      insert into runs (course_id, exercise_id, user_id, code, stdin, all_tests)
+      select ${values.courseId}, ${values.exerciseId}, ${values.userId}, ${values.code}, ${values.stdin}::text,
+             ${values.allTests}::boolean
+        from gate
+       where gate.locked and gate.recent < ${limits.perWindow}::int
+      returning id, course_id, exercise_id, user_id, status, message, results, output, created_at
+    ), job as (
+      ${queueJobsFor(sql`run`, 'run')}
+    )
+    select gate.locked, gate.recent, gate.retry_after as "retryAfter",
+           run.id, run.exercise_id as "exerciseId", run.user_id as "userId", run.status::text as status,
+           run.message, run.results, run.output, run.created_at as "createdAt"
+      from gate left join run on true`,
+  );
+  if (!row) throw new Error('the run gate returned no row');
+  const run: RunRow | null =
+    row.id === null
+      ? null
+      : {
+          id: row.id,
+          exerciseId: row.exerciseId as string,
+          userId: row.userId as string,
+          status: row.status as RunRow['status'],
+          message: row.message,
+          results: row.results as RunRow['results'],
+          output: row.output,
+          createdAt: new Date(row.createdAt as string),
+        };
+  return { locked: row.locked, recent: row.recent, retryAfterSeconds: row.retryAfter, run };
 }
 
 /** The caller's own run; null for anyone else's (or no such run). */
@@ -46,30 +104,4 @@ export async function selectOwnRun(tx: Tx, runId: string, userId: string): Promi
     .from(runs)
     .where(and(eq(runs.id, runId), eq(runs.userId, userId)));
   return row ?? null;
-}
-
-/**
- * Runs the user started in the last `seconds`, and when the oldest of them leaves that window; null
- * when another run of theirs is being started right now. One at a time per user until the transaction
- * ends, so a burst cannot all count the same 19 rows and pass together; a try-lock, so a parallel one
- * is refused at once instead of holding a pooled connection while it waits (submitterLock, likewise).
- */
-export async function recentRuns(
-  tx: Tx,
-  userId: string,
-  seconds: number,
-): Promise<{ count: number; retryAfterSeconds: number } | null> {
-  const taken = await tx.execute<{ taken: boolean }>(
-    sql`select pg_try_advisory_xact_lock(hashtextextended(${`lab:runs:${userId}`}, 0)) as taken`,
-  );
-  if (taken.rows[0]?.taken !== true) return null;
-  const [row] = await tx
-    .select({
-      count: sql<number>`count(*)::int`,
-      retryAfterSeconds: sql<number>`coalesce(ceil(extract(epoch from min(${runs.createdAt})
-        + make_interval(secs => ${seconds}) - now())), 1)::int`,
-    })
-    .from(runs)
-    .where(and(eq(runs.userId, userId), sql`${runs.createdAt} > now() - make_interval(secs => ${seconds})`));
-  return { count: row?.count ?? 0, retryAfterSeconds: Math.max(1, row?.retryAfterSeconds ?? 1) };
 }

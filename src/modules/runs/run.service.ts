@@ -1,5 +1,4 @@
 import type { Db } from '../../db/client.ts';
-import { enqueueGrading } from '../../grading/queue.ts';
 import type { EventHub } from '../../realtime/event-hub.ts';
 import { notFound, rateLimited, validationFailed } from '../../shared/errors.ts';
 import type { Caller } from '../auth/auth.queries.ts';
@@ -19,7 +18,7 @@ export interface RunTiming {
 
 /**
  * Starts a run (v1.1): the visible tests (staff: all tests), or the program once on `stdin`, graded
- * like a submission but with no attempt used and nothing in the gradebook. One transaction inserts
+ * like a submission but with no attempt used and nothing in the gradebook. One statement inserts
  * the run and its job; then the request waits for the result up to the exercise's limits + 5 s:
  * `done` says whether it came.
  */
@@ -35,29 +34,33 @@ export async function startRun(
     throw validationFailed('code', 'must be at most 100 kB');
   if (input.stdin !== undefined && Buffer.byteLength(input.stdin, 'utf8') > MAX_STDIN_BYTES)
     throw validationFailed('stdin', 'must be at most 64 kB');
-  const { run, waitMs } = await db.transaction(async (tx) => {
-    const access = await requireExerciseAccess(tx, input.exerciseId, caller.id, can.view);
-    assertNotArchived(access.archived);
-    const recent = await q.recentRuns(tx, caller.id, 60);
-    if (recent === null) throw rateLimited('Another run of yours is being started; retry in a moment.', 1);
-    if (recent.count >= RUNS_PER_MINUTE)
-      throw rateLimited(
-        `At most ${RUNS_PER_MINUTE} runs a minute; wait a little before running again.`,
-        recent.retryAfterSeconds,
-      );
-    const staff = isStaff(access.role);
-    const row = await q.insertRun(tx, {
+  // The access read, then one statement that gates and inserts: no transaction held open between them
+  // (each gap held its pooled connection while the API process got to the result).
+  const access = await requireExerciseAccess(db, input.exerciseId, caller.id, can.view);
+  assertNotArchived(access.archived);
+  const staff = isStaff(access.role);
+  const started = await q.insertRunIfAllowed(
+    db,
+    {
       courseId: access.courseId,
       exerciseId: input.exerciseId,
       userId: caller.id,
       code: input.code,
       stdin: input.stdin ?? null,
       allTests: staff,
-    });
-    await enqueueGrading(tx, { runId: row.id, courseId: row.courseId, userId: caller.id });
-    const tests = input.stdin !== undefined ? 1 : staff ? access.testCount : access.visibleTests.length;
-    return { run: row, waitMs: Math.min(tests * access.timeMs, timing.maxGradingMs) + 5000 };
-  });
+    },
+    { windowSeconds: 60, perWindow: RUNS_PER_MINUTE },
+  );
+  if (!started.locked) throw rateLimited('Another run of yours is being started; retry in a moment.', 1);
+  if (started.recent >= RUNS_PER_MINUTE)
+    throw rateLimited(
+      `At most ${RUNS_PER_MINUTE} runs a minute; wait a little before running again.`,
+      started.retryAfterSeconds,
+    );
+  if (!started.run) throw new Error('the run was not inserted, though every check passed');
+  const run = started.run;
+  const tests = input.stdin !== undefined ? 1 : staff ? access.testCount : access.visibleTests.length;
+  const waitMs = Math.min(tests * access.timeMs, timing.maxGradingMs) + 5000;
   wakeGraders();
   // Answered before the request's own timeout, whatever the limits.
   const deadline = Date.now() + Math.min(waitMs, timing.requestTimeoutMs - 1000);

@@ -28,3 +28,23 @@ BEGIN
      AND (s.created_at > now() - make_interval(secs => p_window_s) OR s.exercise_id = p_exercise);
 END
 $$;
+--> statement-breakpoint
+-- The same for starting a run (src/modules/runs/run.queries.ts): one run of a user starting at a time
+-- (a try-lock), then their runs in the window, counted after the lock.
+CREATE FUNCTION lab_run_gate(p_user uuid, p_window_s int)
+RETURNS TABLE (locked boolean, recent int, retry_after int)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtextextended('lab:runs:' || p_user::text, 0)) THEN
+    RETURN QUERY SELECT false, 0, 1;
+    RETURN;
+  END IF;
+  RETURN QUERY
+  SELECT true, count(*)::int,
+         greatest(1, coalesce(ceil(extract(epoch FROM
+           min(r.created_at) + make_interval(secs => p_window_s) - now())), 1))::int
+    FROM runs r
+   WHERE r.user_id = p_user AND r.created_at > now() - make_interval(secs => p_window_s);
+END
+$$;
