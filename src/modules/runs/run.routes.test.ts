@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anon, createActor, whileBusy, withTestApp } from '../../../test/app.ts';
+import { selectAfterCommitWhileWaiting } from '../../../test/commit-while-waiting.ts';
 import { buildWorld, createExercise, type World } from '../../../test/factories.ts';
 import { closeTestSandboxes, testSandboxes } from '../../../test/grading.ts';
 import { startGrader } from '../../grading/grader.ts';
@@ -185,6 +186,32 @@ describe('POST /exercises/:id/runs', () => {
     );
     expect(codes.filter((c) => c === 429)).toHaveLength(4);
     expect(codes.filter((c) => c === 200 || c === 202)).toHaveLength(2);
+  });
+
+  it('counts a run that started while this one waited: the gate reads after its lock, not at the statement start', async () => {
+    const eager = await createActor(ctx.app, 'Waiter');
+    await eager.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+    await ctx.database.pool.query(
+      `insert into runs (course_id, exercise_id, user_id, code, status)
+       select $1, $2, $3, 'x', 'passed' from generate_series(1, 19)`,
+      [w.course.id, w.exercise.id, eager.id],
+    );
+    const row = await selectAfterCommitWhileWaiting(
+      ctx.database.pool,
+      {
+        sql: `insert into runs (course_id, exercise_id, user_id, code, status) values ($1, $2, $3, 'x', 'passed')`,
+        params: [w.course.id, w.exercise.id, eager.id],
+      },
+      {
+        sql: `select g.locked, g.recent, (select count(*)::int from runs where user_id = $1) as seen
+           from (select pg_advisory_xact_lock(4242)::text as t) w,
+                lateral lab_run_gate($1, 60 + length(w.t)) g`,
+        params: [eager.id],
+      },
+    );
+    expect(row).toEqual({ locked: true, recent: 20, seen: 19 });
+    // The 20 are the limit: the API refuses the next.
+    expect((await run(eager, w.exercise.id, { code: ADD })).statusCode).toBe(429);
   });
 
   it('refuses a run at once while another of the same user is being started, holding no connection', async () => {

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { anon, createActor, whileBusy, withTestApp } from '../../../test/app.ts';
+import { selectAfterCommitWhileWaiting } from '../../../test/commit-while-waiting.ts';
 import { buildWorld, createExercise, type World } from '../../../test/factories.ts';
 
 // Load shedding off: the shared test machine's event-loop delay is not what these tests are about.
@@ -163,41 +164,23 @@ describe('POST /exercises/:id/submissions', () => {
 
   it('counts a submit that committed while this one waited: the gate reads after its lock, not at the statement start', async () => {
     const ex = await createExercise(w.instructor, w.lesson.id, { maxAttempts: 1 });
-    const a = await ctx.database.pool.connect();
-    const b = await ctx.database.pool.connect();
-    try {
-      // A: a submit of the same student in progress, holding a lock B's statement will wait for.
-      await a.query('begin');
-      await a.query('select pg_advisory_xact_lock(4242)');
-      await a.query(
-        `insert into submissions (course_id, exercise_id, user_id, code, body_hash) values ($1, $2, $3, 'a', 'h')`,
-        [w.course.id, ex.id, w.student.id],
-      );
-      // B: its snapshot is taken now, before A commits; the gate runs once the lock is B's (lateral).
-      const pending: Promise<{ rows: { locked: boolean; attempts: number; seen: number }[] }> = b.query(
-        `select g.locked, g.attempts,
+    // A: a submit of the same student committing while B's statement waits; B's snapshot predates it.
+    const row = await selectAfterCommitWhileWaiting(
+      ctx.database.pool,
+      {
+        sql: `insert into submissions (course_id, exercise_id, user_id, code, body_hash) values ($1, $2, $3, 'a', 'h')`,
+        params: [w.course.id, ex.id, w.student.id],
+      },
+      {
+        sql: `select g.locked, g.attempts,
                 (select count(*)::int from submissions where exercise_id = $2 and user_id = $1) as seen
            from (select pg_advisory_xact_lock(4242)::text as t) w,
                 lateral lab_submit_gate($1, $2, 60 + length(w.t)) g`,
-        [w.student.id, ex.id],
-      );
-      const deadline = Date.now() + 5000;
-      while (
-        (await countRows(
-          `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`,
-          [],
-        )) === 0
-      ) {
-        if (Date.now() > deadline) throw new Error('B never waited for the lock');
-      }
-      await a.query('commit');
-      const [row] = (await pending).rows;
-      // The statement's own snapshot missed A; the gate's counts did not.
-      expect(row).toEqual({ locked: true, attempts: 1, seen: 0 });
-    } finally {
-      a.release();
-      b.release();
-    }
+        params: [w.student.id, ex.id],
+      },
+    );
+    // The statement's own snapshot missed A; the gate's counts did not.
+    expect(row).toEqual({ locked: true, attempts: 1, seen: 0 });
     // And the API refuses the second attempt.
     expect((await submit(w.student, ex.id, 'b')).statusCode).toBe(409);
   });
