@@ -18,6 +18,18 @@ async function count(sql: string, params: unknown[]) {
   return rows[0]!.n;
 }
 
+/** A new member of the course with `n` runs in the last minute, inserted directly: the limit counts rows, however they came. */
+async function memberWithRecentRuns(name: string, n: number) {
+  const actor = await createActor(ctx.app, name);
+  await actor.req('POST', '/courses/join', { joinCode: w.course.joinCode });
+  await ctx.database.pool.query(
+    `insert into runs (course_id, exercise_id, user_id, code, status)
+     select $1, $2, $3, 'x', 'passed' from generate_series(1, $4::int)`,
+    [w.course.id, w.exercise.id, actor.id, n],
+  );
+  return actor;
+}
+
 beforeAll(async () => {
   // Polling once a minute: a run answered within its limits means starting it woke the grader.
   grader = await startGrader(ctx.config, ctx.url, { sandboxes: testSandboxes(), pollMs: 60_000 });
@@ -149,14 +161,7 @@ describe('POST /exercises/:id/runs', () => {
   });
 
   it('refuses the 21st run in a minute with 429 and Retry-After', async () => {
-    const eager = await createActor(ctx.app, 'Eager');
-    await eager.req('POST', '/courses/join', { joinCode: w.course.joinCode });
-    // Twenty runs in the last minute, inserted directly: the limit counts rows, however they came.
-    await ctx.database.pool.query(
-      `insert into runs (course_id, exercise_id, user_id, code, status)
-       select $1, $2, $3, 'x', 'passed' from generate_series(1, 20)`,
-      [w.course.id, w.exercise.id, eager.id],
-    );
+    const eager = await memberWithRecentRuns('Eager', 20);
     const res = await run(eager, w.exercise.id, { code: ADD });
     expect(res.statusCode).toBe(429);
     expect(res.json().error.code).toBe('rate_limited');
@@ -171,13 +176,7 @@ describe('POST /exercises/:id/runs', () => {
   });
 
   it('holds the limit against a burst: of 6 concurrent runs after 18, exactly 2 are accepted', async () => {
-    const burst = await createActor(ctx.app, 'Burst');
-    await burst.req('POST', '/courses/join', { joinCode: w.course.joinCode });
-    await ctx.database.pool.query(
-      `insert into runs (course_id, exercise_id, user_id, code, status)
-       select $1, $2, $3, 'x', 'passed' from generate_series(1, 18)`,
-      [w.course.id, w.exercise.id, burst.id],
-    );
+    const burst = await memberWithRecentRuns('Burst', 18);
     const codes = await Promise.all(
       Array.from(
         { length: 6 },
@@ -189,13 +188,7 @@ describe('POST /exercises/:id/runs', () => {
   });
 
   it('counts a run that started while this one waited: the gate reads after its lock, not at the statement start', async () => {
-    const eager = await createActor(ctx.app, 'Waiter');
-    await eager.req('POST', '/courses/join', { joinCode: w.course.joinCode });
-    await ctx.database.pool.query(
-      `insert into runs (course_id, exercise_id, user_id, code, status)
-       select $1, $2, $3, 'x', 'passed' from generate_series(1, 19)`,
-      [w.course.id, w.exercise.id, eager.id],
-    );
+    const eager = await memberWithRecentRuns('Waiter', 19);
     const row = await selectAfterCommitWhileWaiting(
       ctx.database.pool,
       {
