@@ -4,6 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/db.ts';
+import { until } from '../../test/wait.ts';
 import { toAppError } from '../http/error-handler.ts';
 import { AppError } from '../shared/errors.ts';
 import { isDatabaseUnavailable, isOutcomeUnknown, isPoolBusy } from './errors.ts';
@@ -232,8 +233,7 @@ describe('a full wait queue', () => {
           .then((r) => r),
       ];
       // Drizzle reaches the pool a few ticks later.
-      const deadline = Date.now() + 2000;
-      while (busy.waitingCount < 2 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      await until(() => busy.waitingCount >= 2, 'both checkouts waiting', 2000);
       expect(busy.waitingCount).toBe(2);
       const started = performance.now();
       const refused = [

@@ -1,4 +1,4 @@
-import { and, eq, type SQL, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { courseMembers, courses, exerciseExceptions, exercises, lessons } from '../../db/schema/index.ts';
 import { isUuid } from '../../http/schemas.ts';
@@ -8,8 +8,6 @@ import { allowedAttempts, creditAt, effectiveDue, isPublished } from './exercise
 /** What submitting to (or running) an exercise needs to know about it and the caller, in one round trip. */
 export interface ExerciseAccess {
   courseId: string;
-  /** The statement's `lock` was taken (always true without one, or with a lock function that waits). */
-  lockTaken: boolean;
   role: Role | null;
   /** The exercise and its lesson are published (students may see it). */
   visible: boolean;
@@ -31,17 +29,11 @@ export const visibleTestNames = sql<string[]>`coalesce((
   select array_agg(t->>'name') from jsonb_array_elements(${exercises.tests}) t
    where not coalesce((t->>'hidden')::boolean, false)), '{}')`;
 
-/**
- * Null = no such exercise. `lock`, a lock function (e.g. pg_try_advisory_xact_lock), is taken by the
- * same statement once the exercise is found: one round trip less for a caller that needs both (the
- * lock holds until its transaction ends; statements after this one see what was committed before it).
- * `lockTaken` is false only when a try-lock function returned false.
- */
+/** Null = no such exercise. */
 export async function selectOptionalExerciseAccess(
   tx: Tx,
   exerciseId: string,
   userId: string,
-  lock?: SQL,
 ): Promise<ExerciseAccess | null> {
   if (!isUuid(exerciseId)) return null;
   const due = effectiveDue(sql`${exercises.dueAt}`, sql`${exerciseExceptions.dueAt}`);
@@ -60,8 +52,6 @@ export async function selectOptionalExerciseAccess(
       visibleTests: visibleTestNames,
       testCount: sql<number>`jsonb_array_length(${exercises.tests})`,
       timeMs: sql<number>`(${exercises.limits}->>'timeMs')::int`,
-      // A waiting lock function returns void (as text ''), a try-lock one a boolean ('true'/'false').
-      ...(lock ? { locked: sql<string>`(${lock})::text` } : {}),
     })
     .from(exercises)
     .innerJoin(lessons, eq(lessons.id, exercises.lessonId))
@@ -76,9 +66,7 @@ export async function selectOptionalExerciseAccess(
     )
     .where(eq(exercises.id, exerciseId))
     .limit(1);
-  if (!row) return null;
-  const { locked, ...access } = row as typeof row & { locked?: string };
-  return { ...access, lockTaken: locked !== 'false' };
+  return row ?? null;
 }
 
 /**
@@ -90,11 +78,6 @@ export async function requireExerciseAccess(
   exerciseId: string,
   userId: string,
   allowed: (role: Role | null) => boolean,
-  lock?: SQL,
 ): Promise<ExerciseAccess & { role: Role }> {
-  return requireVisible(
-    await selectOptionalExerciseAccess(tx, exerciseId, userId, lock),
-    'Exercise',
-    allowed,
-  );
+  return requireVisible(await selectOptionalExerciseAccess(tx, exerciseId, userId), 'Exercise', allowed);
 }
