@@ -150,3 +150,47 @@ export async function clearSubmissions(admin: pg.Pool, courseId: string) {
   // claim, the per-user counts or the gradebook to scan until autovacuum comes by.
   await admin.query('vacuum (analyze) submissions, events, grading_jobs');
 }
+
+export interface BigCourse {
+  course: SeededCourse;
+  students: number;
+  exercises: number;
+  submissions: number;
+  seedMs: number;
+}
+
+const bigCourses = new WeakMap<pg.Pool, Promise<BigCourse>>();
+
+/**
+ * The platform's other course, seeded once per database: students × 20 exercises × 2 graded submissions.
+ * The isolation scenario reads its gradebook; the classroom runs beside it, so that its steps start
+ * from tables and planner statistics of a platform in use. Without it a classroom run alone began with
+ * `submissions`, `exercise_scores` and `events` ANALYZEd empty, and every pooled connection kept the
+ * sequential-scan plans made for empty tables for the whole step (autovacuum's next ANALYZE, which
+ * replans them, comes a minute later): in a full run it came after the isolation scenario and did not.
+ */
+export function bigCourse(admin: pg.Pool, quick: boolean, log: (line: string) => void): Promise<BigCourse> {
+  const students = quick ? 1000 : 5000;
+  let big = bigCourses.get(admin);
+  if (!big) {
+    big = (async () => {
+      log(`seeding a big course: ${students} students × 20 exercises × 2 submissions`);
+      const t0 = Date.now();
+      const course = await seedCourse(admin, {
+        tag: `big${Date.now() % 1e6}`,
+        students,
+        lessons: 4,
+        exercisesPerLesson: 5,
+        submissionsPerStudent: 2,
+      });
+      const seedMs = Date.now() - t0;
+      const { rows } = await admin.query<{ n: string }>(
+        'select count(*) as n from submissions where course_id = $1',
+        [course.courseId],
+      );
+      return { course, students, exercises: 20, submissions: Number(rows[0]!.n), seedMs };
+    })();
+    bigCourses.set(admin, big);
+  }
+  return big;
+}

@@ -1,5 +1,5 @@
 import { type Ctx, resetStatements, statementStats } from '../lib/context.ts';
-import { clearSubmissions, seedCourse } from '../lib/seed.ts';
+import { bigCourse, clearSubmissions, seedCourse } from '../lib/seed.ts';
 import { type ClassConfig, type ClassResult, runClass, withFleet } from '../lib/students.ts';
 
 export const CLASS_INSTANCES = 2;
@@ -101,8 +101,11 @@ const verdict = (r: ClassResult): 'held' | 'failed' | 'inconclusive' => {
  * the bottleneck is inconclusive: it is neither Lab's limit nor a pass.
  */
 export async function classroomScenario(ctx: Ctx) {
+  const big = await bigCourse(ctx.env.admin, ctx.opts.quick, ctx.log);
+  const platform = { students: big.students, submissions: big.submissions };
   const main = await once(ctx, ctx.opts.students);
-  if (ctx.opts.noSearch) return { main, mainVerdict: verdict(main), target: targetOf(main), search: null };
+  if (ctx.opts.noSearch)
+    return { main, mainVerdict: verdict(main), target: targetOf(main), platform, search: null };
   const steps: {
     students: number;
     readP99: number;
@@ -195,6 +198,7 @@ export async function classroomScenario(ctx: Ctx) {
     main,
     mainVerdict: verdict(main),
     target: targetOf(main),
+    platform,
     search: {
       criterion: CRITERION,
       largestHeld: good,

@@ -5,7 +5,7 @@ import { sleep } from '../lib/env.ts';
 import { runLoad } from '../lib/load.ts';
 import { type OpenLoadResult, runOpenLoad } from '../lib/open-load.ts';
 import { type RuntimeSample, runtimeBetween, scrapeRuntime } from '../lib/runtime-metrics.ts';
-import { seedCourse } from '../lib/seed.ts';
+import { bigCourse } from '../lib/seed.ts';
 import { Recorder, ratio, round } from '../lib/stats.ts';
 
 /**
@@ -22,21 +22,8 @@ const HEAVY_ALONE = 5;
 
 export async function isolationScenario(ctx: Ctx) {
   const quick = ctx.opts.quick;
-  const bigStudents = quick ? 1000 : 5000;
-  ctx.log(`seeding a big course: ${bigStudents} students × 20 exercises × 2 submissions`);
-  const t0 = Date.now();
-  const big = await seedCourse(ctx.env.admin, {
-    tag: `big${Date.now() % 1e6}`,
-    students: bigStudents,
-    lessons: 4,
-    exercisesPerLesson: 5,
-    submissionsPerStudent: 2,
-  });
-  const seedMs = Date.now() - t0;
-  const { rows } = await ctx.env.admin.query<{ n: string }>(
-    'select count(*) as n from submissions where course_id = $1',
-    [big.courseId],
-  );
+  const bigOne = await bigCourse(ctx.env.admin, quick, ctx.log);
+  const big = bigOne.course;
   const lightPath = `/api/v1/lessons/${ctx.course.lessonIds[0]}`;
   const lightHeaders = { authorization: `Bearer ${ctx.course.students[0]!.token}` };
   const heavyPath = `/api/v1/courses/${big.courseId}/gradebook?format=csv`;
@@ -205,7 +192,12 @@ export async function isolationScenario(ctx: Ctx) {
 
   const driver = await pipeliningTrap(ctx);
   return {
-    bigCourse: { students: bigStudents, exercises: 20, submissions: Number(rows[0]!.n), seedMs },
+    bigCourse: {
+      students: bigOne.students,
+      exercises: bigOne.exercises,
+      submissions: bigOne.submissions,
+      seedMs: bigOne.seedMs,
+    },
     http,
     driver,
   };
