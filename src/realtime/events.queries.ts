@@ -55,7 +55,8 @@ async function selectEvents(tx: Tx, where: ReturnType<typeof sql>, tail: ReturnT
 
 /** Events by id, for the ids a NOTIFY announced. */
 export function selectEventsByIds(tx: Tx, ids: number[]): Promise<EventRow[]> {
-  return selectEvents(tx, sql`e.id = any(${`{${ids.join(',')}}`}::bigint[])`, sql``);
+  // Through lab_event_ids (migration 0011), whose one-row estimate lets Postgres keep a generic plan.
+  return selectEvents(tx, sql`e.id in (select lab_event_ids(${`{${ids.join(',')}}`}::bigint[]))`, sql``);
 }
 
 /** Events after `afterId` (exclusive) in id order, for catching up after the listener reconnects. */
