@@ -162,12 +162,14 @@ export interface BigCourse {
 const bigCourses = new WeakMap<pg.Pool, Promise<BigCourse>>();
 
 /**
- * The platform's other course, seeded once per database: students × 20 exercises × 2 graded submissions.
- * The isolation scenario reads its gradebook; the classroom runs beside it, so that its steps start
- * from tables and planner statistics of a platform in use. Without it a classroom run alone began with
- * `submissions`, `exercise_scores` and `events` ANALYZEd empty, and every pooled connection kept the
- * sequential-scan plans made for empty tables for the whole step (autovacuum's next ANALYZE, which
- * replans them, comes a minute later): in a full run it came after the isolation scenario and did not.
+ * The platform's other course, seeded once per database: students × 20 exercises × 2 graded submissions,
+ * and the submission.updated event each of them wrote. The isolation scenario reads its gradebook; the
+ * classroom runs beside it, so that its steps start from tables and planner statistics of a platform in
+ * use. Without it a classroom step began with `submissions`, `exercise_scores` and `events` ANALYZEd
+ * empty, and every pooled connection kept the sequential-scan plans made for empty tables for the whole
+ * step (autovacuum's next ANALYZE, which replans them, comes up to a minute later; docs/perf/
+ * classroom-profile.md, session 15). In a full run the isolation scenario had seeded the submissions
+ * before the classroom, but no events.
  */
 export function bigCourse(admin: pg.Pool, quick: boolean, log: (line: string) => void): Promise<BigCourse> {
   const students = quick ? 1000 : 5000;
@@ -183,6 +185,16 @@ export function bigCourse(admin: pg.Pool, quick: boolean, log: (line: string) =>
         exercisesPerLesson: 5,
         submissionsPerStudent: 2,
       });
+      // Each graded submission wrote its submission.updated event, which Lab keeps for a week.
+      await admin.query(
+        `insert into events (course_id, user_id, type, payload)
+         select s.course_id, s.user_id, 'submission.updated',
+                jsonb_build_object('submission', jsonb_build_object('id', s.id, 'exerciseId', s.exercise_id,
+                  'userId', s.user_id, 'status', s.status, 'score', s.score))
+           from submissions s where s.course_id = $1 order by s.created_at`,
+        [course.courseId],
+      );
+      await admin.query('analyze events');
       const seedMs = Date.now() - t0;
       const { rows } = await admin.query<{ n: string }>(
         'select count(*) as n from submissions where course_id = $1',
