@@ -266,7 +266,30 @@ describe('classroom CPU arithmetic', () => {
     expect(cap.method).toBe('average');
     expect(cap.msPerStudent.api).toBeCloseTo(20);
     expect(capacitySentence(cap)).toContain('it fits by CPU');
+    expect(capacitySentence(cap)).toContain('N = 200 (the only complete step; fixed costs included');
+    expect(capacitySentence(cap)).toContain('its fixed costs (start-up, instructors) counted per student');
     expect(classroomCapacity([step(400, false, 1, 1, 1)], 5000, 2)).toBeNull();
+  });
+
+  it('says why it fell back to the largest complete step when there were several', () => {
+    const close = classroomCapacity(
+      [step(2500, true, 0.5, 0.3, 0.1), step(2850, true, 0.6, 0.35, 0.12)],
+      5000,
+      2,
+    )!;
+    expect(close.method).toBe('average');
+    expect(close.from).toEqual([2850]);
+    expect(capacitySentence(close)).toContain(
+      'N = 2,850 (the largest of the complete steps N = 2,500, 2,850, less than 1.5× apart: too close for a marginal cost',
+    );
+    // Far enough apart, but the bigger step cost less in all: no line to fit.
+    const flat = classroomCapacity(
+      [step(1000, true, 0.6, 0.3, 0.1), step(2000, true, 0.5, 0.3, 0.1)],
+      5000,
+      2,
+    )!;
+    expect(flat.method).toBe('average');
+    expect(capacitySentence(flat)).toContain('whose CPU did not rise with N');
   });
 });
 

@@ -42,6 +42,10 @@ export interface Capacity {
   /** 'marginal': the slope of a least-squares line through every complete step (N, CPU-s), by role; 'average': one complete step's cost per student (fixed costs included, so an upper bound). */
   method: 'marginal' | 'average';
   from: number[];
+  /** Every complete step's N, smallest first. */
+  complete: number[];
+  /** Why the average was used: one complete step, complete steps less than 1.5× apart, or a line that did not rise with N. */
+  averageWhy: 'one step' | 'too close' | 'no rise' | null;
   /** CPU ms per student, by role. */
   msPerStudent: Record<Role, number>;
   labMsPerStudent: number;
@@ -78,6 +82,7 @@ export function classroomCapacity(
   const hiS = coreSeconds(hi);
   const lab = (x: Record<Role, number>) => LAB_ROLES.reduce((a, r) => a + x[r], 0);
   let method: Capacity['method'] = 'average';
+  let averageWhy: Capacity['averageWhy'] = null;
   const per = {} as Record<Role, number>;
   const fixed = { api: 0, grader: 0, postgres: 0, generator: 0 } as Record<Role, number>;
   // Complete steps far enough apart give the marginal cost: a least-squares line through all of them
@@ -96,14 +101,18 @@ export function classroomCapacity(
     const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx;
     return { slope, intercept: my - slope * mx };
   };
-  if (hi.students >= lo.students * 1.5 && lineOf('lab').slope > 0 && lineOf('generator').slope > 0) {
+  const apart = hi.students >= lo.students * 1.5;
+  if (apart && lineOf('lab').slope > 0 && lineOf('generator').slope > 0) {
     method = 'marginal';
     for (const r of ROLES) {
       const line = lineOf(r);
       per[r] = Math.max(0, line.slope);
       fixed[r] = Math.max(0, line.intercept);
     }
-  } else for (const r of ROLES) per[r] = hiS[r] / hi.students;
+  } else {
+    averageWhy = held.length === 1 ? 'one step' : apart ? 'no rise' : 'too close';
+    for (const r of ROLES) per[r] = hiS[r] / hi.students;
+  }
   const labPer = lab(per);
   const fixedLab = lab(fixed);
   const window = hi.wallS;
@@ -113,6 +122,8 @@ export function classroomCapacity(
   return {
     method,
     from: method === 'marginal' ? held.map((st) => st.students) : [hi.students],
+    complete: held.map((st) => st.students),
+    averageWhy,
     msPerStudent: Object.fromEntries(ROLES.map((r) => [r, per[r] * 1000])) as Record<Role, number>,
     labMsPerStudent: labPer * 1000,
     fixedLabS: fixedLab,
@@ -131,6 +142,15 @@ const f1 = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1, 
 const f2 = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2, minimumFractionDigits: 2 });
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
+function averageReason(c: Capacity): string {
+  const steps = c.complete.map(int).join(', ');
+  if (c.averageWhy === 'too close')
+    return `the largest of the complete steps N = ${steps}, less than 1.5× apart: too close for a marginal cost`;
+  if (c.averageWhy === 'no rise')
+    return `the largest of the complete steps N = ${steps}, whose CPU did not rise with N: noise, no marginal cost`;
+  return 'the only complete step';
+}
+
 /** The arithmetic as the report's paragraph; every figure from `c`. */
 export function capacitySentence(c: Capacity): string {
   const how =
@@ -138,14 +158,18 @@ export function capacitySentence(c: Capacity): string {
       ? c.from.length === 2
         ? `between the steps N = ${int(c.from[0]!)} and N = ${int(c.from[1]!)}, one more student cost`
         : `fitted through the complete steps N = ${c.from.map(int).join(', ')} (least squares), one more student cost`
-      : `at the step N = ${int(c.from[0]!)} (the only one: fixed costs included, so an upper bound), a student cost`;
+      : `at the step N = ${int(c.from[0]!)} (${averageReason(c)}; fixed costs included, so an upper bound), a student cost`;
   const need = c.labCoresAtTarget + c.generatorCoresAtTarget;
   const fits = need <= c.machineCores;
   return (
     `**CPU arithmetic** (computed from the per-process CPU of the steps that did all their work, 0 errors): ${how} ${f1(c.labMsPerStudent)} ms of Lab's CPU ` +
     `(API ${f1(c.msPerStudent.api)}, Postgres ${f1(c.msPerStudent.postgres)}, grader ${f1(c.msPerStudent.grader)}) and ` +
     `${f1(c.msPerStudent.generator)} ms of the generator's; a step lasts ≈ ${int(c.windowS)} s whatever N ` +
-    `when it keeps up (arrivals over a fixed window, then think times), with ${f1(c.fixedLabS)} CPU-s of fixed cost (start-up, instructors). ` +
+    `when it keeps up (arrivals over a fixed window, then think times), ${
+      c.method === 'marginal'
+        ? `with ${f1(c.fixedLabS)} CPU-s of fixed cost (start-up, instructors). `
+        : 'its fixed costs (start-up, instructors) counted per student. '
+    }` +
     `So N = ${int(c.targetN)} keeps ≈ ${f2(need)} cores busy (Lab ${f2(c.labCoresAtTarget)}, generator ${f2(c.generatorCoresAtTarget)}) ` +
     `on this ${c.machineCores}-core machine: ${
       fits
