@@ -191,6 +191,48 @@ describe('GET /events', () => {
     await grader.stop();
   });
 
+  it('sends an event once to each stream of its author and of the course staff, the author staff included', async () => {
+    // Earlier streams leave the hub as the server sees them close (MAX_SSE_STREAMS is 6 here).
+    for (const s of open.splice(0)) s.close();
+    const tab1 = await studentStreamOnA();
+    const tab2 = await studentStreamOnA();
+    const teacher = await stream(urlA, auth(w.instructor));
+    expect(teacher.status).toBe(200);
+    const ex = await createExercise(w.instructor, w.lesson.id);
+    const submit = async (actor: { token: string }) => {
+      const r = await ctx.app.inject({
+        method: 'POST',
+        url: `/api/v1/exercises/${ex.id}/submissions`,
+        headers: auth(actor),
+        payload: { code: 'x' },
+      });
+      expect(r.statusCode).toBe(202);
+      return r.json().submission.id as string;
+    };
+    const own = await submit(w.instructor);
+    const theirs = await submit(w.student);
+    await gradeByHand(own, 'for staff');
+    await gradeByHand(theirs, 'for staff');
+    await teacher.waitFor((s) => updatesOf(s, theirs).length > 0);
+    for (const tab of [tab1, tab2]) await tab.waitFor((s) => updatesOf(s, theirs).length > 0);
+    // Anything else written to these streams before two more heartbeats has arrived by then.
+    await Promise.all([tab1, tab2, teacher].map((s) => s.heartbeats(2)));
+    const hidden = (e: { data: string }) =>
+      JSON.parse(e.data).submission.results.find((r: { hidden: boolean }) => r.hidden).message;
+    // The instructor's own submission: once, unmasked, and to no student.
+    expect(updatesOf(teacher, own)).toHaveLength(1);
+    expect(hidden(updatesOf(teacher, own)[0]!)).toBe('for staff');
+    // The student's: once on each of the student's streams, masked; once to the instructor, unmasked.
+    for (const tab of [tab1, tab2]) {
+      expect(updatesOf(tab, own)).toHaveLength(0);
+      expect(updatesOf(tab, theirs)).toHaveLength(1);
+      expect(hidden(updatesOf(tab, theirs)[0]!)).toBeNull();
+    }
+    expect(updatesOf(teacher, theirs)).toHaveLength(1);
+    expect(hidden(updatesOf(teacher, theirs)[0]!)).toBe('for staff');
+    for (const s of [tab1, tab2, teacher]) s.close();
+  });
+
   it('sends heartbeats as comments', async () => {
     const s = await stream(urlB, auth(w.instructor));
     await s.waitFor((x) => x.comments.length >= 2, 3000);

@@ -170,6 +170,8 @@ export class SseStream {
  */
 export class EventHub {
   private streams = new Set<SseStream>();
+  /** The same streams by user: an event goes to its author's and its course staff's streams without a pass over every stream. */
+  private byUser = new Map<string, Set<SseStream>>();
   private waiters = new Map<string, Array<(payload: unknown) => void>>();
   private pending = new Set<number>();
   private flushing: Promise<void> | null = null;
@@ -251,6 +253,9 @@ export class EventHub {
 
   add(stream: SseStream) {
     this.streams.add(stream);
+    const mine = this.byUser.get(stream.userId);
+    if (mine) mine.add(stream);
+    else this.byUser.set(stream.userId, new Set([stream]));
   }
 
   /**
@@ -273,6 +278,8 @@ export class EventHub {
 
   remove(stream: SseStream) {
     this.streams.delete(stream);
+    const mine = this.byUser.get(stream.userId);
+    if (mine?.delete(stream) && mine.size === 0) this.byUser.delete(stream.userId);
   }
 
   /** Ids below the highest handled that have not been seen to commit (within HOLE_MS): see event-cursor.ts. */
@@ -342,8 +349,7 @@ export class EventHub {
 
   private async beforeDeliver(events: q.EventRow[]) {
     if (!this.opts.beforeDeliver || events.length === 0) return;
-    const here = new Set([...this.streams].map((s) => s.userId));
-    const authors = [...new Set(events.map((e) => e.userId))].filter((u) => here.has(u));
+    const authors = [...new Set(events.map((e) => e.userId))].filter((u) => this.byUser.has(u));
     if (authors.length === 0) return;
     await this.opts
       .beforeDeliver(authors)
@@ -383,20 +389,20 @@ export class EventHub {
     for (const e of deliverable(events, this.log)) {
       const runId = e.event.type === 'run.updated' ? e.event.payload.run.id : undefined;
       if (runId) for (const resolve of this.waiters.get(runId) ?? []) resolve(e.event.payload);
-      // A run is its author's alone; a submission goes to its author and the course staff.
+      // A run is its author's alone; a submission goes to its author and the course staff (unmasked to
+      // staff, the author included when they teach the course). Each stream gets it once.
       const staff = runId ? new Set<string>() : new Set(e.staffIds);
-      for (const s of this.streams) {
-        const isStaff = staff.has(s.userId);
-        if (isStaff || s.userId === e.userId)
-          s.send(
-            {
-              id: e.id,
-              event: e.event,
-              staff: isStaff,
-              visibleTests: e.visibleTests,
-            },
-            open,
-          );
+      const message = (isStaff: boolean) => ({
+        id: e.id,
+        event: e.event,
+        staff: isStaff,
+        visibleTests: e.visibleTests,
+      });
+      const authorIsStaff = staff.has(e.userId);
+      for (const s of this.byUser.get(e.userId) ?? []) s.send(message(authorIsStaff), open);
+      for (const userId of staff) {
+        if (userId === e.userId) continue;
+        for (const s of this.byUser.get(userId) ?? []) s.send(message(true), open);
       }
     }
   }
@@ -443,6 +449,7 @@ export class EventHub {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const s of [...this.streams]) s.end(RECONNECT_MS);
     this.streams.clear();
+    this.byUser.clear();
     this.opts.tap?.stop();
     await this.listener?.stop();
   }
