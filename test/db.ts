@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { BoundedPool, type PoolOptions } from '../src/db/pool.ts';
 
 /** A fresh database for one test file, cloned from the migrated template (fast: a file copy). */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -31,4 +32,17 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       await a.end();
     },
   };
+}
+
+/** A BoundedPool on a test database: one connection and a light pool's limits, `overrides` on top. */
+export function testPool(url: string, applicationName: string, overrides: Partial<PoolOptions> = {}) {
+  return new BoundedPool({
+    connectionString: url,
+    max: 1,
+    acquireTimeoutMs: 2000,
+    maxWaiting: 10,
+    statementTimeoutMs: 5000,
+    applicationName,
+    ...overrides,
+  });
 }

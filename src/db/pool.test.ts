@@ -3,12 +3,12 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/db.ts';
+import { createTestDatabase, testPool } from '../../test/db.ts';
 import { until } from '../../test/wait.ts';
 import { toAppError } from '../http/error-handler.ts';
 import { AppError } from '../shared/errors.ts';
 import { isDatabaseUnavailable, isOutcomeUnknown, isPoolBusy } from './errors.ts';
-import { BoundedPool, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
+import { type BoundedPool, MAX_NAMED_STATEMENTS, statementKind, withStatementName } from './pool.ts';
 
 let url: string;
 let drop: () => Promise<void>;
@@ -17,14 +17,7 @@ let admin: pg.Client;
 
 beforeAll(async () => {
   ({ url, drop } = await createTestDatabase());
-  pool = new BoundedPool({
-    connectionString: url,
-    max: 2,
-    acquireTimeoutMs: 2000,
-    maxWaiting: 10,
-    statementTimeoutMs: 5000,
-    applicationName: 'lab:pool-test',
-  });
+  pool = testPool(url, 'lab:pool-test', { max: 2 });
   admin = new pg.Client({ connectionString: url });
   await admin.connect();
   await admin.query(`
@@ -177,14 +170,7 @@ async function cuttingProxy(target: URL) {
 
 describe('a busy pool', () => {
   it('answers a checkout that waited its whole acquire timeout as overloaded, not as a database down', async () => {
-    const busy = new BoundedPool({
-      connectionString: url,
-      max: 1,
-      acquireTimeoutMs: 300,
-      maxWaiting: 10,
-      statementTimeoutMs: 5000,
-      applicationName: 'lab:pool-test-busy',
-    });
+    const busy = testPool(url, 'lab:pool-test-busy', { acquireTimeoutMs: 300 });
     const held = await busy.connect();
     try {
       const waits = [
@@ -214,14 +200,7 @@ describe('a busy pool', () => {
 
 describe('a full wait queue', () => {
   it('refuses at once past maxWaiting, by every checkout path (a query, Drizzle, a transaction)', async () => {
-    const busy = new BoundedPool({
-      connectionString: url,
-      max: 1,
-      acquireTimeoutMs: 5000,
-      maxWaiting: 2,
-      statementTimeoutMs: 5000,
-      applicationName: 'lab:pool-test-queue',
-    });
+    const busy = testPool(url, 'lab:pool-test-queue', { acquireTimeoutMs: 5000, maxWaiting: 2 });
     const held = await busy.connect();
     try {
       // Two wait (the bound); they are served once the connection is back.
@@ -285,16 +264,7 @@ describe('a connection lost on BEGIN', () => {
 const onePool = (
   name: string,
   extra: { connectionString?: string; acquireTimeoutMs?: number; namedStatements?: boolean } = {},
-) =>
-  new BoundedPool({
-    connectionString: url,
-    max: 1,
-    acquireTimeoutMs: 2000,
-    maxWaiting: 10,
-    statementTimeoutMs: 5000,
-    applicationName: `lab:pool-test-${name}`,
-    ...extra,
-  });
+) => testPool(url, `lab:pool-test-${name}`, extra);
 
 describe('statements prepared by name', () => {
   it('a parameterised Drizzle query is prepared once per connection and then only executed', async () => {

@@ -3,10 +3,10 @@ import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTestApp } from '../../test/app.ts';
+import { testPool } from '../../test/db.ts';
 import { buildWorld, type World } from '../../test/factories.ts';
 import { openStream } from '../../test/sse.ts';
 import { freePort } from './embedded.ts';
-import { BoundedPool } from './pool.ts';
 import { parseLsn, ReadReplicas, recordWritePositions } from './replicas.ts';
 
 /*
@@ -160,15 +160,7 @@ describe('a replica that fails sends reads to the primary', () => {
       .then((r) => r.rows[0]!.app);
 
   function replicasAt(url: string, acquireTimeoutMs = 1000) {
-    const pool = (name: string) =>
-      new BoundedPool({
-        connectionString: url,
-        max: 1,
-        acquireTimeoutMs,
-        maxWaiting: 10,
-        statementTimeoutMs: 5000,
-        applicationName: name,
-      });
+    const pool = (name: string) => testPool(url, name, { acquireTimeoutMs });
     return new ReadReplicas(
       {
         db: ctx.database.db,

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestDatabase } from '../../test/db.ts';
-import { BoundedPool } from '../db/pool.ts';
+import { createTestDatabase, testPool } from '../../test/db.ts';
+import type { BoundedPool } from '../db/pool.ts';
 import { DatabaseReadiness } from './health.ts';
 
 let url: string;
@@ -10,14 +10,7 @@ let drop: () => Promise<void>;
 const pools: BoundedPool[] = [];
 
 const poolFor = (connectionString: string, max = 2) => {
-  const pool = new BoundedPool({
-    connectionString,
-    max,
-    acquireTimeoutMs: 2000,
-    maxWaiting: 10,
-    statementTimeoutMs: 5000,
-    applicationName: 'lab:health-test',
-  });
+  const pool = testPool(connectionString, 'lab:health-test', { max });
   pools.push(pool);
   return pool;
 };

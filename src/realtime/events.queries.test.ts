@@ -1,7 +1,7 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/db.ts';
-import { BoundedPool } from '../db/pool.ts';
+import { createTestDatabase, testPool } from '../../test/db.ts';
+import type { BoundedPool } from '../db/pool.ts';
 import * as schema from '../db/schema/index.ts';
 import { selectEventsByIds } from './events.queries.ts';
 
@@ -13,14 +13,7 @@ beforeAll(async () => {
   let url: string;
   ({ url, drop } = await createTestDatabase());
   // One connection, named statements as on Lab's light pools: the plan cache seen below is the fan-out's.
-  pool = new BoundedPool({
-    connectionString: url,
-    max: 1,
-    acquireTimeoutMs: 2000,
-    maxWaiting: 10,
-    statementTimeoutMs: 5000,
-    applicationName: 'lab:events-test',
-  });
+  pool = testPool(url, 'lab:events-test');
   const { rows } = await pool.query<{ id: string }>(`
     with u as (insert into users (email, name, password_hash) values ('e@test', 'E', 'x') returning id),
          c as (insert into courses (title, join_code) values ('C', 'EVTEST') returning id)
