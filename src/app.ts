@@ -117,7 +117,7 @@ export async function buildApp(config: Config, database: Database, opts: { logge
   registerHealth(app, database, lifecycle);
   registerMetrics(app, metrics);
   registerQueueMetrics(metrics.registry, database.db);
-  const eventHub = await startEventHub(app, deps, callers.tap);
+  const eventHub = await startEventHub(app, deps, callers.tap, metrics.registry);
   // Sent after a submit's commit, not inside it: a NOTIFY in a writing transaction serialises commits
   // (announceEvent in grading/queue.ts has the figures).
   deps.wakeGraders = coalesced(() => eventHub.notify(JOBS_CHANNEL, ''));

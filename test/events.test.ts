@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { connectDatabase, type Database } from '../src/db/client.ts';
 import { startGrader } from '../src/grading/grader.ts';
@@ -10,6 +10,7 @@ import { createActor, withTestApp } from './app.ts';
 import { buildWorld, createExercise, type World } from './factories.ts';
 import { claimSubmissionJob } from './grading.ts';
 import { openStream, type TestStream } from './sse.ts';
+import { until } from './wait.ts';
 
 const ctx = withTestApp({ MAX_EVENT_LOOP_DELAY_MS: 0, SSE_HEARTBEAT_MS: 150, MAX_SSE_STREAMS: 6 });
 let w: World;
@@ -33,19 +34,16 @@ async function stream(base: string, headers: Record<string, string>) {
   open.push(s);
   return s;
 }
-/**
- * The student's stream on instance A. Earlier tests' streams leave the hub once the server sees their
- * sockets close; until then MAX_SSE_STREAMS answers 503, so this asks again until it is let in.
- */
+/** The student's stream on instance A, let in. */
 async function studentStreamOnA() {
-  let s = await stream(urlA, auth(w.student));
-  for (const deadline = Date.now() + 5000; s.status === 503 && Date.now() < deadline; ) {
-    s.close();
-    await new Promise((r) => setImmediate(r));
-    s = await stream(urlA, auth(w.student));
-  }
+  const s = await stream(urlA, auth(w.student));
   expect(s.status).toBe(200);
   return s;
+}
+/** Streams open on an instance, as its /metrics reports them. */
+async function streamsOn(app: FastifyInstance) {
+  const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  return Number(/^lab_sse_streams (\d+)$/m.exec(body)?.[1]);
 }
 const updatesOf = (s: TestStream, id: string) =>
   s.events.filter((e) => e.event === 'submission.updated' && JSON.parse(e.data).submission.id === id);
@@ -102,8 +100,17 @@ beforeAll(async () => {
   urlB = await listen(appB);
 });
 
+// Each test starts with no stream on A or B: the hubs count a stream until the server sees its socket
+// close, and MAX_SSE_STREAMS (6 here) refuses streams past that count.
+afterEach(async () => {
+  for (const s of open.splice(0)) s.close();
+  await until(
+    async () => (await streamsOn(ctx.app)) === 0 && (await streamsOn(appB)) === 0,
+    'the closed streams to leave both hubs',
+  );
+});
+
 afterAll(async () => {
-  for (const s of open) s.close();
   await grader?.stop();
   await appB?.close();
   await databaseB?.close();
@@ -192,8 +199,6 @@ describe('GET /events', () => {
   });
 
   it('sends an event once to each stream of its author and of the course staff, the author staff included', async () => {
-    // Earlier streams leave the hub as the server sees them close (MAX_SSE_STREAMS is 6 here).
-    for (const s of open.splice(0)) s.close();
     const tab1 = await studentStreamOnA();
     const tab2 = await studentStreamOnA();
     const teacher = await stream(urlA, auth(w.instructor));
@@ -271,13 +276,12 @@ describe('GET /events', () => {
   });
 
   it('refuses streams past MAX_SSE_STREAMS with 503 and Retry-After', async () => {
-    for (const s of open) s.close();
-    await new Promise((r) => setTimeout(r, 100));
     const streams = await Promise.all(Array.from({ length: 6 }, () => stream(urlA, auth(w.student))));
     expect(streams.every((s) => s.status === 200)).toBe(true);
     const refused = await openStream(urlA, auth(w.student));
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBeDefined();
+    expect(await streamsOn(ctx.app)).toBe(6);
     for (const s of streams) s.close();
   });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import client, { type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/client.ts';
 import type { ListenerTap } from '../db/listener.ts';
@@ -14,6 +15,7 @@ export async function startEventHub(
   app: FastifyInstance,
   { config, database }: { config: Config; database: Database },
   tap?: ListenerTap,
+  registry?: Registry,
 ): Promise<EventHub> {
   const url = config.DATABASE_URL ?? database.pool.options.connectionString;
   if (!url) throw new Error('The event hub needs DATABASE_URL (or a pool with a connection string).');
@@ -27,6 +29,17 @@ export async function startEventHub(
     tap,
   });
   await hub.start();
+  if (registry) {
+    // Beside MAX_SSE_STREAMS: how close this instance is to refusing streams with 503.
+    new client.Gauge({
+      name: 'lab_sse_streams',
+      help: 'Event streams open on this instance',
+      registers: [registry],
+      collect() {
+        this.set(hub.size);
+      },
+    });
+  }
   app.addHook('preClose', async () => {
     await hub.close();
   });
