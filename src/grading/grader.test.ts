@@ -1,6 +1,9 @@
+import { drizzle } from 'drizzle-orm/node-postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withTestApp } from '../../test/app.ts';
+import { testPool } from '../../test/db.ts';
 import { buildWorld, createExercise, type World } from '../../test/factories.ts';
+import * as schema from '../db/schema/index.ts';
 import { GAVE_UP_MESSAGE, runJob, startGrader } from './grader.ts';
 import { type ClaimedJob, claimJobs, queueStats, recordOutcome, releaseOrphanedJobs } from './queue.ts';
 import type { IsolationLayer, Sandbox, SandboxJob, SandboxRun } from './sandbox.types.ts';
@@ -157,6 +160,49 @@ describe('grader', () => {
       [id],
     );
     expect(ev!.n).toBe(1);
+  });
+
+  it('commits a claim without waiting for its WAL flush, and only the claim', async () => {
+    expect(grader).toBeNull();
+    // One connection: the setting and the WAL flushes seen below are those of the claim and the verdict.
+    const pool = testPool(ctx.url, 'lab:claim-test');
+    try {
+      const db = drizzle(pool, { schema });
+      const version = Number((await pool.query('show server_version_num')).rows[0].server_version_num);
+      // This backend's WAL fsyncs (per-backend I/O statistics: Postgres 18), its pending counts flushed first.
+      const walSyncs = async () => {
+        if (version < 180000) return null;
+        await pool.query('select pg_stat_force_next_flush()');
+        const { rows } = await pool.query(
+          `select fsyncs from pg_stat_get_backend_io(pg_backend_pid()) where object = 'wal' and context = 'normal'`,
+        );
+        return Number(rows[0].fsyncs);
+      };
+      const id = await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }');
+      const before = await walSyncs();
+      const [job] = (await claimJobs(db, { limit: 10, lockerPid: null, leaseMs: 30_000 })).filter(
+        (j) => j.targetId === id,
+      );
+      expect(job).toBeDefined();
+      const afterClaim = await walSyncs();
+      // The setting lasted the claim's transaction: the next one on the connection commits durably.
+      expect((await pool.query('show synchronous_commit')).rows[0].synchronous_commit).toBe('on');
+      const outcome = {
+        status: 'passed' as const,
+        score: 10,
+        message: null,
+        results: [],
+        infrastructure: false,
+      };
+      expect(await recordOutcome(db, job!, outcome)).not.toBeNull();
+      const afterVerdict = await walSyncs();
+      if (version >= 180000) {
+        expect(afterClaim).toBe(before);
+        expect(afterVerdict).toBeGreaterThan(afterClaim!);
+      }
+    } finally {
+      await pool.end();
+    }
   });
 
   it('keeps the previous verdict in the gradebook and progress until the regrade lands', async () => {

@@ -157,6 +157,15 @@ const claimedRows = rowsOf(
  * statement: the claim is the grader's hottest query (a round trip costs ~0.1 ms of CPU here).
  * Two graders claiming at the same moment could each pick a job of the same user; the unique index
  * grading_jobs_one_running_per_user refuses the second, and that claim is simply made again.
+ *
+ * The claim commits without waiting for its WAL flush (synchronous_commit off for this transaction
+ * alone): nobody is told it succeeded, so a claim lost with a Postgres crash is harmless. The job is
+ * runnable again; a verdict recorded under the lost claim finds its generation no longer current and
+ * changes nothing, or (the job claimed again meanwhile, at the same generation) is the one verdict of
+ * that code, and the other claim's finds the submission graded. A verdict's commit is flushed, and
+ * with it all WAL before it, its claim's included.
+ * The flush cost 0.09 ms of Postgres CPU and 0.35 ms of round trip per transaction here
+ * (docs/perf/async-commit.ts).
  */
 export async function claimJobs(
   db: Db,
@@ -180,7 +189,9 @@ async function claimOnce(
     db,
     claimedRows,
     sql`
-    with candidates as (
+    with async_commit as materialized (
+      select set_config('synchronous_commit', 'off', true)
+    ), candidates as (
       select distinct on (j.user_id) j.id, j.priority, j.run_at
         from grading_jobs j
        where j.run_at <= now() and j.locked_until is null
@@ -223,7 +234,8 @@ async function claimOnce(
            st.all_tests as "allTests", e.language, e.entrypoint, e.tests, e.limits, e.max_score as "maxScore"
       from claimed c
       join started st on st.id = c.target_id
-      join exercises e on e.id = st.exercise_id`,
+      join exercises e on e.id = st.exercise_id
+      cross join async_commit`,
   );
   return rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
 }
