@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withTestApp } from '../../test/app.ts';
 import { testPool } from '../../test/db.ts';
 import { buildWorld, createExercise, type World } from '../../test/factories.ts';
+import type { Db } from '../db/client.ts';
 import * as schema from '../db/schema/index.ts';
 import { GAVE_UP_MESSAGE, runJob, startGrader } from './grader.ts';
 import { type ClaimedJob, claimJobs, queueStats, recordOutcome, releaseOrphanedJobs } from './queue.ts';
@@ -37,6 +38,12 @@ async function waitGraded(actor: World['student'], id: string, timeoutMs = 20_00
   }
 }
 
+const PASSED = { status: 'passed' as const, score: 10, message: null, results: [], infrastructure: false };
+/** A submission's job, claimed as a grader claims (the claim may take other runnable jobs with it). */
+const claimOf = async (db: Db, submissionId: string) =>
+  (await claimJobs(db, { limit: 10, lockerPid: null, leaseMs: 30_000 })).find(
+    (j) => j.targetId === submissionId,
+  );
 const submit = async (actor: World['student'], exerciseId: string, code: string) => {
   const res = await actor.req('POST', `/exercises/${exerciseId}/submissions`, { code });
   expect(res.statusCode).toBe(202);
@@ -140,17 +147,9 @@ describe('grader', () => {
     await grader!.stop();
     grader = null;
     const id = await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }');
-    const [job] = (await claimJobs(ctx.database.db, { limit: 10, lockerPid: null, leaseMs: 30_000 })).filter(
-      (j) => j.targetId === id,
-    );
+    const job = await claimOf(ctx.database.db, id);
     expect(job!.generation).toBe(1);
-    const outcome = {
-      status: 'passed' as const,
-      score: 10,
-      message: null,
-      results: [],
-      infrastructure: false,
-    };
+    const outcome = PASSED;
     expect(await recordOutcome(ctx.database.db, { ...job!, generation: 0 }, outcome)).toBeNull();
     expect(await recordOutcome(ctx.database.db, job!, outcome)).not.toBeNull();
     // A late duplicate of the very same claim changes nothing either.
@@ -180,21 +179,12 @@ describe('grader', () => {
       };
       const id = await submit(w.student, w.exercise.id, 'function add(a, b) { return a + b; }');
       const before = await walSyncs();
-      const [job] = (await claimJobs(db, { limit: 10, lockerPid: null, leaseMs: 30_000 })).filter(
-        (j) => j.targetId === id,
-      );
+      const job = await claimOf(db, id);
       expect(job).toBeDefined();
       const afterClaim = await walSyncs();
       // The setting lasted the claim's transaction: the next one on the connection commits durably.
       expect((await pool.query('show synchronous_commit')).rows[0].synchronous_commit).toBe('on');
-      const outcome = {
-        status: 'passed' as const,
-        score: 10,
-        message: null,
-        results: [],
-        infrastructure: false,
-      };
-      expect(await recordOutcome(db, job!, outcome)).not.toBeNull();
+      expect(await recordOutcome(db, job!, PASSED)).not.toBeNull();
       const afterVerdict = await walSyncs();
       if (version >= 180000) {
         expect(afterClaim).toBe(before);
