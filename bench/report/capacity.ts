@@ -44,8 +44,6 @@ export interface Capacity {
   from: number[];
   /** Every complete step's N, smallest first. */
   complete: number[];
-  /** Why the average was used: one complete step, complete steps less than 1.5× apart, or a line that did not rise with N. */
-  averageWhy: 'one step' | 'too close' | 'no rise' | null;
   /** CPU ms per student, by role. */
   msPerStudent: Record<Role, number>;
   labMsPerStudent: number;
@@ -67,6 +65,8 @@ export interface Capacity {
 
 const ROLES: Role[] = ['api', 'grader', 'postgres', 'generator'];
 const LAB_ROLES: Role[] = ['api', 'grader', 'postgres'];
+/** Complete steps this far apart give a marginal cost; closer ones differ by noise. */
+const farApart = (lo: number, hi: number) => hi >= lo * 1.5;
 
 export function classroomCapacity(
   steps: CapacityStep[],
@@ -82,7 +82,6 @@ export function classroomCapacity(
   const hiS = coreSeconds(hi);
   const lab = (x: Record<Role, number>) => LAB_ROLES.reduce((a, r) => a + x[r], 0);
   let method: Capacity['method'] = 'average';
-  let averageWhy: Capacity['averageWhy'] = null;
   const per = {} as Record<Role, number>;
   const fixed = { api: 0, grader: 0, postgres: 0, generator: 0 } as Record<Role, number>;
   // Complete steps far enough apart give the marginal cost: a least-squares line through all of them
@@ -101,18 +100,14 @@ export function classroomCapacity(
     const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx;
     return { slope, intercept: my - slope * mx };
   };
-  const apart = hi.students >= lo.students * 1.5;
-  if (apart && lineOf('lab').slope > 0 && lineOf('generator').slope > 0) {
+  if (farApart(lo.students, hi.students) && lineOf('lab').slope > 0 && lineOf('generator').slope > 0) {
     method = 'marginal';
     for (const r of ROLES) {
       const line = lineOf(r);
       per[r] = Math.max(0, line.slope);
       fixed[r] = Math.max(0, line.intercept);
     }
-  } else {
-    averageWhy = held.length === 1 ? 'one step' : apart ? 'no rise' : 'too close';
-    for (const r of ROLES) per[r] = hiS[r] / hi.students;
-  }
+  } else for (const r of ROLES) per[r] = hiS[r] / hi.students;
   const labPer = lab(per);
   const fixedLab = lab(fixed);
   const window = hi.wallS;
@@ -123,7 +118,6 @@ export function classroomCapacity(
     method,
     from: method === 'marginal' ? held.map((st) => st.students) : [hi.students],
     complete: held.map((st) => st.students),
-    averageWhy,
     msPerStudent: Object.fromEntries(ROLES.map((r) => [r, per[r] * 1000])) as Record<Role, number>,
     labMsPerStudent: labPer * 1000,
     fixedLabS: fixedLab,
@@ -142,13 +136,13 @@ const f1 = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1, 
 const f2 = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2, minimumFractionDigits: 2 });
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** Why the average of one step was used: the only complete step, steps too close, or a line that did not rise. */
 function averageReason(c: Capacity): string {
   const steps = c.complete.map(int).join(', ');
-  if (c.averageWhy === 'too close')
+  if (c.complete.length < 2) return 'the only complete step';
+  if (!farApart(c.complete[0]!, c.complete.at(-1)!))
     return `the largest of the complete steps N = ${steps}, less than 1.5× apart: too close for a marginal cost`;
-  if (c.averageWhy === 'no rise')
-    return `the largest of the complete steps N = ${steps}, whose CPU did not rise with N: noise, no marginal cost`;
-  return 'the only complete step';
+  return `the largest of the complete steps N = ${steps}, whose CPU did not rise with N: noise, no marginal cost`;
 }
 
 /** The arithmetic as the report's paragraph; every figure from `c`. */

@@ -169,9 +169,9 @@ export class SseStream {
  * streams, masked per recipient.
  */
 export class EventHub {
-  private streams = new Set<SseStream>();
-  /** The same streams by user: an event goes to its author's and its course staff's streams without a pass over every stream. */
+  /** Open streams by user: an event goes to its author's and its course staff's streams without a pass over every stream. */
   private byUser = new Map<string, Set<SseStream>>();
+  private count = 0;
   private waiters = new Map<string, Array<(payload: unknown) => void>>();
   private pending = new Set<number>();
   private flushing: Promise<void> | null = null;
@@ -203,7 +203,12 @@ export class EventHub {
   ) {}
 
   get size() {
-    return this.streams.size;
+    return this.count;
+  }
+
+  /** Every open stream of this instance. */
+  private *streams() {
+    for (const mine of this.byUser.values()) yield* mine;
   }
 
   async start() {
@@ -252,10 +257,14 @@ export class EventHub {
   }
 
   add(stream: SseStream) {
-    this.streams.add(stream);
-    const mine = this.byUser.get(stream.userId);
-    if (mine) mine.add(stream);
-    else this.byUser.set(stream.userId, new Set([stream]));
+    let mine = this.byUser.get(stream.userId);
+    if (!mine) {
+      mine = new Set();
+      this.byUser.set(stream.userId, mine);
+    }
+    if (mine.has(stream)) return;
+    mine.add(stream);
+    this.count += 1;
   }
 
   /**
@@ -277,9 +286,10 @@ export class EventHub {
   }
 
   remove(stream: SseStream) {
-    this.streams.delete(stream);
     const mine = this.byUser.get(stream.userId);
-    if (mine?.delete(stream) && mine.size === 0) this.byUser.delete(stream.userId);
+    if (!mine?.delete(stream)) return;
+    this.count -= 1;
+    if (mine.size === 0) this.byUser.delete(stream.userId);
   }
 
   /** Ids below the highest handled that have not been seen to commit (within HOLE_MS): see event-cursor.ts. */
@@ -297,7 +307,7 @@ export class EventHub {
   private async flush() {
     while (this.pending.size > 0 && !this.closed) {
       const ids = [...this.pending];
-      if (this.streams.size === 0 && this.waiters.size === 0) {
+      if (this.count === 0 && this.waiters.size === 0) {
         this.pending.clear();
         this.advance(ids);
         return;
@@ -409,7 +419,7 @@ export class EventHub {
 
   /** Ends the streams opened with this session or token; they reconnect and get 401. */
   revoke(credentialId: string) {
-    for (const s of [...this.streams]) if (s.credential?.id === credentialId) s.end(RECONNECT_MS);
+    for (const s of [...this.streams()]) if (s.credential?.id === credentialId) s.end(RECONNECT_MS);
   }
 
   /**
@@ -418,7 +428,7 @@ export class EventHub {
    * streams reconnect and get 401.
    */
   async sweep() {
-    const streams = [...this.streams].filter((s) => s.credential !== undefined);
+    const streams = [...this.streams()].filter((s) => s.credential !== undefined);
     if (streams.length === 0) return;
     let alive: Set<string>;
     try {
@@ -447,9 +457,9 @@ export class EventHub {
     this.closed = true;
     this.closing.abort();
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const s of [...this.streams]) s.end(RECONNECT_MS);
-    this.streams.clear();
+    for (const s of [...this.streams()]) s.end(RECONNECT_MS);
     this.byUser.clear();
+    this.count = 0;
     this.opts.tap?.stop();
     await this.listener?.stop();
   }

@@ -14,8 +14,8 @@ import { EventHub } from './event-hub.ts';
 export async function startEventHub(
   app: FastifyInstance,
   { config, database }: { config: Config; database: Database },
-  tap?: ListenerTap,
-  registry?: Registry,
+  tap: ListenerTap | undefined,
+  registry: Registry,
 ): Promise<EventHub> {
   const url = config.DATABASE_URL ?? database.pool.options.connectionString;
   if (!url) throw new Error('The event hub needs DATABASE_URL (or a pool with a connection string).');
@@ -29,17 +29,15 @@ export async function startEventHub(
     tap,
   });
   await hub.start();
-  if (registry) {
-    // Beside MAX_SSE_STREAMS: how close this instance is to refusing streams with 503.
-    new client.Gauge({
-      name: 'lab_sse_streams',
-      help: 'Event streams open on this instance',
-      registers: [registry],
-      collect() {
-        this.set(hub.size);
-      },
-    });
-  }
+  // Beside MAX_SSE_STREAMS: how close this instance is to refusing streams with 503.
+  new client.Gauge({
+    name: 'lab_sse_streams',
+    help: 'Event streams open on this instance',
+    registers: [registry],
+    collect() {
+      this.set(hub.size);
+    },
+  });
   app.addHook('preClose', async () => {
     await hub.close();
   });

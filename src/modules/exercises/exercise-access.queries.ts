@@ -46,8 +46,8 @@ export async function selectOptionalExerciseAccess(
 }
 
 /**
- * Built once per database handle and run by name: Drizzle takes ≈ 0.3 ms of CPU to build this query's
- * SQL (its dozens of fragments), and every submit reads it (docs/perf/classroom-profile.md). Inside a
+ * Built once per database handle and run by name: Drizzle takes ≈ 0.15 ms of CPU to build this query's
+ * SQL (its dozens of fragments), and every submit reads it (docs/perf/access-build.ts). Inside a
  * transaction (regrades, exceptions) it is built per call, which is rare.
  */
 const preparedAccess = perDb((db) =>
